@@ -1,0 +1,82 @@
+"""On-disk caches: pixel fingerprints per file state, and decoded images resized per target size.
+
+Layout under :func:`cache_root` (``$BUSBENCH_CACHE_DIR``, default ``~/.cache/busbench``)::
+
+    index/<source-hash>.json          case_id -> {key, fp, image_fp, shape}   (key = files' size+mtime or CRC)
+    decoded/<fp[:2]>/<fp>-<H>x<W>.npz  grey image uint8 (+ mask bool) of one case at one size ("native" = original)
+
+A case is re-decoded only when one of its files' key changes; decoded arrays are keyed by the case fingerprint, so
+changed pixels never hit a stale entry. Every write is atomic, so an interrupted run leaves a usable cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.fileio import atomic_write_bytes, atomic_write_json
+
+
+def cache_root() -> Path:
+    """The cache folder: ``$BUSBENCH_CACHE_DIR`` if set, else ``~/.cache/busbench``."""
+    env = os.environ.get("BUSBENCH_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "busbench"
+
+
+class FingerprintIndex:
+    """Remembers, per source, each case's fingerprint together with the file-state key it was computed from."""
+
+    def __init__(self, source_identity: str):
+        digest = hashlib.sha256(source_identity.encode()).hexdigest()[:20]
+        self.path = cache_root() / "index" / f"{digest}.json"
+        try:
+            self._entries: dict[str, dict] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self._entries = {}  # a missing or damaged index only costs a re-decode
+        self._dirty = False
+
+    def get(self, case_id: str, key: str) -> dict | None:
+        """The stored entry for ``case_id`` if it was computed from files in state ``key``."""
+        entry = self._entries.get(case_id)
+        return entry if entry is not None and entry.get("key") == key else None
+
+    def put(self, case_id: str, entry: dict) -> None:
+        """Record an entry (must contain ``key``); written out by :meth:`save`."""
+        self._entries[case_id] = entry
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the index atomically if anything changed."""
+        if self._dirty:
+            atomic_write_json(self.path, self._entries, indent=None)
+            self._dirty = False
+
+
+def _decoded_path(fingerprint: str, size: tuple[int, int] | None) -> Path:
+    tag = "native" if size is None else f"{size[0]}x{size[1]}"
+    return cache_root() / "decoded" / fingerprint[:2] / f"{fingerprint}-{tag}.npz"
+
+
+def load_decoded(fingerprint: str, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A cached (grey image, mask) for a case fingerprint and size, or ``None`` if not cached (or unreadable)."""
+    path = _decoded_path(fingerprint, size)
+    try:
+        with np.load(path) as npz:
+            image = npz["image"]
+            mask = npz["mask"] if "mask" in npz.files else None
+        return image, mask
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def store_decoded(fingerprint: str, size: tuple[int, int] | None, image: np.ndarray, mask: np.ndarray | None) -> None:
+    """Cache a decoded (grey image, mask) pair atomically."""
+    buf = io.BytesIO()
+    arrays = {"image": image} if mask is None else {"image": image, "mask": mask}
+    np.savez(buf, **arrays)
+    atomic_write_bytes(_decoded_path(fingerprint, size), buf.getvalue())

@@ -1,0 +1,220 @@
+"""A loaded dataset: its cases, pixel access through the decoded cache, and fingerprints.
+
+Every loader (BUSI folder or zip, CSV manifest, BUS-BRA, synthetic) produces a :class:`Dataset`; everything
+downstream (splits, audit, training) reads pixels only through it, so decoding and caching happen in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from benchmark.data.cache import FingerprintIndex, load_decoded, store_decoded
+from benchmark.data.case import Case
+from benchmark.data.images import decode_image, decode_mask, pixel_digest, resize_pair, to_grey
+from benchmark.data.source import FileSource
+from benchmark.errors import BusbenchError
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """Facts about a case that need its pixels: fingerprints and image size.
+
+    Attributes:
+        fingerprint: sha256 of the canonical image pixels and the united mask (see ``images.pixel_digest``).
+        image_fingerprint: sha256 of the canonical image pixels alone (equal for exact duplicate images).
+        height: Image height in pixels.
+        width: Image width in pixels.
+        lesion_pixels: Foreground pixels of the united mask (0 for an empty mask, -1 when the case has none).
+    """
+
+    fingerprint: str
+    image_fingerprint: str
+    height: int
+    width: int
+    lesion_pixels: int
+
+
+class Dataset:
+    """An ordered collection of cases with pixel access.
+
+    Args:
+        name: Dataset name written into split files and results (``"BUSI"``, ``"synthetic"``...).
+        source: Where the files are.
+        cases: The cases, in a stable order.
+        classes: The class names, in their canonical order (class index = position).
+        has_masks: Whether the dataset provides lesion masks.
+        kind: The loader that produced it (``"busi"``, ``"manifest"``, ``"busbra"``, ``"synthetic"``).
+
+    Raises:
+        BusbenchError: On duplicate case ids or labels outside ``classes``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: FileSource,
+        cases: Sequence[Case],
+        classes: Sequence[str],
+        *,
+        has_masks: bool,
+        kind: str,
+    ):
+        self.name = name
+        self.source = source
+        self.classes = tuple(classes)
+        self.has_masks = has_masks
+        self.kind = kind
+        if not cases:
+            raise BusbenchError(source.location, "holds no cases")
+        seen: dict[str, Case] = {}
+        for case in cases:
+            if case.case_id in seen:
+                raise BusbenchError(
+                    source.display(case.image),
+                    f"case id {case.case_id!r} is also the id of {seen[case.case_id].image}; case ids must be unique",
+                )
+            if case.label not in self.classes:
+                raise BusbenchError(source.display(case.image), f"unknown label {case.label!r}")
+            seen[case.case_id] = case
+        self._cases = tuple(cases)
+        self._by_id = seen
+        self._facts: dict[str, CaseFacts] | None = None
+
+    # --- listing -------------------------------------------------------------------------------------------------
+    @property
+    def cases(self) -> tuple[Case, ...]:
+        """All cases in their stable order."""
+        return self._cases
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def case(self, case_id: str) -> Case:
+        """The case with id ``case_id``.
+
+        Raises:
+            KeyError: If there is no such case.
+        """
+        return self._by_id[case_id]
+
+    def class_counts(self) -> dict[str, int]:
+        """Number of cases per class, in class order."""
+        counts = Counter(c.label for c in self._cases)
+        return {k: counts.get(k, 0) for k in self.classes}
+
+    # --- pixels --------------------------------------------------------------------------------------------------
+    def decode(self, case: Case) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decode a case from its files: canonical RGB ``uint8`` image and united ``bool`` mask (or ``None``).
+
+        Raises:
+            BusbenchError: If a file is corrupt or a mask's size differs from its image's.
+        """
+        rgb = decode_image(self.source.read(case.image), self.source.display(case.image))
+        if not case.masks:
+            return rgb, None
+        united = np.zeros(rgb.shape[:2], dtype=bool)
+        for rel in case.masks:
+            where = self.source.display(rel)
+            mask = decode_mask(self.source.read(rel), where)
+            if mask.shape != united.shape:
+                raise BusbenchError(
+                    where,
+                    f"mask is {mask.shape[1]}x{mask.shape[0]} px but its image {case.image} is "
+                    f"{united.shape[1]}x{united.shape[0]} px",
+                )
+            united |= mask
+        return rgb, united
+
+    def load(self, case: Case | str, size: int | tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Grey image and mask of a case, resized to ``size``, through the decoded cache.
+
+        Args:
+            case: The case or its id.
+            size: ``None`` for the original size, an int ``S`` for S x S, or ``(height, width)``.
+
+        Returns:
+            ``(image, mask)``: ``uint8`` (H, W) and ``bool`` (H, W) or ``None`` if the dataset has no masks.
+        """
+        if isinstance(case, str):
+            case = self.case(case)
+        target = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
+        fp = self.facts()[case.case_id].fingerprint
+        hit = load_decoded(fp, target)
+        if hit is not None:
+            return hit
+        native = load_decoded(fp, None) if target is not None else None
+        if native is None:
+            rgb, mask = self.decode(case)
+            native = (to_grey(rgb), mask)
+            if target is None:
+                store_decoded(fp, None, *native)
+                return native
+        image, mask = resize_pair(native[0], native[1], target)  # type: ignore[arg-type]
+        store_decoded(fp, target, image, mask)
+        return image, mask
+
+    # --- fingerprints --------------------------------------------------------------------------------------------
+    def _file_key(self, case: Case) -> str:
+        # The leading tag changes whenever what the index stores changes, so old entries are simply recomputed.
+        return "v1|" + "|".join(self.source.stat_key(p) for p in (case.image, *case.masks))
+
+    def _compute(self, case: Case) -> CaseFacts:
+        rgb, mask = self.decode(case)
+        image_fp, case_fp = pixel_digest(rgb, mask)
+        area = -1 if mask is None else int(mask.sum())
+        return CaseFacts(case_fp, image_fp, int(rgb.shape[0]), int(rgb.shape[1]), area)
+
+    def facts(self, *, progress: bool = False) -> dict[str, CaseFacts]:
+        """Fingerprints and sizes of every case, decoding only cases whose files changed since last time.
+
+        Args:
+            progress: Show a progress bar on the terminal while decoding.
+
+        Raises:
+            BusbenchError: If any file is corrupt or inconsistent (the first one found is reported).
+        """
+        if self._facts is not None:
+            return self._facts
+        index = FingerprintIndex(f"{self.kind}:{self.source.identity}")
+        facts: dict[str, CaseFacts] = {}
+        todo: list[tuple[Case, str]] = []
+        for case in self._cases:
+            key = self._file_key(case)
+            entry = index.get(case.case_id, key)
+            if entry is None:
+                todo.append((case, key))
+            else:
+                facts[case.case_id] = CaseFacts(entry["fp"], entry["image_fp"], *entry["shape"], entry["area"])
+        if todo:
+            workers = min(8, os.cpu_count() or 1)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = pool.map(lambda item: self._compute(item[0]), todo)
+                bar = tqdm(results, total=len(todo), desc=f"decoding {self.name}", unit="img", disable=not progress)
+                try:
+                    for (case, key), f in zip(todo, bar, strict=True):
+                        facts[case.case_id] = f
+                        index.put(
+                            case.case_id,
+                            {"key": key, "fp": f.fingerprint, "image_fp": f.image_fingerprint,
+                             "shape": [f.height, f.width], "area": f.lesion_pixels},
+                        )
+                finally:
+                    index.save()  # keep what was decoded, even when a later file is broken
+        self._facts = {c.case_id: facts[c.case_id] for c in self._cases}
+        return self._facts
+
+    def fingerprint(self) -> str:
+        """Dataset fingerprint: sha256 over every case's id, label, group and pixel fingerprint, in id order."""
+        facts = self.facts()
+        h = hashlib.sha256(b"busbench-dataset-v1\n")
+        for case in sorted(self._cases, key=lambda c: c.case_id):
+            h.update(f"{case.case_id}\t{case.label}\t{case.group or ''}\t{facts[case.case_id].fingerprint}\n".encode())
+        return h.hexdigest()
