@@ -1,0 +1,147 @@
+"""Making stratified, grouped k-fold split files with an inner validation part per fold."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import sklearn
+from sklearn.model_selection import StratifiedGroupKFold
+
+import benchmark
+from benchmark.audit.duplicates import DetectorParams, DuplicateReport, find_duplicates
+from benchmark.data.dataset import Dataset
+from benchmark.errors import BusbenchError
+from benchmark.splits.schema import CaseRecord, Fold, SplitFile
+
+GROUPINGS = ("duplicates", "patient", "none")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide how folds come out, recorded in every split file."""
+    return {
+        "busbench": benchmark.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def group_ids(dataset: Dataset, group: str, clusters: dict[str, str]) -> dict[str, str]:
+    """The group of every case for a grouping mode.
+
+    Args:
+        dataset: The data.
+        group: ``"duplicates"`` (duplicate cluster), ``"patient"`` (the dataset's group column) or ``"none"``.
+        clusters: Duplicate cluster id of every case.
+
+    Raises:
+        BusbenchError: For an unknown mode, or ``patient`` on a dataset without patient ids.
+    """
+    if group == "duplicates":
+        return dict(clusters)
+    if group == "none":
+        return {c.case_id: c.case_id for c in dataset.cases}
+    if group == "patient":
+        lacking = [c.case_id for c in dataset.cases if not c.group]
+        if lacking:
+            raise BusbenchError(
+                dataset.name, f"--group patient needs a patient id for every case; {len(lacking)} case(s) have none"
+            )
+        return {c.case_id: f"patient-{c.group}" for c in dataset.cases}
+    raise BusbenchError("--group", f"unknown grouping {group!r} (expected one of {', '.join(GROUPINGS)})")
+
+
+def _stratified_grouped(ids: Sequence[str], labels: Sequence[str], groups: Sequence[str], k: int, seed: int,
+                        what: str) -> list[np.ndarray]:
+    """Index arrays of the k test parts of a stratified, grouped k-fold over ``ids``."""
+    n_groups = len(set(groups))
+    if n_groups < k:
+        raise BusbenchError(what, f"cannot make {k} grouped folds from {n_groups} group(s)")
+    largest = max(Counter(labels).values())
+    if largest < k:
+        raise BusbenchError(what, f"cannot make {k} stratified folds: the largest class has only {largest} case(s)")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [test for _, test in splitter.split(np.zeros(len(ids)), labels, groups)]
+
+
+def make_split(
+    dataset: Dataset,
+    *,
+    k: int = 5,
+    seed: int = 0,
+    group: str = "duplicates",
+    val_fraction: float = 0.2,
+    duplicates: DuplicateReport | None = None,
+    detector: DetectorParams | None = None,
+    progress: bool = False,
+) -> SplitFile:
+    """Make a k-fold split, stratified by class and grouped so that no group straddles folds.
+
+    Each outer fold's training side is split again, stratified and grouped the same way, into an inner training
+    part and a validation part of about ``val_fraction`` of it (the first fold of a ``round(1 / val_fraction)``-fold
+    inner split, seeded with ``seed + 1 + fold``).
+
+    Args:
+        dataset: The data.
+        k: Number of outer folds (>= 2).
+        seed: Seed of the fold assignment.
+        group: ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept only to measure leakage).
+        val_fraction: Share of each training side that becomes the inner validation part (0 < f <= 0.5).
+        duplicates: A ready duplicate report (computed with ``detector`` when ``None``).
+        detector: Parameters of the duplicate detector.
+        progress: Show progress while decoding and detecting.
+
+    Returns:
+        The split, not yet written (see ``SplitFile.save``).
+
+    Raises:
+        BusbenchError: On bad parameters or data that cannot be split that way.
+    """
+    if k < 2:
+        raise BusbenchError("--k", f"needs at least 2 folds, got {k}")
+    if not 0 < val_fraction <= 0.5:
+        raise BusbenchError("--val-fraction", f"must be in (0, 0.5], got {val_fraction}")
+    facts = dataset.facts(progress=progress)
+    params = detector or DetectorParams()
+    report = duplicates or find_duplicates(dataset, params, progress=progress)
+    ids = [c.case_id for c in dataset.cases]
+    labels = [c.label for c in dataset.cases]
+    clusters = report.cluster_ids(ids)
+    groups = group_ids(dataset, group, clusters)
+    group_list = [groups[i] for i in ids]
+    inner_k = max(2, round(1 / val_fraction))
+    folds = []
+    for fold_no, test_idx in enumerate(_stratified_grouped(ids, labels, group_list, k, seed, dataset.name)):
+        test_set = set(test_idx.tolist())
+        side = [i for i in range(len(ids)) if i not in test_set]
+        inner = _stratified_grouped(
+            [ids[i] for i in side], [labels[i] for i in side], [group_list[i] for i in side], inner_k,
+            seed + 1 + fold_no, f"{dataset.name} fold {fold_no} training side",
+        )
+        val_set = {side[j] for j in inner[0].tolist()}
+        folds.append(
+            Fold(
+                train=tuple(ids[i] for i in side if i not in val_set),
+                val=tuple(ids[i] for i in sorted(val_set)),
+                test=tuple(ids[i] for i in sorted(test_set)),
+            )
+        )
+    generator = {
+        "command": "busbench splits make",
+        "k": k,
+        "seed": seed,
+        "group": group,
+        "val_fraction": val_fraction,
+        "stratify": "label",
+        "method": "sklearn StratifiedGroupKFold(shuffle=True) for outer folds and for the inner validation part",
+        "duplicate_detector": report.params.as_dict(),
+        "versions": library_versions(),
+    }
+    cases = {
+        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id])
+        for c in dataset.cases
+    }
+    return SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator, cases, folds)

@@ -1,0 +1,63 @@
+"""Checking a split file against the data it is used with: every load goes through :func:`load_split`."""
+
+from __future__ import annotations
+
+import os
+
+from benchmark.data.dataset import Dataset
+from benchmark.errors import BusbenchError, list_some
+from benchmark.splits.schema import SplitFile, read_split
+
+
+def verify_split(split: SplitFile, dataset: Dataset, where: str) -> None:
+    """Check that ``split`` was made from exactly the cases and pixels of ``dataset``.
+
+    Checks, in order: cases of the split missing from the data, cases of the data missing from the split, changed
+    labels, changed pixels (image or mask fingerprint), and finally the dataset fingerprint. There is no fallback:
+    any difference is an error.
+
+    Args:
+        split: A structurally valid split (from ``read_split``).
+        dataset: The data it is to be used with.
+        where: The split file's path, for messages.
+
+    Raises:
+        BusbenchError: Naming the split file, the kind of mismatch and the cases concerned.
+    """
+    label = f"{where} (against {dataset.name} at {dataset.source.location})"
+    ours = {c.case_id: c for c in dataset.cases}
+    missing = set(split.cases) - set(ours)
+    if missing:
+        raise BusbenchError(
+            label, f"{len(missing)} case(s) of the split are missing from the data: {list_some(missing)}"
+        )
+    extra = set(ours) - set(split.cases)
+    if extra:
+        raise BusbenchError(label, f"{len(extra)} case(s) of the data are not in the split: {list_some(extra)}")
+    relabelled = [cid for cid, rec in split.cases.items() if ours[cid].label != rec.label]
+    if relabelled:
+        raise BusbenchError(label, f"{len(relabelled)} case(s) changed label: {list_some(relabelled)}")
+    facts = dataset.facts()
+    changed = [cid for cid, rec in split.cases.items() if facts[cid].fingerprint != rec.fingerprint]
+    if changed:
+        raise BusbenchError(
+            label, f"{len(changed)} case(s) have other pixels (image or mask) than when the split was made: "
+            f"{list_some(changed)}"
+        )
+    if dataset.fingerprint() != split.dataset_fingerprint:
+        raise BusbenchError(
+            label, "dataset fingerprint differs (case groups or ids changed) although every case matches"
+        )
+
+
+def load_split(path: str | os.PathLike[str], dataset: Dataset) -> SplitFile:
+    """Read a split file, check its structure and verify it against ``dataset``.
+
+    This is the only way the harness loads a split for use.
+
+    Raises:
+        BusbenchError: If the file is malformed or does not match the data.
+    """
+    split = read_split(path)
+    verify_split(split, dataset, str(path))
+    return split
