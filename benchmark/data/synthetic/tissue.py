@@ -1,0 +1,124 @@
+"""Healthy breast tissue as a B-mode image: layered echogenicity, speckle, depth attenuation, log compression.
+
+The tissue is skin, subcutaneous fat with Cooper's ligaments, a glandular layer, pectoral muscle and the chest
+wall, with wavy boundaries; :func:`draw_tissue` gives its echogenicity (lesions are then drawn into it, see
+``lesions``) and :func:`to_bmode` turns that into speckled 8-bit grey levels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_y: float, cell_x: float) -> np.ndarray:
+    """A smooth random field (zero mean, unit spread) whose features are about ``cell`` pixels across.
+
+    Drawn on a coarse grid and upsampled bicubically: as smooth as a wide Gaussian blur, a fraction of the cost.
+
+    Args:
+        rng: This image's generator.
+        shape: ``(height, width)`` of the field.
+        cell_y: Feature size along rows (pixels); larger than ``cell_x`` gives vertical streaks.
+        cell_x: Feature size along columns (pixels).
+
+    Returns:
+        A ``float32`` array of ``shape``.
+    """
+    h, w = shape
+    gh, gw = max(2, int(h / max(cell_y, 1.0)) + 2), max(2, int(w / max(cell_x, 1.0)) + 2)
+    coarse = rng.standard_normal((gh, gw)).astype(np.float32)
+    f = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    f -= f.mean()
+    return f / (f.std() + 1e-6)
+
+
+def _wave(rng: np.random.Generator, w: int, amp: float, cell: float) -> np.ndarray:
+    """A wavy 1-D boundary offset (pixels) across ``w`` columns: a sine plus smooth noise."""
+    x = np.arange(w, dtype=np.float32)
+    f = rng.uniform(0.5, 2.0) / w
+    sine = np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi))
+    noise = smooth_field(rng, (1, w), 1.0, cell)[0]
+    return (amp * (0.6 * sine + 0.6 * noise)).astype(np.float32)
+
+
+def soft_step(z: np.ndarray) -> np.ndarray:
+    """Soft step 0 -> 1 around ``z = 0`` (logistic), for blending tissue layers."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Echogenicity of the layered breast (no speckle yet), and the fat layer's top and bottom per column.
+
+    Args:
+        rng: This image's generator.
+        h: Height of the working image (pixels).
+        w: Width of the working image (pixels).
+        px: Pixel scale (working pixels per 1/450 of the shorter side), so textures look alike at every size.
+
+    Returns:
+        ``(echogenicity, skin, fat_end)``: a ``float32`` ``(h, w)`` map (about 0-1, brighter is more echoic) and
+        the skin line and the bottom of the fat layer per column (pixels).
+    """
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    skin = h * rng.uniform(0.03, 0.06) + _wave(rng, w, 2 * px, 120 * px)
+    fat_end = skin + h * rng.uniform(0.12, 0.3) + _wave(rng, w, 14 * px, 90 * px)
+    gland_end = fat_end + h * rng.uniform(0.2, 0.35) + _wave(rng, w, 18 * px, 80 * px)
+    muscle_end = gland_end + h * rng.uniform(0.12, 0.22) + _wave(rng, w, 10 * px, 110 * px)
+    soft = 3.0 * px
+
+    near = np.full((h, w), 0.12, np.float32)
+    # Fat: hypoechoic lobules separated by bright curved septa (Cooper's ligaments = contour lines of a field).
+    septa_field = smooth_field(rng, (h, w), 22 * px, 60 * px)
+    fat = 0.24 + 0.04 * smooth_field(rng, (h, w), 40 * px, 40 * px) + 0.3 * np.exp(-((septa_field / 0.09) ** 2))
+    # Glandular tissue: brighter, streaky along the skin, with a few dark ducts.
+    streaks = smooth_field(rng, (h, w), 3 * px, 45 * px)
+    gland = 0.62 + 0.1 * smooth_field(rng, (h, w), 30 * px, 30 * px) + 0.16 * streaks
+    gland *= 1 - 0.5 * soft_step((smooth_field(rng, (h, w), 8 * px, 60 * px) - 1.6) * 6)
+    # Pectoral muscle: fibres nearly along the skin, bright fascia on top.
+    fibres = smooth_field(rng, (h, w), 2.5 * px, 70 * px)
+    muscle = 0.42 + 0.14 * fibres
+    deep = 0.12 + 0.015 * smooth_field(rng, (h, w), 30 * px, 30 * px)
+
+    e = near
+    e = e + (fat - e) * soft_step((rows - skin) / soft)
+    e = e + (gland - e) * soft_step((rows - fat_end) / soft)
+    e = e + (muscle - e) * soft_step((rows - gland_end) / soft)
+    e = e + (deep - e) * soft_step((rows - muscle_end) / (2 * soft))
+    e += 0.9 * np.exp(-(((rows - skin) / (2.2 * px)) ** 2))  # skin line
+    e += 0.5 * np.exp(-(((rows - gland_end) / (2.5 * px)) ** 2))  # fascia over the muscle
+    if rng.random() < 0.5:  # pleura / rib surface far down
+        e += 0.45 * np.exp(-(((rows - muscle_end - h * 0.06) / (3 * px)) ** 2))
+    return np.clip(e, 0.02, None).astype(np.float32), skin, fat_end
+
+
+
+def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float) -> np.ndarray:
+    """Attenuate with depth, apply multiplicative Rayleigh speckle and log-compress to 8-bit grey.
+
+    Args:
+        rng: This image's generator.
+        e: Echogenicity (not changed).
+        px: Pixel scale, as in :func:`draw_tissue`.
+
+    Returns:
+        Grey levels 0-255 as ``float32`` (rounded later, after any shrinking).
+    """
+    h, w = e.shape
+    depth = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    e = e * np.exp(-rng.uniform(0.5, 1.2) * depth)
+    e *= 1 - rng.uniform(0, 0.3) * np.abs(np.linspace(-1, 1, w, dtype=np.float32)[None, :]) ** 4
+    speckle = rng.rayleigh(1.0, (h, w)).astype(np.float32)
+    # Speckle grains are wider than tall (lateral resolution is worse than axial).
+    speckle = cv2.GaussianBlur(speckle, (0, 0), sigmaX=max(2.0 * px, 0.4), sigmaY=max(0.9 * px, 0.3))
+    speckle /= speckle.mean()
+    speckle = speckle ** rng.uniform(1.6, 2.2)  # the blur tames the contrast; restore a speckle-like spread
+    speckle /= speckle.mean()
+    db = 20 * np.log10(e * speckle + 1e-4)
+    dyn = rng.uniform(38, 46)
+    top = 20 * math.log10(rng.uniform(3.2, 4.6))
+    grey = 255 * np.clip(1 + (db - top) / dyn, 0, 1)
+    return grey.astype(np.float32)
+
