@@ -1,0 +1,128 @@
+"""``busbench splits``: make, verify and show fixed k-fold split files; import published ones."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmark.audit.duplicates import find_duplicates
+from benchmark.cli.common import print_json, show_progress
+from benchmark.cli.data_cmds import DATASET_HELP
+from benchmark.data.busbra import load_busbra, read_busbra_folds
+from benchmark.data.open import open_dataset
+from benchmark.errors import BusbenchError
+from benchmark.splits.make import GROUPINGS, group_ids, library_versions, make_split
+from benchmark.splits.schema import CaseRecord, Fold, SplitFile, read_split
+from benchmark.splits.show import render_summary, summarise
+from benchmark.splits.verify import load_split
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``splits`` command group."""
+    splits = commands.add_parser("splits", help="fixed k-fold split files").add_subparsers(
+        dest="splits_command", required=True
+    )
+
+    make = splits.add_parser("make", help="make a stratified, grouped k-fold split file")
+    make.add_argument("dataset", help=DATASET_HELP)
+    make.add_argument("--k", type=int, default=5, help="number of folds (default 5)")
+    make.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
+    make.add_argument("--group", choices=GROUPINGS, default="duplicates",
+                      help="keep duplicate clusters (default), patients, or nothing (image-level) within one fold")
+    make.add_argument("--val-fraction", type=float, default=0.2,
+                      help="share of each training side kept as the inner validation part (default 0.2)")
+    make.add_argument("--out", type=Path, required=True, help="split file to write")
+    make.add_argument("--force", action="store_true", help="overwrite an existing split file")
+    make.set_defaults(run=run_make)
+
+    verify = splits.add_parser("verify", help="check a split file against a copy of the data")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("dataset", help=DATASET_HELP)
+    verify.set_defaults(run=run_verify)
+
+    show = splits.add_parser("show", help="per-fold class and group counts, and duplicate leakage")
+    show.add_argument("file", type=Path)
+    show.add_argument("dataset", nargs="?", help="verify against this data and re-detect duplicates in it")
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show.set_defaults(run=run_show)
+
+    busbra = splits.add_parser("import-busbra", help="convert BUS-BRA's published k-fold CSV into a split file")
+    busbra.add_argument("dataset", type=Path, help="the BUS-BRA folder")
+    busbra.add_argument("--k", type=int, choices=(5, 10), default=5)
+    busbra.add_argument("--out", type=Path, required=True)
+    busbra.add_argument("--force", action="store_true", help="overwrite an existing split file")
+    busbra.set_defaults(run=run_import_busbra)
+
+
+def _refuse_overwrite(out: Path, force: bool) -> None:
+    # Split files are made once and committed; replacing one silently would change every number built on it.
+    if out.exists() and not force:
+        raise BusbenchError(out, "split file exists already; splits are made once (use --force to replace it)")
+
+
+def run_make(args: argparse.Namespace) -> int:
+    """``busbench splits make``."""
+    _refuse_overwrite(args.out, args.force)
+    dataset = open_dataset(args.dataset)
+    split = make_split(
+        dataset, k=args.k, seed=args.seed, group=args.group, val_fraction=args.val_fraction, progress=show_progress()
+    )
+    split.save(args.out)
+    print(f"wrote {args.out}")
+    print(render_summary(split, summarise(split)))
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """``busbench splits verify``."""
+    dataset = open_dataset(args.dataset)
+    split = load_split(args.file, dataset)
+    print(f"OK: {args.file} matches {dataset.name} ({len(split.cases)} cases, {split.k} folds, "
+          f"fingerprint {split.dataset_fingerprint[:12]})")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """``busbench splits show``."""
+    if args.dataset:
+        dataset = open_dataset(args.dataset)
+        split = load_split(args.file, dataset)
+        clusters = find_duplicates(dataset, progress=show_progress()).cluster_ids(list(split.cases))
+    else:
+        split, clusters = read_split(args.file), None
+    summaries = summarise(split, clusters)
+    if args.json:
+        print_json({"file": str(args.file), "k": split.k, "generator": split.generator,
+                    "folds": [asdict(s) for s in summaries]})
+    else:
+        print(render_summary(split, summaries))
+    return 0
+
+
+def run_import_busbra(args: argparse.Namespace) -> int:
+    """``busbench splits import-busbra``: the published folds, in busbench's format, with their leakage on record."""
+    _refuse_overwrite(args.out, args.force)
+    dataset = load_busbra(args.dataset)
+    facts = dataset.facts(progress=show_progress())
+    report = find_duplicates(dataset, progress=show_progress())
+    clusters = report.cluster_ids([c.case_id for c in dataset.cases])
+    groups = group_ids(dataset, "patient", clusters)
+    folds = [Fold(tuple(tr), tuple(va), tuple(te)) for tr, va, te in read_busbra_folds(args.dataset, args.k)]
+    generator = {
+        "command": "busbench splits import-busbra",
+        "k": args.k,
+        "group": "patient",
+        "source": f"{args.k}-fold-cv.csv as published with BUS-BRA (valid_j: 1 = train, 0 = val, NaN = test)",
+        "duplicate_detector": report.params.as_dict(),
+        "versions": library_versions(),
+    }
+    cases = {
+        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id])
+        for c in dataset.cases
+    }
+    split = SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator, cases, folds)
+    split.save(args.out)
+    print(f"wrote {args.out}")
+    print(render_summary(split, summarise(split)))
+    return 0
