@@ -1,0 +1,51 @@
+"""The repository's promises: the README's two commands are what CI runs, and the code is ruff clean."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SETUP = (
+    'python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e ".[test]" && .venv/bin/busbench quickstart'
+)
+TESTS = ".venv/bin/python -m pytest -q"
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_readme_quick_start_has_exactly_the_two_commands():
+    text = (REPO / "README.md").read_text()
+    quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert _bash_blocks(quick) == [SETUP, TESTS]
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert 'python3 -m venv .venv' in ci and '-c constraints.txt -e ".[test]"' in ci
+    assert TESTS in ci
+
+
+def test_constraints_pin_every_runtime_dependency():
+    pins = {line.split("==")[0].lower() for line in (REPO / "constraints.txt").read_text().splitlines()
+            if "==" in line}
+    pyproject = (REPO / "pyproject.toml").read_text()
+    deps = re.findall(r'^\s+"([A-Za-z0-9_.-]+)[<>=!~ ]', pyproject.split("dependencies = [", 1)[1].split("]", 1)[0],
+                      flags=re.M)
+    assert deps and {d.lower() for d in deps} <= pins
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+                    reason="ruff is not installed (pip install -e '.[test]')")
+def test_ruff_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    proc = subprocess.run([ruff, "check", "benchmark", "tests", "benchmarks"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
