@@ -199,3 +199,22 @@ def test_known_busi_duplicates_are_clustered(busi_dir: Path, tmp_path: Path) -> 
     assert ids["benign-433"] == ids["malignant-145"] == "dup-benign-433"
     assert ids["benign-333"] == ids["malignant-77"] == ids["malignant-78"] == "dup-benign-333"
     assert report.clusters == [["benign-333", "malignant-77", "malignant-78"], ["benign-433", "malignant-145"]]
+
+
+def test_planted_pairs_of_a_synthetic_set_are_recovered() -> None:
+    from benchmark.data.open import open_dataset
+    from benchmark.data.synthetic import planted_pairs
+
+    ds = open_dataset("synthetic:n=160,seed=2,size=128")
+    pairs = planted_pairs(ds)
+    report = find_duplicates(ds)
+    cluster = report.cluster_ids([c.case_id for c in ds.cases])
+    found = sum(cluster[a] == cluster[b] for a, b, _ in pairs)
+    # precision: a detected pair is right when both cases share a planted original (one planted cluster)
+    planted_root = {}
+    for a, b, _ in pairs:
+        planted_root[b] = planted_root.get(a, a)
+    root = {c.case_id: planted_root.get(c.case_id, c.case_id) for c in ds.cases}
+    correct = sum(root[p.a] == root[p.b] for p in report.pairs)
+    assert len(pairs) >= 6 and found / len(pairs) >= 0.95
+    assert report.pairs and correct / len(report.pairs) >= 0.95
