@@ -94,3 +94,22 @@ def test_end_to_end_on_real_busi(busi_dir, capsys):
     assert code == 0 and "near-duplicate on their training side: 275 of 780 (35.3%)" in out
     code, out, _ = run(capsys, "data", "duplicates", str(busi_dir))
     assert code == 0 and "benign-433 (benign), malignant-145 (malignant)" in out
+
+
+def test_import_busbra_published_folds(tmp_path, capsys):
+    from tests.fixtures_busbra import write_busbra
+
+    fx = write_busbra(tmp_path / "BUSBRA", n_patients=10, images_per_patient=2, ks=(5,))
+    out_file = tmp_path / "busbra_5fold.json"
+    code, out, _ = run(capsys, "splits", "import-busbra", str(fx.root), "--k", "5", "--out", str(out_file))
+    assert code == 0 and "same-patient image on their training side: 0" in out
+    from benchmark.data.case import case_id_from_name
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.verify import load_split
+
+    split = load_split(out_file, open_dataset(fx.root))
+    for i, fold in enumerate(split.folds):
+        expected = {case_id_from_name(x) for x, f in fx.test_fold[5].items() if f == i + 1}
+        assert set(fold.test) == expected
+        val = {case_id_from_name(x) for x, flags in fx.valid[5].items() if flags.get(i + 1) == 0}
+        assert set(fold.val) == val

@@ -245,3 +245,13 @@ def test_committed_busi_splits_verify(busi, name):
     for s in summaries:  # stratified: each test fold within 2 cases of a fifth of each class
         for label, n in {"normal": 133, "benign": 437, "malignant": 210}.items():
             assert abs(s.class_counts["test"][label] - n / 5) <= 3, (s.fold, label)
+
+
+@pytest.mark.parametrize(("name", "group"), [("5fold_grouped.json", "duplicates"), ("5fold_naive.json", "none")])
+def test_committed_busi_splits_are_reproducible(busi, name, group):
+    # The committed files are what `busbench splits make BUSI --k 5 --seed 0 --group ...` makes, folds and all.
+    committed = json.loads((REPO / "splits" / "busi" / name).read_text())
+    remade = make_split(busi, k=5, seed=0, group=group).to_json()
+    for doc in (committed, remade):
+        doc["generator"].pop("versions")
+    assert remade == committed

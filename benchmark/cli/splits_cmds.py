@@ -12,8 +12,8 @@ from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.data.busbra import load_busbra, read_busbra_folds
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
-from benchmark.splits.make import GROUPINGS, group_ids, library_versions, make_split
-from benchmark.splits.schema import CaseRecord, Fold, SplitFile, read_split
+from benchmark.splits.make import GROUPINGS, case_records, group_ids, library_versions, make_split
+from benchmark.splits.schema import Fold, SplitFile, read_split
 from benchmark.splits.show import render_summary, summarise
 from benchmark.splits.verify import load_split
 
@@ -104,7 +104,7 @@ def run_import_busbra(args: argparse.Namespace) -> int:
     """``busbench splits import-busbra``: the published folds, in busbench's format, with their leakage on record."""
     _refuse_overwrite(args.out, args.force)
     dataset = load_busbra(args.dataset)
-    facts = dataset.facts(progress=show_progress())
+    dataset.facts(progress=show_progress())
     report = find_duplicates(dataset, progress=show_progress())
     clusters = report.cluster_ids([c.case_id for c in dataset.cases])
     groups = group_ids(dataset, "patient", clusters)
@@ -117,11 +117,9 @@ def run_import_busbra(args: argparse.Namespace) -> int:
         "duplicate_detector": report.params.as_dict(),
         "versions": library_versions(),
     }
-    cases = {
-        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id])
-        for c in dataset.cases
-    }
-    split = SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator, cases, folds)
+    split = SplitFile(
+        dataset.name, dataset.fingerprint(), dataset.classes, generator, case_records(dataset, groups, clusters), folds
+    )
     split.save(args.out)
     print(f"wrote {args.out}")
     print(render_summary(split, summarise(split)))

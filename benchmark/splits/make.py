@@ -54,6 +54,15 @@ def group_ids(dataset: Dataset, group: str, clusters: dict[str, str]) -> dict[st
     raise BusbenchError("--group", f"unknown grouping {group!r} (expected one of {', '.join(GROUPINGS)})")
 
 
+def case_records(dataset: Dataset, groups: dict[str, str], clusters: dict[str, str]) -> dict[str, CaseRecord]:
+    """What a split file records per case: pixel fingerprint, label, group and duplicate cluster."""
+    facts = dataset.facts()
+    return {
+        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id])
+        for c in dataset.cases
+    }
+
+
 def _stratified_grouped(ids: Sequence[str], labels: Sequence[str], groups: Sequence[str], k: int, seed: int,
                         what: str) -> list[np.ndarray]:
     """Index arrays of the k test parts of a stratified, grouped k-fold over ``ids``."""
@@ -104,7 +113,7 @@ def make_split(
         raise BusbenchError("--k", f"needs at least 2 folds, got {k}")
     if not 0 < val_fraction <= 0.5:
         raise BusbenchError("--val-fraction", f"must be in (0, 0.5], got {val_fraction}")
-    facts = dataset.facts(progress=progress)
+    dataset.facts(progress=progress)  # decode (with a progress bar) before the detector needs the pixels
     params = detector or DetectorParams()
     report = duplicates or find_duplicates(dataset, params, progress=progress)
     ids = [c.case_id for c in dataset.cases]
@@ -140,8 +149,5 @@ def make_split(
         "duplicate_detector": report.params.as_dict(),
         "versions": library_versions(),
     }
-    cases = {
-        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id])
-        for c in dataset.cases
-    }
+    cases = case_records(dataset, groups, clusters)
     return SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator, cases, folds)
