@@ -1,0 +1,164 @@
+"""The model registry: ``register``, ``create``, ``list_models`` with wildcards, and plugin discovery.
+
+Plugins are found in two places, loaded once on first use:
+
+* packages under a submissions folder: ``$BUSBENCH_SUBMISSIONS`` (``os.pathsep``-separated folders) or, by default,
+  ``./submissions`` and the ``submissions/`` folder of the busbench checkout; each ``<folder>/<name>/__init__.py``
+  is imported as ``busbench_submissions.<name>`` and registers its models when imported;
+* installed distributions exposing an entry point in the group ``busbench.submissions`` (a module, or a callable
+  that registers models when called).
+
+An unknown name or a second registration of a name is an error. A plugin that fails to import does not stop the
+others from loading; its error is kept (``load_errors``) and shown by ``busbench list`` and by ``create``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib.util
+import os
+import sys
+import traceback
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from benchmark.errors import BusbenchError
+from benchmark.plugins.submission import Submission
+
+ENTRY_POINT_GROUP = "busbench.submissions"
+_PACKAGE = "busbench_submissions"
+
+_models: dict[str, type[Submission]] = {}
+_origins: dict[str, str] = {}
+_errors: dict[str, str] = {}
+_discovered = False
+
+
+def register(cls: type[Submission]) -> type[Submission]:
+    """Class decorator: add a :class:`Submission` subclass to the registry under ``cls.spec.name``.
+
+    Raises:
+        BusbenchError: If the class has no spec or its name is registered already.
+    """
+    spec = getattr(cls, "spec", None)
+    if spec is None or not isinstance(cls, type) or not issubclass(cls, Submission):
+        raise BusbenchError(getattr(cls, "__name__", repr(cls)), "@register needs a Submission subclass with a spec")
+    origin = f"{cls.__module__}.{cls.__qualname__}"
+    if spec.name in _models:
+        raise BusbenchError(
+            f"model {spec.name!r}", f"registered twice: by {_origins[spec.name]} and by {origin} (names must be unique)"
+        )
+    _models[spec.name] = cls
+    _origins[spec.name] = origin
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a model (for tests and interactive work)."""
+    _models.pop(name, None)
+    _origins.pop(name, None)
+
+
+def submission_folders() -> list[Path]:
+    """The folders searched for submission packages (see module docstring)."""
+    env = os.environ.get("BUSBENCH_SUBMISSIONS")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    checkout = Path(__file__).resolve().parents[2] / "submissions"
+    folders = [Path.cwd() / "submissions", checkout]
+    unique: list[Path] = []
+    for folder in folders:
+        if folder.is_dir() and folder.resolve() not in [u.resolve() for u in unique]:
+            unique.append(folder)
+    return unique
+
+
+def _import_folder_package(package_dir: Path) -> None:
+    name = f"{_PACKAGE}.{package_dir.name}"
+    if name in sys.modules:
+        return
+    if _PACKAGE not in sys.modules:  # a namespace parent so that plugins can use relative imports
+        parent = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(_PACKAGE, None, is_package=True))
+        parent.__path__ = []
+        sys.modules[_PACKAGE] = parent
+    spec = importlib.util.spec_from_file_location(
+        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+def _record_failure(where: str) -> None:
+    last = traceback.format_exc().strip().splitlines()[-1]
+    _errors[where] = last
+
+
+def discover() -> None:
+    """Import every plugin once (folders first, then entry points)."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for folder in submission_folders():
+        for package_dir in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
+            try:
+                _import_folder_package(package_dir)
+            except Exception:
+                _record_failure(str(package_dir))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+            if callable(loaded) and not isinstance(loaded, type):
+                loaded()
+        except Exception:
+            _record_failure(f"entry point {ep.name} ({ep.value})")
+
+
+def rediscover() -> None:
+    """Forget that discovery ran (tests that add plugin folders or distributions call this)."""
+    global _discovered
+    _discovered = False
+
+
+def load_errors() -> dict[str, str]:
+    """Plugins that failed to import: where -> last line of the error."""
+    discover()
+    return dict(_errors)
+
+
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Registered model names matching a shell-style wildcard (``"resnet*"``), optionally of one task, sorted."""
+    discover()
+    return sorted(n for n, cls in _models.items() if fnmatch.fnmatchcase(n, pattern) and task in (None, cls.spec.task))
+
+
+def available() -> dict[str, type[Submission]]:
+    """All registered models, name -> class."""
+    discover()
+    return dict(_models)
+
+
+def get(name: str) -> type[Submission]:
+    """The submission class registered as ``name``.
+
+    Raises:
+        BusbenchError: For an unknown name, with close matches and any plugin that failed to load.
+    """
+    discover()
+    if name in _models:
+        return _models[name]
+    hint = difflib.get_close_matches(name, list(_models), n=3)
+    extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+    broken = f"; {len(_errors)} plugin(s) failed to load (see 'busbench list')" if _errors else ""
+    raise BusbenchError(f"model {name!r}", f"is not registered (see 'busbench list'){extra}{broken}")
+
+
+def create(name: str, hparams: dict | None = None) -> Submission:
+    """Instantiate a registered submission with hyper-parameters over its defaults."""
+    return get(name)(hparams)

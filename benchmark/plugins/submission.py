@@ -1,0 +1,156 @@
+"""The base class of every submission: one required method (``build_model``) and documented hooks.
+
+The harness owns the data, the splits, the training loop and the evaluation. A submission supplies the model and may
+override, per hook, the loss, the optimiser and schedule, the training augmentation and the mapping from the
+model's outputs to probabilities. Hooks only ever receive tensors: training batches carry images, labels and masks
+of *training* cases; prediction only ever gets images (:class:`ImageBatch` has no label or mask field), so a plugin
+cannot read the test fold's ground truth by construction.
+
+A two-stage system (segment, then classify the lesion) is one classification submission whose ``build_model``
+returns a module producing ``{"logits": ..., "mask_logits": ...}``; its ``loss`` uses ``batch.masks`` (training
+cases only) for the segmentation stage and its ``predict`` reads ``outputs["logits"]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.errors import BusbenchError
+from benchmark.plugins.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class TrainBatch:
+    """A batch of training (or validation) cases.
+
+    Attributes:
+        images: Float tensor (N, C, H, W), scaled to [0, 1] in ``augment``, normalised by the spec's mean/std after.
+        labels: Long tensor (N,) of class indices (0 normal, 1 benign, 2 malignant).
+        masks: Float tensor (N, 1, H, W) of {0, 1} lesion masks, or ``None`` for a dataset without masks.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """What the model sees at prediction time: images (N, C, H, W), normalised, and nothing else."""
+
+    images: torch.Tensor
+
+
+class Submission:
+    """Base class of a registered model.
+
+    Subclass it, set ``spec``, implement ``build_model`` and decorate the class with ``@register``.
+
+    Args:
+        hparams: Hyper-parameters overriding ``spec.hparams()``; unknown names are an error.
+    """
+
+    spec: ClassVar[ModelSpec]
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None):
+        defaults = self.spec.hparams()
+        given = dict(hparams or {})
+        unknown = set(given) - set(defaults)
+        if unknown:
+            raise BusbenchError(
+                f"submission {self.spec.name!r}",
+                f"unknown hyper-parameter(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(defaults))})",
+            )
+        self.hparams: dict[str, Any] = {**defaults, **given}
+
+    # --- required ------------------------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        """Build a freshly initialised model.
+
+        Classification: maps (N, C, H, W) to logits (N, 3). Segmentation: to lesion logits (N, 1, H, W).
+        Custom output types are fine when ``loss`` and ``predict`` are overridden to match.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.build_model")
+
+    # --- hooks with defaults -------------------------------------------------------------------------------------
+    def loss(self, outputs: Any, batch: TrainBatch) -> torch.Tensor:
+        """Training loss. Default: cross-entropy (classification); BCE + soft Dice (segmentation)."""
+        if self.spec.task == "classification":
+            return F.cross_entropy(outputs.float(), batch.labels)
+        if batch.masks is None:
+            raise BusbenchError(f"submission {self.spec.name!r}", "segmentation needs a dataset with masks")
+        return bce_dice_loss(outputs.float(), batch.masks)
+
+    def configure_optimizers(
+        self, model: nn.Module, *, epochs: int, steps_per_epoch: int
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+        """Optimiser and per-step schedule. Default: AdamW(lr, weight_decay) with a cosine decay over all steps."""
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=float(self.hparams["lr"]), weight_decay=float(self.hparams["weight_decay"])
+        )
+        total = max(1, epochs * steps_per_epoch)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
+        )
+        return optimiser, schedule
+
+    def augment(self, batch: TrainBatch, generator: torch.Generator) -> TrainBatch:
+        """Training-time augmentation, applied on the fly to training batches only.
+
+        Default: horizontal flip (p = 0.5), a random affine transform (rotation +-10 degrees, scale 0.9-1.1,
+        shift +-5%) applied identically to image and mask, and brightness/contrast jitter of +-10%. Images are in
+        [0, 1] here; draw all randomness from ``generator`` so runs are reproducible.
+        """
+        return default_augment(batch, generator)
+
+    def predict(self, outputs: Any) -> torch.Tensor:
+        """Probabilities from model outputs: softmax (N, 3) or sigmoid (N, 1, H, W)."""
+        if self.spec.task == "classification":
+            return torch.softmax(outputs.float(), dim=1)
+        return torch.sigmoid(outputs.float())
+
+
+def bce_dice_loss(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy plus (1 - soft Dice) over the batch, for lesion logits and {0, 1} masks."""
+    bce = F.binary_cross_entropy_with_logits(logits, masks)
+    probs = torch.sigmoid(logits)
+    inter = (probs * masks).sum()
+    dice = (2 * inter + smooth) / (probs.sum() + masks.sum() + smooth)
+    return bce + (1 - dice)
+
+
+def default_augment(batch: TrainBatch, generator: torch.Generator) -> TrainBatch:
+    """The default training augmentation (see :meth:`Submission.augment`)."""
+    images = batch.images
+    n = images.shape[0]
+    device = images.device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return (torch.rand(n, generator=generator) * (high - low) + low).to(device)
+
+    flip = (torch.rand(n, generator=generator) < 0.5).to(device)
+    angle = uniform(-10, 10) * math.pi / 180
+    scale = uniform(0.9, 1.1)
+    shift_x, shift_y = uniform(-0.05, 0.05) * 2, uniform(-0.05, 0.05) * 2
+    gain, bias = uniform(0.9, 1.1), uniform(-0.1, 0.1)
+    sign = torch.where(flip, -1.0, 1.0).to(device)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos * sign, -sin, shift_x], 1), torch.stack([sin * sign, cos, shift_y], 1)], 1
+    ).to(images.dtype)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = ((out - 0.5) * gain.view(-1, 1, 1, 1) + 0.5 + bias.view(-1, 1, 1, 1)).clamp(0, 1)
+    masks = batch.masks
+    if masks is not None:
+        masks = (F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False) >= 0.5).to(
+            masks.dtype
+        )
+    return replace(batch, images=out, masks=masks)
