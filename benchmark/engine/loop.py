@@ -1,0 +1,211 @@
+"""One fold's training loop: train on ``train``, select the epoch on ``val``, checkpoint every epoch.
+
+Reproducibility: each epoch re-seeds torch's global RNG and its own generator from (seed, fold, epoch), so a run
+resumed from a checkpoint follows exactly the path an uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmark.engine.device import ComputeSetup
+from benchmark.engine.tensors import LabelledImages, to_model_input
+from benchmark.fileio import atomic_write_bytes
+from benchmark.plugins.submission import Submission, TrainBatch
+
+
+class PluginError(RuntimeError):
+    """A submission's code failed (raised, returned a wrong shape, or produced a non-finite loss or output)."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the loop needs besides the data and the submission.
+
+    Attributes:
+        epochs: Number of epochs.
+        batch_size: Training batch size (prediction uses twice that).
+        seed: Run seed.
+        fold: Fold number (part of every derived seed).
+        progress: Show a batch progress bar (epoch summaries are always printed to stderr).
+    """
+
+    epochs: int
+    batch_size: int
+    seed: int
+    fold: int
+    progress: bool = False
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed derived from integers (seed, fold, epoch...), stable across platforms and Python runs."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def _call(stage: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{stage}: {type(exc).__name__}: {exc}") from exc
+
+
+def predict_probabilities(
+    submission: Submission, model: torch.nn.Module, images: torch.Tensor, compute: ComputeSetup, batch_size: int
+) -> torch.Tensor:
+    """Probabilities for uint8 images (N, 1, S, S): (N, 3) for classification, (N, 1, S, S) for segmentation.
+
+    Raises:
+        PluginError: If the model or its ``predict`` hook fails, or returns a wrong shape or non-finite values.
+    """
+    spec = submission.spec
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            chunk = images[start : start + batch_size].to(compute.device).float().div_(255)
+            inputs = to_model_input(chunk, spec)
+            with compute.autocast():
+                outputs = _call("model forward", model, inputs)
+            probs = _call("predict hook", submission.predict, outputs)
+            if not isinstance(probs, torch.Tensor):
+                raise PluginError(f"predict hook returned {type(probs).__name__}, not a tensor")
+            probs = probs.float()
+            n = chunk.shape[0]
+            expected = (n, 3) if spec.task == "classification" else (n, 1, *chunk.shape[2:])
+            if tuple(probs.shape) != expected:
+                raise PluginError(f"predictions have shape {tuple(probs.shape)}, expected {expected}")
+            if not torch.isfinite(probs).all():
+                raise PluginError("predictions contain NaN or infinite values")
+            out.append(probs.cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def validation_score(task: str, data: LabelledImages, probs: torch.Tensor) -> float:
+    """The epoch-selection criterion on the validation part (higher is better).
+
+    Classification: balanced accuracy over the classes present in the validation part (mean per-class recall).
+    Segmentation: mean Dice at the model's resolution over validation images with a lesion (threshold 0.5).
+    """
+    if task == "classification":
+        y = data.labels.cpu().numpy()
+        pred = probs.argmax(1).numpy()
+        return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+    assert data.masks is not None
+    ref = data.masks.cpu().bool().flatten(1)
+    hit = (probs >= 0.5).flatten(1)
+    lesion = ref.any(1)
+    inter = (ref & hit).sum(1).float()
+    dice = 2 * inter / (ref.sum(1) + hit.sum(1)).clamp(min=1)
+    return float(dice[lesion].mean()) if lesion.any() else 0.0
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train_fold(
+    submission: Submission,
+    train: LabelledImages,
+    val: LabelledImages,
+    settings: TrainSettings,
+    compute: ComputeSetup,
+    checkpoint: Path,
+) -> tuple[torch.nn.Module, int, list[dict[str, float]]]:
+    """Train one fold, resuming from ``checkpoint`` when it exists; return (best model, best epoch, history).
+
+    Raises:
+        PluginError: If the submission's code fails or the loss is not finite.
+    """
+    spec = submission.spec
+    torch.manual_seed(derived_seed(settings.seed, settings.fold, -1))
+    model = _call("build_model", submission.build_model)
+    if not isinstance(model, torch.nn.Module):
+        raise PluginError(f"build_model returned {type(model).__name__}, not a torch.nn.Module")
+    model = model.to(compute.device, memory_format=torch.channels_last)
+    n = train.images.shape[0]
+    bs = max(1, min(int(settings.batch_size), n))
+    steps = n // bs + (1 if n % bs > 1 else 0)  # a last batch of one is dropped (BatchNorm cannot train on it)
+    optimiser, schedule = _call(
+        "configure_optimizers", submission.configure_optimizers, model, epochs=settings.epochs, steps_per_epoch=steps
+    )
+    scaler = torch.amp.GradScaler("cuda") if compute.precision == "fp16" else None
+    start, best_score, best_epoch, best_state, history = 0, -np.inf, -1, None, []
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=compute.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        if schedule is not None and state["schedule"] is not None:
+            schedule.load_state_dict(state["schedule"])
+        start, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
+        best_state, history = state["best_state"], state["history"]
+    for epoch in range(start, settings.epochs):
+        t0 = time.perf_counter()
+        epoch_seed = derived_seed(settings.seed, settings.fold, epoch)
+        torch.manual_seed(epoch_seed)
+        generator = torch.Generator().manual_seed(epoch_seed)
+        order = torch.randperm(n, generator=generator)
+        model.train()
+        losses = []
+        bar = tqdm(range(steps), desc=f"fold {settings.fold} epoch {epoch + 1}/{settings.epochs}",
+                   disable=not settings.progress, leave=False, file=sys.stderr)
+        for step in bar:
+            idx = order[step * bs : (step + 1) * bs]
+            masks = None if train.masks is None else train.masks[idx].float()
+            batch = TrainBatch(train.images[idx].float().div_(255), train.labels[idx], masks)
+            batch = _call("augment hook", submission.augment, batch, generator)
+            batch = replace(batch, images=to_model_input(batch.images, spec))
+            batch = TrainBatch(*(t.to(compute.device) if t is not None else None
+                                 for t in (batch.images, batch.labels, batch.masks)))
+            with compute.autocast():
+                outputs = _call("model forward", model, batch.images)
+            loss = _call("loss hook", submission.loss, outputs, batch)
+            if not torch.isfinite(loss):
+                raise PluginError(f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
+            optimiser.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimiser)
+                scaler.update()
+            else:
+                loss.backward()
+                optimiser.step()
+            if schedule is not None:
+                schedule.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        probs = predict_probabilities(submission, model, val.images, compute, bs * 2)
+        score = validation_score(spec.task, val, probs)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_score": score,
+                        "seconds": seconds})
+        print(f"fold {settings.fold} epoch {epoch + 1}/{settings.epochs}  loss {np.mean(losses):.4f}  "
+              f"val {score:.4f}  best {best_score:.4f} @ {best_epoch + 1}  ({seconds:.1f} s)", file=sys.stderr)
+        _save(checkpoint, {
+            "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict() if schedule is not None else None,
+            "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state,
+            "history": history,
+        })
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model, best_epoch + 1, history

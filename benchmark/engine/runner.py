@@ -1,0 +1,215 @@
+"""``busbench run``: train and evaluate a submission on every fold of a committed split, resumably.
+
+A run's folder name is the submission name plus a hash of everything that changes its numbers (hyper-parameters,
+image size, dataset fingerprint, split file, seed, device type, precision), so the same command finds its own
+folder again: finished folds are skipped, an interrupted fold continues from its last checkpointed epoch, and
+finished results are never rewritten. Folds may be run in separate invocations (``--folds``) and accumulate.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmark.data.dataset import Dataset
+from benchmark.data.open import open_dataset
+from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
+from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, train_fold
+from benchmark.engine.tensors import images_only, labelled
+from benchmark.errors import BusbenchError
+from benchmark.evaluation.score import score_predictions
+from benchmark.fileio import atomic_write_json
+from benchmark.plugins import registry
+from benchmark.plugins.submission import Submission
+from benchmark.results.rundir import (
+    RunDir,
+    config_hash,
+    file_sha256,
+    git_commit,
+    package_versions,
+    read_masks,
+    write_class_predictions,
+    write_masks,
+)
+from benchmark.results.store import ResultsStore, default_store_url
+from benchmark.splits.schema import SplitFile
+from benchmark.splits.verify import load_split
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``busbench run`` was asked to do (see ``busbench run --help`` for each option)."""
+
+    submission: str
+    dataset: str
+    splits: Path
+    task: str | None = None
+    folds: tuple[int, ...] | None = None
+    epochs: int | None = None
+    image_size: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    out: Path = Path("runs")
+    results_url: str | None = None
+    progress: bool = False
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended: its folder, status (completed, partial or failed), failed folds and metrics."""
+
+    run_dir: Path
+    status: str
+    failed: dict[int, str]
+    metrics: dict[str, Any] | None
+
+
+def _protocol(split: SplitFile) -> str:
+    # Only grouped splits are the clean protocol; an image-level split is kept to measure leakage.
+    return "clean" if split.generator.get("group") in ("duplicates", "patient") else "naive-split"
+
+
+def _predict_fold(submission: Submission, model: torch.nn.Module, dataset: Dataset, test_ids: tuple[str, ...],
+                  size: int, compute: ComputeSetup, batch_size: int, fold: int, fold_dir: Path) -> None:
+    probs = predict_probabilities(submission, model, images_only(dataset, test_ids, size), compute, batch_size)
+    if submission.spec.task == "classification":
+        write_class_predictions(fold_dir / "predictions.csv",
+                                [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)])
+        return
+    facts = dataset.facts()
+    masks = {}
+    for cid, p in zip(test_ids, probs, strict=True):
+        # Predictions are scored at the reference mask's original size.
+        h, w = facts[cid].height, facts[cid].width
+        full = F.interpolate(p[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        masks[cid] = (full >= 0.5).numpy()
+    write_masks(fold_dir / "masks.npz", masks)
+
+
+def _collect_predictions(rd: RunDir, task: str, folds: list[int]) -> dict[str, Any]:
+    import csv
+
+    out: dict[str, Any] = {}
+    for k in folds:
+        if task == "classification":
+            with open(rd.fold_dir(k) / "predictions.csv", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    out[row["case_id"]] = (k, np.array([float(row[c]) for c in
+                                                        ("prob_normal", "prob_benign", "prob_malignant")]))
+        else:
+            out.update({cid: (k, m) for cid, m in read_masks(rd.fold_dir(k) / "masks.npz").items()})
+    return out
+
+
+def run_submission(req: RunRequest) -> RunOutcome:
+    """Train and evaluate a submission fold by fold (see module docstring).
+
+    Raises:
+        BusbenchError: On bad input (unknown submission, task mismatch, a split that does not verify...). Failures
+            of the submission's own code do not raise: the fold is recorded as failed and the outcome says so.
+    """
+    cls = registry.get(req.submission)
+    spec = cls.spec
+    if req.task is not None and req.task != spec.task:
+        raise BusbenchError(f"model {spec.name!r}", f"is a {spec.task} model, not {req.task}")
+    submission = cls(req.hparams)
+    if req.epochs is not None:
+        submission.hparams["epochs"] = req.epochs
+    epochs = int(submission.hparams["epochs"])
+    size = int(req.image_size or spec.input_size)
+    dataset = open_dataset(req.dataset)
+    if spec.task == "segmentation" and not dataset.has_masks:
+        raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
+    split = load_split(req.splits, dataset)
+    folds = sorted(set(req.folds)) if req.folds is not None else list(range(split.k))
+    bad = [k for k in folds if not 0 <= k < split.k]
+    if bad:
+        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
+    compute = resolve_compute(req.device, req.precision, req.threads)
+    split_sha = file_sha256(req.splits)
+    identity = {
+        "submission": spec.name, "task": spec.task, "hparams": submission.hparams, "image_size": size,
+        "dataset": dataset.fingerprint(), "split": split_sha, "seed": req.seed,
+        "device": compute.device.split(":")[0], "precision": compute.precision,
+    }
+    run_id = f"{spec.name}-{config_hash(identity)}"
+    rd = RunDir(req.out / run_id)
+    doc = rd.read_run() or {
+        "run_id": run_id, "kind": "trained", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": spec.task, "submission": spec.to_json(), "hparams": submission.hparams, "image_size": size,
+        "epochs": epochs, "seed": req.seed, "tuned": False, "pretrained": bool(submission.hparams.get("pretrained")),
+        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "spec": req.dataset},
+        "split": {"path": str(req.splits), "sha256": split_sha, "k": split.k, "group": split.generator.get("group"),
+                  "protocol": _protocol(split)},
+        "folds": {}, "status": "running",
+    }
+    doc.update({"compute": compute.to_json(), "git_commit": git_commit(), "versions": package_versions()})
+    rd.write_run(doc)
+    print(f"run {run_id}: {spec.name} on {dataset.name}, {len(folds)} fold(s), {epochs} epochs at {size} px, "
+          f"{compute.device} ({compute.device_name}), {compute.precision}, {compute.threads} threads -> {rd.path}",
+          file=sys.stderr)
+    failed: dict[int, str] = {}
+    batch_size = int(submission.hparams["batch_size"])
+    for k in folds:
+        previous = rd.fold_result(k)
+        if previous is not None and previous.get("status") == "completed":
+            print(f"fold {k}: complete already, kept", file=sys.stderr)
+            continue
+        fold, fold_dir = split.folds[k], rd.fold_dir(k)
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        seed_everything(req.seed)
+        try:
+            train = labelled(dataset, fold.train, size).to(compute.device)
+            val = labelled(dataset, fold.val, size).to(compute.device)
+            settings = TrainSettings(epochs, batch_size, req.seed, k, req.progress)
+            model, best_epoch, history = train_fold(submission, train, val, settings, compute,
+                                                    fold_dir / "checkpoint.pt")
+            _predict_fold(submission, model, dataset, fold.test, size, compute, batch_size * 2, k, fold_dir)
+            torch.save({k2: v.cpu() for k2, v in model.state_dict().items()}, fold_dir / "model.pt")
+        except PluginError as exc:
+            failed[k] = str(exc)
+            rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})
+            print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - started
+        rd.write_fold_result(k, {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
+                                 "seconds": seconds, "n_train": len(fold.train), "n_val": len(fold.val),
+                                 "n_test": len(fold.test)})
+        (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
+        doc["folds"][str(k)] = {"seconds": round(seconds, 2), "best_epoch": best_epoch}
+        doc["params"] = sum(p.numel() for p in model.parameters())
+        rd.write_run(doc)
+    outcome = finish_run(rd, doc, split, dataset, failed)
+    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
+        store.index_run(rd.path)
+    return outcome
+
+
+def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Dataset,
+               failed: dict[int, str]) -> RunOutcome:
+    """Score the completed folds, write ``metrics.json`` and the final ``run.json`` status."""
+    done = [k for k in range(split.k) if (r := rd.fold_result(k)) is not None and r.get("status") == "completed"]
+    errors = {str(k): r["error"] for k in range(split.k)
+              if (r := rd.fold_result(k)) is not None and r.get("status") == "failed"}
+    metrics = None
+    if done and not failed:
+        predictions = _collect_predictions(rd, doc["task"], done)
+        metrics = score_predictions(doc["task"], split, dataset, predictions, folds=done)
+        atomic_write_json(rd.metrics_json, metrics)
+    status = "failed" if errors else ("completed" if len(done) == split.k else "partial")
+    doc.update({"status": status, "errors": errors,
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    rd.write_run(doc)
+    return RunOutcome(rd.path, status, failed, metrics)
