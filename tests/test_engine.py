@@ -1,0 +1,163 @@
+"""The training engine as a user meets it: a full run, resume after SIGKILL, plugin failures, the results store."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark.cli import main
+from benchmark.data.open import open_dataset
+from benchmark.engine.runner import RunRequest, run_submission
+from benchmark.errors import BusbenchError
+from benchmark.plugins import ModelSpec, Submission, register, unregister
+from benchmark.results.store import ResultsStore, default_store_url
+from benchmark.splits.make import make_split
+
+TINY = "synthetic:n=45,seed=4,size=48"
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("split") / "tiny.json"
+    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
+    return path
+
+
+def _cmd(split: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "benchmark", "run", "small_cnn", "--dataset", TINY, "--splits", str(split),
+            "--image-size", "32", "--precision", "fp32", "--threads", "1", "--out", str(out), *extra]
+
+
+def test_quickstart_runs_the_whole_loop_on_the_synthetic_default(tmp_path, capsys):
+    code = main(["quickstart", "--out", str(tmp_path), "--epochs", "1", "--image-size", "32"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "planted duplicate pairs recovered" in out and "[5/5]" in out and "balanced_accuracy" in out
+    run_dirs = list((tmp_path / "runs").glob("small_cnn-*"))
+    assert len(run_dirs) == 1
+    run = json.loads((run_dirs[0] / "run.json").read_text())
+    metrics = json.loads((run_dirs[0] / "metrics.json").read_text())
+    assert run["status"] == "completed" and run["split"]["protocol"] == "clean" and run["params"] > 0
+    assert metrics["n_cases"] == 780 and metrics["complete"] and metrics["bootstrap"]["unit"] == "duplicate cluster"
+    assert set(run["compute"]) >= {"device", "device_name", "precision", "threads"}
+    # a second quickstart finds everything done: split verified, run complete
+    assert main(["quickstart", "--out", str(tmp_path), "--epochs", "1", "--image-size", "32"]) == 0
+    assert "verified existing" in capsys.readouterr().out
+
+
+def test_resume_after_sigkill_gives_the_same_results(tiny_split, tmp_path):
+    straight = subprocess.run(_cmd(tiny_split, tmp_path / "a", "--epochs", "4"), capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    proc = subprocess.Popen(_cmd(tiny_split, tmp_path / "b", "--epochs", "4"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    # kill it hard in the middle of fold 1 (after fold 0 finished and fold 1 checkpointed an epoch)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "b").glob("*/fold-1/checkpoint.pt")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_dir = next((tmp_path / "b").glob("small_cnn-*"))
+    assert (run_dir / "fold-0" / "result.json").exists() and not (run_dir / "metrics.json").exists()
+    fold0 = (run_dir / "fold-0" / "result.json").stat().st_mtime_ns
+    resumed = subprocess.run(_cmd(tiny_split, tmp_path / "b", "--epochs", "4"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "fold 0: complete already, kept" in resumed.stderr
+    assert (run_dir / "fold-0" / "result.json").stat().st_mtime_ns == fold0  # finished results never rewritten
+    a_dir = next((tmp_path / "a").glob("small_cnn-*"))
+    assert a_dir.name == run_dir.name  # same command, same run identity
+    for k in range(3):
+        assert (a_dir / f"fold-{k}" / "predictions.csv").read_text() == (
+            run_dir / f"fold-{k}" / "predictions.csv").read_text()
+    assert json.loads((a_dir / "metrics.json").read_text()) == json.loads((run_dir / "metrics.json").read_text())
+
+
+class _Flaky(Submission):
+    """Fails in the second fold it trains (the second build_model call), in a way chosen by ``mode``."""
+
+    spec = ModelSpec(name="flaky_test_model", task="classification", authors=("tests",), input_size=32)
+    mode = "raise"
+    builds = 0
+
+    def build_model(self) -> nn.Module:
+        type(self).builds += 1
+        failing = type(self).builds == 2
+        if failing and self.mode == "raise":
+            raise RuntimeError("boom in build_model")
+        width = 4 if failing and self.mode == "shape" else 3
+        model = nn.Sequential(nn.Flatten(), nn.Linear(32 * 32, width))
+        if failing and self.mode == "nan":
+            nn.init.constant_(model[1].weight, float("nan"))
+        return model
+
+
+@pytest.mark.parametrize(("mode", "message"), [("raise", "boom in build_model"),
+                                               ("shape", "predictions have shape"),
+                                               ("nan", "loss is nan")])
+def test_a_failing_plugin_fails_its_fold_only(tiny_split, tmp_path, mode, message):
+    cls = type(f"Flaky_{mode}", (_Flaky,), {"mode": mode, "builds": 0})
+    register(cls)
+    try:
+        outcome = run_submission(RunRequest("flaky_test_model", TINY, tiny_split, epochs=1, precision="fp32",
+                                            out=tmp_path))
+    finally:
+        unregister("flaky_test_model")
+    assert outcome.status == "failed" and list(outcome.failed) == [1] and outcome.metrics is None
+    assert message in outcome.failed[1]
+    run = json.loads((outcome.run_dir / "run.json").read_text())
+    assert run["status"] == "failed" and message in run["errors"]["1"]
+    for k in (0, 2):  # the other folds' results are kept
+        assert json.loads((outcome.run_dir / f"fold-{k}" / "result.json").read_text())["status"] == "completed"
+    row = ResultsStore(default_store_url(tmp_path)).get_run(outcome.run_dir.name)
+    assert row["status"] == "failed" and message in row["error"] and row["headline_value"] is None
+
+
+def test_cli_exit_code_is_nonzero_when_a_fold_fails(tiny_split, tmp_path, capsys):
+    cls = type("Flaky_cli", (_Flaky,), {"mode": "raise", "builds": 0})
+    register(cls)
+    try:
+        code = main(["run", "flaky_test_model", "--dataset", TINY, "--splits", str(tiny_split), "--epochs", "1",
+                     "--out", str(tmp_path)])
+    finally:
+        unregister("flaky_test_model")
+    assert code == 1 and "fold 1 failed: build_model: RuntimeError: boom" in capsys.readouterr().err
+
+
+def test_run_checks_its_inputs(tiny_split, tmp_path):
+    with pytest.raises(BusbenchError, match="is a classification model, not segmentation"):
+        run_submission(RunRequest("small_cnn", TINY, tiny_split, task="segmentation", out=tmp_path))
+    with pytest.raises(BusbenchError, match="is not registered"):
+        run_submission(RunRequest("no_such_model", TINY, tiny_split, out=tmp_path))
+    with pytest.raises(BusbenchError, match="fold"):
+        run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(7,), out=tmp_path))
+    with pytest.raises(BusbenchError, match="other pixels"):  # the split is verified against the data
+        run_submission(RunRequest("small_cnn", "synthetic:n=45,seed=5,size=48", tiny_split, out=tmp_path))
+    assert not list(tmp_path.glob("*/run.json"))
+
+
+def test_segmentation_run_scores_at_original_size(tiny_split, tmp_path):
+    outcome = run_submission(RunRequest("unet_resnet18", TINY, tiny_split, epochs=1, image_size=32, folds=(0,),
+                                        hparams={"batch_size": 8}, precision="fp32", out=tmp_path))
+    assert outcome.status == "partial" and outcome.metrics is not None and not outcome.metrics["complete"]
+    from benchmark.results.rundir import read_masks
+
+    masks = read_masks(outcome.run_dir / "fold-0" / "masks.npz")
+    facts = open_dataset(TINY).facts()
+    assert all(m.shape == (facts[c].height, facts[c].width) for c, m in masks.items())
+    assert "per image on images with a non-empty reference" in outcome.metrics["convention"]
+
+
+def test_prediction_gets_images_only():
+    from benchmark.plugins.submission import ImageBatch
+
+    assert [f for f in ImageBatch.__dataclass_fields__] == ["images"]
+    assert torch.is_tensor(ImageBatch(torch.zeros(1)).images)
+
+
