@@ -87,6 +87,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     """``busbench run``: exit 0 when every fold completed, 1 when a fold failed (its error is recorded)."""
     from benchmark.engine.runner import RunRequest, run_submission  # torch is imported only for commands that train
+    from benchmark.evaluation.predictions import headline_text
 
     hparams = parse_assignments(args.set)
     if args.pretrained is not None:
@@ -104,6 +105,5 @@ def run_run(args: argparse.Namespace) -> int:
     for fold, error in sorted(outcome.failed.items()):
         print(f"fold {fold} failed: {error}", file=sys.stderr)
     if outcome.metrics is not None:
-        h = outcome.metrics["headline"]
-        print(f"{h['metric']}: {h['value']:.4f} (95% CI {h['ci_low']:.4f}-{h['ci_high']:.4f})")
+        print(headline_text(outcome.metrics))
     return 1 if outcome.failed else 0

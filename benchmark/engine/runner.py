@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -25,6 +24,7 @@ from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everythi
 from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, train_fold
 from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
+from benchmark.evaluation.predictions import read_class_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.fileio import atomic_write_json
 from benchmark.plugins import registry
@@ -75,11 +75,6 @@ class RunOutcome:
     metrics: dict[str, Any] | None
 
 
-def _protocol(split: SplitFile) -> str:
-    # Only grouped splits are the clean protocol; an image-level split is kept to measure leakage.
-    return "clean" if split.generator.get("group") in ("duplicates", "patient") else "naive-split"
-
-
 def _predict_fold(submission: Submission, model: torch.nn.Module, dataset: Dataset, test_ids: tuple[str, ...],
                   size: int, compute: ComputeSetup, batch_size: int, fold: int, fold_dir: Path) -> None:
     probs = predict_probabilities(submission, model, images_only(dataset, test_ids, size), compute, batch_size)
@@ -97,16 +92,12 @@ def _predict_fold(submission: Submission, model: torch.nn.Module, dataset: Datas
     write_masks(fold_dir / "masks.npz", masks)
 
 
-def _collect_predictions(rd: RunDir, task: str, folds: list[int]) -> dict[str, Any]:
-    import csv
-
+def _collect_predictions(rd: RunDir, task: str, split: SplitFile, folds: list[int]) -> dict[str, Any]:
+    # Read back through the same strict readers that check predictions-only submissions.
     out: dict[str, Any] = {}
     for k in folds:
         if task == "classification":
-            with open(rd.fold_dir(k) / "predictions.csv", newline="") as handle:
-                for row in csv.DictReader(handle):
-                    out[row["case_id"]] = (k, np.array([float(row[c]) for c in
-                                                        ("prob_normal", "prob_benign", "prob_malignant")]))
+            out.update(read_class_predictions(rd.fold_dir(k) / "predictions.csv", split, [k]))
         else:
             out.update({cid: (k, m) for cid, m in read_masks(rd.fold_dir(k) / "masks.npz").items()})
     return out
@@ -151,7 +142,7 @@ def run_submission(req: RunRequest) -> RunOutcome:
         "epochs": epochs, "seed": req.seed, "tuned": False, "pretrained": bool(submission.hparams.get("pretrained")),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "spec": req.dataset},
         "split": {"path": str(req.splits), "sha256": split_sha, "k": split.k, "group": split.generator.get("group"),
-                  "protocol": _protocol(split)},
+                  "protocol": split.protocol},
         "folds": {}, "status": "running",
     }
     doc.update({"compute": compute.to_json(), "git_commit": git_commit(), "versions": package_versions()})
@@ -205,7 +196,7 @@ def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Datas
               if (r := rd.fold_result(k)) is not None and r.get("status") == "failed"}
     metrics = None
     if done and not failed:
-        predictions = _collect_predictions(rd, doc["task"], done)
+        predictions = _collect_predictions(rd, doc["task"], split, done)
         metrics = score_predictions(doc["task"], split, dataset, predictions, folds=done)
         atomic_write_json(rd.metrics_json, metrics)
     status = "failed" if errors else ("completed" if len(done) == split.k else "partial")

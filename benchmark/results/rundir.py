@@ -116,12 +116,15 @@ class RunDir:
 
 
 def write_class_predictions(path: Path, rows: list[tuple[str, int, np.ndarray]]) -> None:
-    """Write classification predictions (case id, fold, 3 probabilities) as CSV, atomically."""
+    """Write classification predictions (case id, fold, 3 probabilities) as CSV, atomically.
+
+    Probabilities are written with ``repr`` so that reading the file back gives exactly the numbers that were scored.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(PREDICTION_HEADER)
     for case_id, fold, probs in rows:
-        writer.writerow([case_id, fold, *(f"{float(p):.8f}" for p in probs)])
+        writer.writerow([case_id, fold, *(repr(float(p)) for p in probs)])
     atomic_write_text(path, buf.getvalue())
 
 

@@ -76,6 +76,14 @@ class SplitFile:
         """Number of folds."""
         return len(self.folds)
 
+    @property
+    def protocol(self) -> str:
+        """``"clean"`` for grouped splits (duplicates or patients), ``"naive-split"`` for image-level ones.
+
+        Only grouped splits are the leaderboard's clean protocol; an image-level split is kept to measure leakage.
+        """
+        return "clean" if self.generator.get("group") in ("duplicates", "patient") else "naive-split"
+
     def to_json(self) -> dict[str, Any]:
         """The JSON document (see module docstring)."""
         return {
