@@ -51,3 +51,28 @@ def test_ruff_clean():
     proc = subprocess.run([ruff, "check", "benchmark", "tests", "benchmarks"], cwd=REPO, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_plugin_example_registers_runs_and_conforms(tmp_path):
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Write a plugin", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    assert len(code.strip().splitlines()) < 30  # "a complete plugin in under 30 lines"
+    package = tmp_path / "plugins" / "my_cnn"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(code)
+    env = {**__import__("os").environ, "BUSBENCH_SUBMISSIONS": str(tmp_path / "plugins")}
+    busbench = [sys.executable, "-m", "benchmark"]
+    listed = subprocess.run([*busbench, "list", "my_*"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and listed.stdout.startswith("my_cnn"), listed.stderr
+    split = tmp_path / "split.json"
+    made = subprocess.run([*busbench, "splits", "make", "synthetic:n=30,size=48", "--k", "3", "--val-fraction",
+                           "0.5", "--out", str(split)], capture_output=True, text=True, env=env)
+    assert made.returncode == 0, made.stderr
+    run = subprocess.run([*busbench, "run", "my_cnn", "--dataset", "synthetic:n=30,size=48", "--splits", str(split),
+                          "--epochs", "1", "--image-size", "32", "--out", str(tmp_path / "runs")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and "balanced_accuracy" in run.stdout, run.stderr
+    check = subprocess.run([sys.executable, "-c", "from benchmark.testing import check_submission; "
+                            "check_submission('my_cnn')"], capture_output=True, text=True, env=env)
+    assert check.returncode == 0, check.stderr
