@@ -1,0 +1,329 @@
+"""The conformance suite: the four baselines pass it, and deliberately broken plugins fail the right check."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import benchmark.testing.leakage as leakage
+from benchmark.engine.tensors import labelled
+from benchmark.plugins import ModelSpec, SearchParam, Submission
+from benchmark.plugins.submission import TrainBatch
+from benchmark.testing import (
+    CHECKS,
+    CheckOptions,
+    Sealed,
+    SealedFold,
+    check_submission,
+    conformance_tests,
+    run_check,
+)
+
+# --- the baselines, exactly as a plugin author would write it (U-Net sizes are multiples of 32) ---------------------
+# (batch 2 rather than 4 keeps the file fast on two CPU cores)
+BASELINE = CheckOptions(sizes=(32, 64), batch=2)
+test_small_cnn = conformance_tests("small_cnn", options=BASELINE)
+test_resnet18 = conformance_tests("resnet18", options=BASELINE)
+test_efficientnet_b0 = conformance_tests("efficientnet_b0", options=BASELINE)
+test_unet_resnet18 = conformance_tests("unet_resnet18", options=BASELINE)
+
+
+# --- tiny plugins: one correct per task, and one broken per rule ----------------------------------------------------
+class TinyNet(nn.Module):
+    """conv-BN-ReLU, then 3 logits (classification) or 1 logit per pixel (segmentation)."""
+
+    def __init__(self, in_channels: int = 1, segmentation: bool = False):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.segmentation = segmentation
+        self.head = nn.Conv2d(4, 1, 1) if segmentation else nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.head(h) if self.segmentation else self.head(h.mean((2, 3)))
+
+
+def tiny_spec(name: str, task: str = "classification", **changes) -> ModelSpec:
+    fields = {"authors": ("Test",), "description": "tiny test model", "input_size": 32}
+    return ModelSpec(name=name, task=task, **{**fields, **changes})  # type: ignore[arg-type]
+
+
+class TinyGood(Submission):
+    spec = tiny_spec("tiny_good", search_space={"lr": SearchParam("float", 1e-4, 1e-2, log=True)})
+
+    def build_model(self) -> nn.Module:
+        return TinyNet()
+
+
+class TinyGoodSeg(Submission):
+    spec = tiny_spec("tiny_good_seg", "segmentation", in_channels=3, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2))
+
+    def build_model(self) -> nn.Module:
+        return TinyNet(3, segmentation=True)
+
+
+test_tiny_good = conformance_tests(TinyGood)
+test_tiny_good_seg = conformance_tests(TinyGoodSeg, options=CheckOptions(sizes=(24, 40)))
+
+
+class WrongShape(TinyGood):
+    spec = tiny_spec("wrong_shape")
+
+    def build_model(self) -> nn.Module:
+        model = TinyNet()
+        model.head = nn.Linear(4, 2)  # two classes instead of three
+        return model
+
+
+class WrongSegShape(TinyGoodSeg):
+    spec = tiny_spec("wrong_seg_shape", "segmentation", in_channels=3, mean=(0.5,), std=(0.2,))
+
+    def build_model(self) -> nn.Module:
+        return nn.Sequential(TinyNet(3, segmentation=True), nn.MaxPool2d(2))  # half resolution
+
+
+class WrongChannels(TinyGood):
+    spec = tiny_spec("wrong_channels", in_channels=3, mean=(0.5,), std=(0.2,))  # model takes 1 channel
+
+
+class NaNOutput(TinyGood):
+    spec = tiny_spec("nan_output")
+
+    def build_model(self) -> nn.Module:
+        return nn.Sequential(TinyNet(), nn.Threshold(10.0, float("nan")))  # every logit below 10 becomes NaN
+
+
+class TrainModeBN(nn.Module):
+    """Normalises with the batch's statistics even in eval mode (the classic inference bug)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = TinyNet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.batch_norm(self.net.features[0](x), None, None, training=True)
+        return self.net.head(F.relu(h).mean((2, 3)))
+
+
+class BatchNormAtInference(TinyGood):
+    spec = tiny_spec("bn_at_inference")
+
+    def build_model(self) -> nn.Module:
+        return TrainModeBN()
+
+
+class MixesSamples(TinyGood):
+    spec = tiny_spec("mixes_samples")
+
+    def build_model(self) -> nn.Module:
+        class Mix(nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x + 0.5 * x.mean(0, keepdim=True)  # every case sees the batch mean
+
+        return nn.Sequential(Mix(), TinyNet())
+
+
+class UnseededInit(TinyGood):
+    spec = tiny_spec("unseeded_init")
+
+    def build_model(self) -> nn.Module:
+        model = TinyNet()
+        rng = np.random.default_rng()  # not torch's RNG: torch.manual_seed does not reach it
+        with torch.no_grad():
+            model.head.weight.copy_(torch.from_numpy(rng.normal(size=(3, 4))).float())
+        return model
+
+
+class NoisyInference(TinyGood):
+    spec = tiny_spec("noisy_inference")
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(outputs + torch.randn_like(outputs), dim=1)  # test-time noise
+
+
+class NoAuthors(TinyGood):
+    spec = tiny_spec("no_authors", authors=(), description="")
+
+
+class DefaultOutsideSearch(TinyGood):
+    spec = tiny_spec("default_outside", defaults={"lr": 0.5}, search_space={"lr": SearchParam("float", 1e-5, 1e-2)})
+
+
+class NotJson(TinyGood):
+    spec = tiny_spec("not_json", defaults={"activation": nn.ReLU})
+
+
+class NaNLoss(TinyGood):
+    spec = tiny_spec("nan_loss")
+
+    def loss(self, outputs: torch.Tensor, batch: TrainBatch) -> torch.Tensor:
+        return F.cross_entropy(outputs, batch.labels) * torch.log(torch.tensor(-1.0))
+
+
+class DetachedLoss(TinyGood):
+    spec = tiny_spec("detached_loss")
+
+    def loss(self, outputs: torch.Tensor, batch: TrainBatch) -> torch.Tensor:
+        return F.cross_entropy(outputs.detach(), batch.labels)
+
+
+class SoftMasks(TinyGoodSeg):
+    spec = tiny_spec("soft_masks", "segmentation", in_channels=3, mean=(0.5,), std=(0.2,))
+
+    def augment(self, batch: TrainBatch, generator: torch.Generator) -> TrainBatch:
+        masks = F.avg_pool2d(batch.masks, 3, stride=1, padding=1)  # blurred: no longer {0, 1}
+        return TrainBatch(batch.images, batch.labels, masks)
+
+
+class GlobalRandomAugment(TinyGood):
+    spec = tiny_spec("global_random_augment")
+
+    def augment(self, batch: TrainBatch, generator: torch.Generator) -> TrainBatch:
+        noise = torch.rand(batch.images.shape) * 0.1  # torch's global RNG, not `generator`
+        return TrainBatch(batch.images + noise, batch.labels, batch.masks)
+
+
+class Peeker(TinyGood):
+    """Looks up the call stack for anything dataset-like and reads its labels (swallowing any error)."""
+
+    spec = tiny_spec("peeker")
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        for frame in inspect.stack():
+            for value in list(frame.frame.f_locals.values()):
+                if hasattr(value, "cases") and hasattr(value, "classes"):
+                    try:
+                        _ = [str(case.label) for case in value.cases]
+                    except Exception:
+                        pass
+        return torch.softmax(outputs, dim=1)
+
+
+BROKEN = [
+    # (plugin, the check that must fail, words its message must hold)
+    (WrongShape, "output_shapes", "returned shape (4, 2); a classification model must give (4, 3)"),
+    (WrongSegShape, "output_shapes", "returned shape (4, 1, 16, 16); a segmentation model must give (4, 1, 32, 32)"),
+    (WrongChannels, "output_shapes", "model forward at 32 px raised RuntimeError"),
+    (NaNOutput, "output_shapes", "contain NaN or infinite values"),
+    (BatchNormAtInference, "batch_independent", "predictions depend on the rest of the batch"),
+    (MixesSamples, "batch_independent", "predictions depend on the rest of the batch"),
+    (UnseededInit, "deterministic", "build_model() is not reproducible under torch.manual_seed"),
+    (NoisyInference, "deterministic", "change between two calls on the same images"),
+    (NoAuthors, "spec", "authors is empty (name who made the submission); neither reference nor description"),
+    (DefaultOutsideSearch, "spec", "default lr=0.5 lies outside its search range [1e-05, 0.01]"),
+    (NotJson, "spec", "to_json() is not JSON-serialisable"),
+    (NaNLoss, "loss_backward", "loss() is nan"),
+    (DetachedLoss, "loss_backward", "not connected to the model's parameters"),
+    (SoftMasks, "augment", "masks are not binary after augment()"),
+    (GlobalRandomAugment, "augment", "augment() is not reproducible"),
+    (Peeker, "no_test_truth", "test-fold ground truth was read"),
+]
+
+
+@pytest.mark.parametrize(("plugin", "check", "words"), BROKEN, ids=[b[0].__name__ for b in BROKEN])
+def test_broken_plugin_fails_its_check(plugin: type[Submission], check: str, words: str) -> None:
+    with pytest.raises(AssertionError) as caught:
+        run_check(plugin, check)
+    message = str(caught.value)
+    assert message.startswith(f"{plugin.spec.name}: check {check!r} failed: "), message
+    assert words in message, message
+
+
+def test_every_check_has_a_broken_plugin() -> None:
+    # optimizer_step has its own test below
+    assert {check for _, check, _ in BROKEN} | {"optimizer_step"} == set(CHECKS)
+
+
+def test_optimizer_that_holds_no_parameters_fails() -> None:
+    class Frozen(TinyGood):
+        spec = tiny_spec("frozen")
+
+        def configure_optimizers(self, model, *, epochs, steps_per_epoch):
+            return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), None  # not the model's
+
+    with pytest.raises(AssertionError, match="the optimiser holds none of the model's trainable parameters"):
+        run_check(Frozen, "optimizer_step")
+
+
+def test_check_submission_lists_every_failure_and_returns_results() -> None:
+    with pytest.raises(AssertionError) as caught:
+        check_submission(NoAuthors, checks=["spec", "output_shapes"])
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "1 of 2 conformance checks failed:"
+    assert lines[1].startswith("  - no_authors: check 'spec' failed: spec 'no_authors': authors is empty")
+
+    results = check_submission(WrongShape, checks=["spec", "output_shapes"], raise_on_failure=False)
+    assert [(r.check, r.passed) for r in results] == [("spec", True), ("output_shapes", False)]
+    assert all(r.seconds >= 0 for r in results)
+
+
+def test_checks_leave_the_callers_random_state_alone() -> None:
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    run_check(TinyGood, "deterministic")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_conformance_tests_is_parametrised_over_the_checks() -> None:
+    fn = conformance_tests(TinyGood, checks=["spec", "augment"])
+    (mark,) = [m for m in fn.pytestmark if m.name == "parametrize"]
+    assert mark.args == ("check", ["spec", "augment"])
+    with pytest.raises(KeyError, match="unknown check"):
+        conformance_tests(TinyGood, checks=["spec", "speed"])
+
+
+def test_unknown_name_is_reported_by_the_registry() -> None:
+    from benchmark.errors import BusbenchError
+
+    with pytest.raises(BusbenchError, match="did you mean small_cnn"):
+        check_submission("small_cn")
+
+
+# --- the sealed fold itself ----------------------------------------------------------------------------------------
+def test_sealed_fold_serves_training_cases_and_seals_test_truth() -> None:
+    fold = SealedFold(16, counts=(3, 3, 2), seed=0)
+    train = labelled(fold, fold.ids["train"], 16)  # type: ignore[arg-type]
+    assert train.labels.tolist() == [0, 1, 2] and train.masks is not None and train.images.shape == (3, 1, 16, 16)
+    image, mask = fold.load("test-1", 16)
+    assert image.shape == (16, 16) and isinstance(mask, Sealed)
+    assert not fold.log  # handing the sealed object over reads nothing
+    touches = [lambda: fold.case("test-0").label == "benign", lambda: np.asarray(mask), lambda: bool(mask),
+               lambda: fold.classes.index(fold.case("test-0").label), lambda: list(fold.case("test-1").masks),
+               lambda: mask.sum(), lambda: hash(fold.case("test-0")), lambda: f"{fold.case('test-1').label}"]
+    for touch in touches:
+        with pytest.raises(AssertionError, match="of test case test-"):
+            touch()
+    assert len(fold.log) == len(touches)
+    assert repr(mask) == "<sealed mask of test case test-1>" and len(fold.log) == len(touches)
+
+
+def test_leakage_check_catches_an_engine_that_reads_test_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = leakage.images_only
+
+    def leaky_images_only(dataset, case_ids, size):
+        labelled(dataset, case_ids, size)  # as if the engine built labelled tensors of the test fold
+        return real(dataset, case_ids, size)
+
+    monkeypatch.setattr(leakage, "images_only", leaky_images_only)
+    with pytest.raises(AssertionError, match=r"ground truth was read .*label of test case test-0 \(==\)"):
+        run_check(TinyGood, "no_test_truth")
+
+
+def test_leakage_check_catches_labels_attached_to_the_model_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = leakage.predict_probabilities
+
+    def tagging_predict(submission, model, images, compute, batch_size):
+        inputs = leakage.to_model_input(images.float().div(255), submission.spec)
+        inputs.labels = torch.zeros(len(images))  # ground truth riding along with the pixels
+        model(inputs)
+        return real(submission, model, images, compute, batch_size)
+
+    monkeypatch.setattr(leakage, "predict_probabilities", tagging_predict)
+    with pytest.raises(AssertionError, match=r"the model was given a tensor with attributes attached: \['labels'\]"):
+        run_check(TinyGood, "no_test_truth")
