@@ -14,7 +14,7 @@ import torch
 
 from benchmark.compat import ensure_torchvision_importable
 from benchmark.errors import BusbenchError
-from benchmark.plugins import ImageBatch, TrainBatch, create, get, list_models, load_errors
+from benchmark.plugins import TrainBatch, create, get, list_models, load_errors
 from benchmark.plugins.registry import submission_folders
 from benchmark.pretrained import adapt_input_conv, load_backbone, read_state_dict
 
@@ -138,7 +138,7 @@ def test_forward_loss_backward_predict(name: str, size: int):
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
     with torch.no_grad():
-        probs = sub.predict(model.eval()(ImageBatch(images=images).images))
+        probs = sub.predict(model.eval()(images))
     if name in CLASSIFIERS:
         assert torch.allclose(probs.sum(dim=1), torch.ones(2), atol=1e-5)
     else:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 from benchmark.cli import main
@@ -152,12 +151,3 @@ def test_segmentation_run_scores_at_original_size(tiny_split, tmp_path):
     facts = open_dataset(TINY).facts()
     assert all(m.shape == (facts[c].height, facts[c].width) for c, m in masks.items())
     assert "per image on images with a non-empty reference" in outcome.metrics["convention"]
-
-
-def test_prediction_gets_images_only():
-    from benchmark.plugins.submission import ImageBatch
-
-    assert [f for f in ImageBatch.__dataclass_fields__] == ["images"]
-    assert torch.is_tensor(ImageBatch(torch.zeros(1)).images)
-
-

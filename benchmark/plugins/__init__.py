@@ -16,10 +16,9 @@ A complete plugin::
 
 from benchmark.plugins.registry import available, create, get, list_models, load_errors, register, unregister
 from benchmark.plugins.spec import ModelSpec, SearchParam, Task
-from benchmark.plugins.submission import ImageBatch, Submission, TrainBatch
+from benchmark.plugins.submission import Submission, TrainBatch
 
 __all__ = [
-    "ImageBatch",
     "ModelSpec",
     "SearchParam",
     "Submission",

@@ -32,6 +32,7 @@ _PACKAGE = "busbench_submissions"
 _models: dict[str, type[Submission]] = {}
 _origins: dict[str, str] = {}
 _errors: dict[str, str] = {}
+_loaded_entry_points: set[str] = set()
 _discovered = False
 
 
@@ -64,7 +65,7 @@ def submission_folders() -> list[Path]:
     """The folders searched for submission packages (see module docstring)."""
     env = os.environ.get("BUSBENCH_SUBMISSIONS")
     if env:
-        return [Path(p) for p in env.split(os.pathsep) if p]
+        return [Path(p) for p in env.split(os.pathsep) if p]  # missing ones are reported by discover()
     checkout = Path(__file__).resolve().parents[2] / "submissions"
     folders = [Path.cwd() / "submissions", checkout]
     unique: list[Path] = []
@@ -77,7 +78,12 @@ def submission_folders() -> list[Path]:
 def _import_folder_package(package_dir: Path) -> None:
     name = f"{_PACKAGE}.{package_dir.name}"
     if name in sys.modules:
-        return
+        earlier = Path(getattr(sys.modules[name], "__file__", "") or "").parent
+        if earlier.resolve() == package_dir.resolve():
+            return
+        # Two folders holding packages of one name would shadow each other; say so instead of dropping one.
+        raise BusbenchError(package_dir, f"a submission package named {package_dir.name!r} was already loaded from "
+                                         f"{earlier}; rename one of them")
     if _PACKAGE not in sys.modules:  # a namespace parent so that plugins can use relative imports
         parent = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(_PACKAGE, None, is_package=True))
         parent.__path__ = []
@@ -96,7 +102,7 @@ def _import_folder_package(package_dir: Path) -> None:
 
 def _record_failure(where: str) -> None:
     last = traceback.format_exc().strip().splitlines()[-1]
-    _errors[where] = last
+    _errors[where] = last.removeprefix("benchmark.errors.BusbenchError: ")
 
 
 def discover() -> None:
@@ -106,12 +112,18 @@ def discover() -> None:
         return
     _discovered = True
     for folder in submission_folders():
+        if not folder.is_dir():
+            _errors[str(folder)] = "submissions folder does not exist (check $BUSBENCH_SUBMISSIONS)"
+            continue
         for package_dir in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
             try:
                 _import_folder_package(package_dir)
             except Exception:
                 _record_failure(str(package_dir))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value in _loaded_entry_points:  # importing twice is harmless, calling a registrar twice is not
+            continue
+        _loaded_entry_points.add(ep.value)
         try:
             loaded = ep.load()
             if callable(loaded) and not isinstance(loaded, type):
@@ -121,9 +133,10 @@ def discover() -> None:
 
 
 def rediscover() -> None:
-    """Forget that discovery ran (tests that add plugin folders or distributions call this)."""
+    """Forget that discovery ran, and its errors (tests that add plugin folders or distributions call this)."""
     global _discovered
     _discovered = False
+    _errors.clear()
 
 
 def load_errors() -> dict[str, str]:

@@ -3,8 +3,8 @@
 The harness owns the data, the splits, the training loop and the evaluation. A submission supplies the model and may
 override, per hook, the loss, the optimiser and schedule, the training augmentation and the mapping from the
 model's outputs to probabilities. Hooks only ever receive tensors: training batches carry images, labels and masks
-of *training* cases; prediction only ever gets images (:class:`ImageBatch` has no label or mask field), so a plugin
-cannot read the test fold's ground truth by construction.
+of *training* cases; at prediction time the model's forward gets a bare tensor of normalised images and
+``predict`` gets the model's outputs, so a plugin cannot read the test fold's ground truth by construction.
 
 A two-stage system (segment, then classify the lesion) is one classification submission whose ``build_model``
 returns a module producing ``{"logits": ..., "mask_logits": ...}``; its ``loss`` uses ``batch.masks`` (training
@@ -39,13 +39,6 @@ class TrainBatch:
     images: torch.Tensor
     labels: torch.Tensor
     masks: torch.Tensor | None
-
-
-@dataclass(frozen=True)
-class ImageBatch:
-    """What the model sees at prediction time: images (N, C, H, W), normalised, and nothing else."""
-
-    images: torch.Tensor
 
 
 class Submission:
