@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import benchmark
-from benchmark.cli import data_cmds, evaluate_cmds, models_cmds, quickstart, splits_cmds
+from benchmark.cli import data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
 from benchmark.errors import BusbenchError
 
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmds.register(commands)
     splits_cmds.register(commands)
     models_cmds.register(commands)
+    results_cmds.register(commands)
     evaluate_cmds.register(commands)
     quickstart.register(commands)
     return parser

@@ -1,0 +1,82 @@
+"""``busbench results``: list indexed runs, rebuild an index, and publish a run's small files for the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from benchmark.errors import BusbenchError
+from benchmark.results.rundir import RunDir
+from benchmark.results.store import ResultsStore, default_store_url
+
+#: What a published run keeps: provenance, scores and per-fold predictions of classification; never weights,
+#: checkpoints or segmentation masks (large).
+PUBLISHED = ("run.json", "metrics.json", "fold-*/result.json", "fold-*/predictions.csv")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``results`` command group."""
+    results = commands.add_parser("results", help="the results store").add_subparsers(
+        dest="results_command", required=True
+    )
+    lister = results.add_parser("list", help="runs in a results store")
+    lister.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder whose index to read")
+    lister.add_argument("--results", metavar="URL", help="store URL (default: sqlite index in --runs)")
+    lister.add_argument("--task", choices=("classification", "segmentation"))
+    lister.set_defaults(run=run_list)
+
+    reindex = results.add_parser("reindex", help="(re)build the index of every run folder under a folder")
+    reindex.add_argument("folder", type=Path)
+    reindex.add_argument("--results", metavar="URL", help="store URL (default: sqlite index in FOLDER)")
+    reindex.set_defaults(run=run_reindex)
+
+    publish = results.add_parser("publish", help="copy a finished run's small files to a results folder")
+    publish.add_argument("run_dir", type=Path)
+    publish.add_argument("--to", type=Path, default=Path("leaderboard/results"))
+    publish.set_defaults(run=run_publish)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """``busbench results list``."""
+    with ResultsStore(args.results or default_store_url(args.runs)) as store:
+        rows = store.list_runs(task=args.task)
+    if not rows:
+        print("no runs indexed yet: train one with 'busbench run' or score predictions with 'busbench evaluate'")
+    for r in rows:
+        score = "-"
+        if r["headline_value"] is not None:
+            low, high = r["headline_ci_low"], r["headline_ci_high"]
+            score = f"{r['headline_metric']} {r['headline_value']:.4f} [{low:.4f}, {high:.4f}]"
+        print(f"{r['run_id']:<40} {r['status']:<9} {r['task']:<14} {r['dataset']:<12} {r['protocol'] or '-':<11} "
+              f"{score}{'  error: ' + r['error'] if r['error'] else ''}")
+    return 0
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    """``busbench results reindex``."""
+    with ResultsStore(args.results or default_store_url(args.folder)) as store:
+        print(f"indexed {store.reindex(args.folder)} run(s)")
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """``busbench results publish``: only completed runs, and never over an existing published copy."""
+    doc = RunDir(args.run_dir).read_run()
+    if doc is None:
+        raise BusbenchError(args.run_dir, "is not a run folder (no run.json)")
+    if doc.get("status") != "completed":
+        raise BusbenchError(args.run_dir, f"run is {doc.get('status')}, only completed runs are published")
+    target = args.to / doc["run_id"]
+    if target.exists():
+        raise BusbenchError(target, "is published already; published results are never rewritten")
+    staging = args.to / f".{doc['run_id']}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    for pattern in PUBLISHED:
+        for src in sorted(args.run_dir.glob(pattern)):
+            dst = staging / src.relative_to(args.run_dir)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    staging.rename(target)  # the published copy appears whole or not at all
+    print(f"published {target}")
+    return 0

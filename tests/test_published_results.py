@@ -1,0 +1,62 @@
+"""The results committed under leaderboard/results, and the commands that publish and list runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.data.busi import load_busi
+from benchmark.evaluation.predictions import read_class_predictions
+from benchmark.evaluation.score import score_predictions
+from benchmark.results.rundir import file_sha256
+from benchmark.splits.verify import load_split
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISHED = sorted((REPO / "leaderboard" / "results").glob("*/run.json"))
+
+
+@pytest.mark.parametrize("run_json", PUBLISHED, ids=[p.parent.name for p in PUBLISHED])
+def test_published_run_is_complete_and_clean(run_json):
+    run = json.loads(run_json.read_text())
+    metrics = json.loads((run_json.parent / "metrics.json").read_text())
+    assert run["status"] == "completed" and run["dataset"]["name"] == "BUSI"
+    assert run["split"]["protocol"] == "clean" and run["split"]["sha256"] == file_sha256(REPO / run["split"]["path"])
+    assert metrics["complete"] and metrics["n_cases"] == 780 and metrics["headline"]["value"] is not None
+    assert run["git_commit"] and run["versions"]["torch"] and run["compute"]["device"]
+
+
+@pytest.mark.parametrize("run_json", [p for p in PUBLISHED if json.loads(p.read_text())["task"] == "classification"],
+                         ids=lambda p: p.parent.name)
+def test_published_classification_scores_recompute_from_its_predictions(run_json, busi_dir):
+    # Anyone can re-score a published run from its committed predictions and get the committed numbers.
+    run = json.loads(run_json.read_text())
+    busi = load_busi(busi_dir)
+    split = load_split(REPO / run["split"]["path"], busi)
+    predictions = {}
+    for k in range(split.k):
+        predictions.update(read_class_predictions(run_json.parent / f"fold-{k}" / "predictions.csv", split, [k]))
+    rescored = score_predictions("classification", split, busi, predictions, folds=list(range(split.k)))
+    committed = json.loads((run_json.parent / "metrics.json").read_text())
+    assert rescored["headline"] == pytest.approx(committed["headline"])
+    assert rescored["pooled"]["accuracy"] == pytest.approx(committed["pooled"]["accuracy"])
+
+
+def test_publish_list_and_reindex(tmp_path, capsys):
+    src = PUBLISHED[0].parent
+    code = main(["results", "publish", str(src), "--to", str(tmp_path / "pub")])
+    assert code == 0 and (tmp_path / "pub" / src.name / "metrics.json").exists()
+    assert not list((tmp_path / "pub" / src.name).rglob("*.pt"))
+    assert main(["results", "publish", str(src), "--to", str(tmp_path / "pub")]) == 2  # never rewritten
+    assert "published already" in capsys.readouterr().err
+    assert main(["results", "reindex", str(tmp_path / "pub")]) == 0
+    assert main(["results", "list", "--runs", str(tmp_path / "pub")]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 1 run(s)" in out and src.name in out and "completed" in out
+
+
+def test_empty_store_says_how_to_fill_it(tmp_path, capsys):
+    assert main(["results", "list", "--runs", str(tmp_path)]) == 0
+    assert "busbench run" in capsys.readouterr().out
