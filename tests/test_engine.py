@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 from benchmark.cli import main
@@ -151,3 +152,62 @@ def test_segmentation_run_scores_at_original_size(tiny_split, tmp_path):
     facts = open_dataset(TINY).facts()
     assert all(m.shape == (facts[c].height, facts[c].width) for c, m in masks.items())
     assert "per image on images with a non-empty reference" in outcome.metrics["convention"]
+
+
+class _TwoStage(Submission):
+    """Segment, then classify the image weighted by the predicted lesion: one classification model, two losses."""
+
+    spec = ModelSpec(name="two_stage_test_model", task="classification", authors=("tests",), input_size=32)
+    seen_masks: list[bool] = []
+
+    def build_model(self) -> nn.Module:
+        class Net(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.segment = nn.Conv2d(1, 1, 3, padding=1)
+                self.classify = nn.Sequential(nn.Flatten(), nn.Linear(2 * 32 * 32, 3))
+
+            def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+                mask_logits = self.segment(x)
+                crop = x * torch.sigmoid(mask_logits)
+                return {"logits": self.classify(torch.cat([x, crop], 1)), "mask_logits": mask_logits}
+
+        return Net()
+
+    def loss(self, outputs, batch):
+        type(self).seen_masks.append(batch.masks is not None)
+        seg = nn.functional.binary_cross_entropy_with_logits(outputs["mask_logits"].float(), batch.masks)
+        return nn.functional.cross_entropy(outputs["logits"].float(), batch.labels) + seg
+
+    def predict(self, outputs):
+        return torch.softmax(outputs["logits"].float(), dim=1)
+
+
+def test_a_two_stage_submission_is_expressible(tiny_split, tmp_path):
+    register(_TwoStage)
+    try:
+        outcome = run_submission(RunRequest("two_stage_test_model", TINY, tiny_split, epochs=1, precision="fp32",
+                                            out=tmp_path))
+    finally:
+        unregister("two_stage_test_model")
+    assert outcome.status == "completed" and outcome.metrics["n_cases"] == 45
+    assert _TwoStage.seen_masks and all(_TwoStage.seen_masks)  # training batches carry the training masks
+
+
+def test_compare_two_runs_on_one_split(tiny_split, tmp_path, capsys):
+    runs = []
+    for seed in (0, 1):
+        outcome = run_submission(RunRequest("small_cnn", TINY, tiny_split, epochs=1, image_size=32, seed=seed,
+                                            precision="fp32", out=tmp_path))
+        runs.append(outcome.run_dir)
+    from benchmark.evaluation.compare import compare_runs
+
+    same = compare_runs(runs[0], runs[0], TINY)
+    assert same["bootstrap"]["difference"] == 0 and same["bootstrap"]["p_value"] == 1
+    result = compare_runs(runs[0], runs[1], TINY, metric="accuracy")
+    assert result["b"]["value"] - result["a"]["value"] == pytest.approx(result["bootstrap"]["difference"])
+    assert len(result["a"]["per_fold"]) == 3
+    assert main(["compare", str(runs[0]), str(runs[1]), "--dataset", TINY]) == 0
+    assert "corrected resampled t-test" in capsys.readouterr().out
+    with pytest.raises(BusbenchError, match="unknown classification metric"):
+        compare_runs(runs[0], runs[1], TINY, metric="dice")

@@ -1,4 +1,4 @@
-"""``busbench evaluate``: score predictions made outside busbench exactly as a trained run is scored."""
+"""``busbench evaluate`` (score predictions made outside busbench as a trained run is scored) and ``compare``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark.cli.common import print_json
 from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.cli.models_cmds import _folds
+from benchmark.evaluation.compare import compare_runs
 from benchmark.evaluation.predictions import (
     SEGMENTATION_CSV,
     TASKS,
@@ -44,6 +46,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--results", metavar="URL", help="results store (SQLAlchemy URL; default sqlite in --out)")
     ev.set_defaults(run=run_evaluate)
 
+    cmp = commands.add_parser("compare", help="paired comparison of two completed runs on the same split")
+    cmp.add_argument("run_a", type=Path, help="run folder a")
+    cmp.add_argument("run_b", type=Path, help="run folder b (the difference is b - a)")
+    cmp.add_argument("--dataset", required=True, help=DATASET_HELP)
+    cmp.add_argument("--metric", help="metric to compare (default: the task's headline)")
+    cmp.add_argument("--json", action="store_true", help="print JSON")
+    cmp.set_defaults(run=run_compare)
+
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``busbench evaluate``: exit 0 once the predictions are scored and recorded."""
@@ -55,4 +65,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"{outcome.run_dir}: these predictions were evaluated already; kept as they are", file=sys.stderr)
     print(f"run folder: {outcome.run_dir}  status: {outcome.status}")
     print(headline_text(outcome.metrics))
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """``busbench compare``: paired difference (b - a) with its bootstrap CI and the corrected t-test."""
+    result = compare_runs(args.run_a, args.run_b, args.dataset, args.metric)
+    if args.json:
+        print_json(result)
+        return 0
+    boot, ttest = result["bootstrap"], result["ttest"]
+    print(f"{result['metric']}: a {result['a']['value']:.4f} ({result['a']['run_id']}), "
+          f"b {result['b']['value']:.4f} ({result['b']['run_id']})")
+    if boot["low"] is None:
+        print(f"paired bootstrap: undefined ({boot['reason']})")
+    else:
+        print(f"b - a = {boot['difference']:+.4f} (95% CI {boot['low']:+.4f} to {boot['high']:+.4f}, "
+              f"paired cluster bootstrap p = {boot['p_value']:.4f})")
+    if "undefined" in ttest:
+        print(f"corrected resampled t-test: undefined ({ttest['undefined']})")
+    else:
+        print(f"corrected resampled t-test across {ttest['k']} folds: t = {ttest['t']:.3f}, df = {ttest['df']}, "
+              f"p = {ttest['p_value']:.4f}")
     return 0

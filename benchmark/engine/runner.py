@@ -24,7 +24,7 @@ from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everythi
 from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, train_fold
 from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.predictions import read_class_predictions
+from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.fileio import atomic_write_json
 from benchmark.plugins import registry
@@ -35,7 +35,6 @@ from benchmark.results.rundir import (
     file_sha256,
     git_commit,
     package_versions,
-    read_masks,
     write_class_predictions,
     write_masks,
 )
@@ -90,17 +89,6 @@ def _predict_fold(submission: Submission, model: torch.nn.Module, dataset: Datas
         full = F.interpolate(p[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
         masks[cid] = (full >= 0.5).numpy()
     write_masks(fold_dir / "masks.npz", masks)
-
-
-def _collect_predictions(rd: RunDir, task: str, split: SplitFile, folds: list[int]) -> dict[str, Any]:
-    # Read back through the same strict readers that check predictions-only submissions.
-    out: dict[str, Any] = {}
-    for k in folds:
-        if task == "classification":
-            out.update(read_class_predictions(rd.fold_dir(k) / "predictions.csv", split, [k]))
-        else:
-            out.update({cid: (k, m) for cid, m in read_masks(rd.fold_dir(k) / "masks.npz").items()})
-    return out
 
 
 def run_submission(req: RunRequest) -> RunOutcome:
@@ -196,7 +184,7 @@ def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Datas
               if (r := rd.fold_result(k)) is not None and r.get("status") == "failed"}
     metrics = None
     if done and not failed:
-        predictions = _collect_predictions(rd, doc["task"], split, done)
+        predictions = read_run_predictions(rd, doc["task"], split, done)
         metrics = score_predictions(doc["task"], split, dataset, predictions, folds=done)
         atomic_write_json(rd.metrics_json, metrics)
     status = "failed" if errors else ("completed" if len(done) == split.k else "partial")

@@ -60,6 +60,7 @@ from benchmark.results.rundir import (
     file_sha256,
     git_commit,
     package_versions,
+    read_masks,
     write_class_predictions,
     write_masks,
 )
@@ -319,6 +320,17 @@ def submission_name(req: EvaluateRequest) -> str:
         return req.name
     stem = req.predictions.resolve().stem if req.predictions.is_file() else req.predictions.resolve().name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "predictions"
+
+
+def read_run_predictions(rd: RunDir, task: str, split: SplitFile, folds: Sequence[int]) -> dict[str, tuple[int, Any]]:
+    """The per-fold predictions of a run folder (trained or predictions-only), read through the strict readers."""
+    out: dict[str, tuple[int, Any]] = {}
+    for k in folds:
+        if task == "classification":
+            out.update(read_class_predictions(rd.fold_dir(k) / "predictions.csv", split, [k]))
+        else:
+            out.update({cid: (k, m) for cid, m in read_masks(rd.fold_dir(k) / "masks.npz").items()})
+    return out
 
 
 def headline_text(metrics: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ near-duplicate images are not independent evidence.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from benchmark.splits.schema import SplitFile
 
 N_BOOT = 2000
 HEADLINE = {"classification": "balanced_accuracy", "segmentation": "dice"}
-_CLASS_CI: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+CLASSIFICATION_STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "balanced_accuracy": cls_metrics.balanced_accuracy,
     "accuracy": cls_metrics.accuracy,
     "macro_f1": lambda y, p: cls_metrics.precision_recall_f1(y, p).macro_f1,
@@ -35,7 +36,7 @@ _CLASS_CI: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "sensitivity_malignant": cls_metrics.sensitivity_malignant,
     "specificity_malignant": cls_metrics.specificity_malignant,
 }
-_SEG_CI: dict[str, Callable[[seg_metrics.MaskCounts], float]] = {
+SEGMENTATION_STATISTICS: dict[str, Callable[[seg_metrics.MaskCounts], float]] = {
     "dice": lambda c: seg_metrics.lesion_dice_iou(c)[0],
     "iou": lambda c: seg_metrics.lesion_dice_iou(c)[1],
     "pooled_dice": lambda c: seg_metrics.pooled_dice_iou(c)[0],
@@ -80,8 +81,66 @@ def check_coverage(split: SplitFile, predictions: dict[str, tuple[int, Any]], fo
     return [c for k in folds for c in split.folds[k].test]
 
 
-def _ci_block(statistics: dict[str, Callable[[np.ndarray], float]], n: int, groups: list[str]) -> dict[str, Any]:
-    return {name: bootstrap_ci(stat, n, groups, n_boot=N_BOOT, seed=0).to_dict() for name, stat in statistics.items()}
+@dataclass(frozen=True)
+class ScoringInputs:
+    """Predictions lined up with the ground truth, in split order, ready for any metric on any resample.
+
+    Attributes:
+        task: ``"classification"`` or ``"segmentation"``.
+        ids: Case ids, test cases of the scored folds in fold order.
+        groups: Bootstrap unit of each case (duplicate cluster or patient).
+        unit: Name of that unit.
+        fold_of: Fold of each case.
+        y: True class indices (classification).
+        probs: Predicted probabilities (N, 3) (classification).
+        counts: Per-image mask counts (segmentation).
+    """
+
+    task: str
+    ids: list[str]
+    groups: list[str]
+    unit: str
+    fold_of: np.ndarray
+    y: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    counts: seg_metrics.MaskCounts | None = None
+
+    def statistic(self, name: str) -> Callable[[np.ndarray], float]:
+        """The metric ``name`` as a function of case indices (for bootstraps and per-fold figures)."""
+        if self.task == "classification":
+            f = CLASSIFICATION_STATISTICS[name]
+            return lambda idx: f(self.y[idx], self.probs[idx])  # type: ignore[index]
+        g = SEGMENTATION_STATISTICS[name]
+        return lambda idx: g(self.counts.take(idx))  # type: ignore[union-attr]
+
+    def report(self, idx: np.ndarray | None = None) -> dict[str, Any]:
+        """The full metrics report on all cases, or on the cases ``idx``."""
+        if self.task == "classification":
+            y, p = (self.y, self.probs) if idx is None else (self.y[idx], self.probs[idx])  # type: ignore[index]
+            return cls_metrics.classification_report(y, p)
+        counts = self.counts if idx is None else self.counts.take(idx)  # type: ignore[union-attr]
+        return seg_metrics.report_from_counts(counts)  # type: ignore[arg-type]
+
+
+def prepare(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str, tuple[int, Any]], *,
+            folds: Sequence[int], where: str = "predictions") -> ScoringInputs:
+    """Check coverage and line predictions up with the ground truth (see :func:`score_predictions`)."""
+    if task not in HEADLINE:
+        raise BusbenchError("--task", f"unknown task {task!r}")
+    ids = check_coverage(split, predictions, folds, where)
+    groups, unit = resampling_groups(split, ids)
+    fold_of = np.array([predictions[c][0] for c in ids])
+    try:
+        if task == "classification":
+            y = np.array([dataset.classes.index(dataset.case(c).label) for c in ids])
+            probs = np.stack([np.asarray(predictions[c][1], dtype=float) for c in ids])
+            cls_metrics.check_inputs(y, probs)
+            return ScoringInputs(task, ids, groups, unit, fold_of, y=y, probs=probs)
+        refs = [dataset.decode(dataset.case(c))[1] for c in ids]
+        counts = seg_metrics.mask_counts(refs, [np.asarray(predictions[c][1], dtype=bool) for c in ids])
+    except ValueError as exc:
+        raise BusbenchError(where, str(exc)) from exc
+    return ScoringInputs(task, ids, groups, unit, fold_of, counts=counts)
 
 
 def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str, tuple[int, Any]], *,
@@ -102,33 +161,17 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
         the pooled out-of-fold predictions), ``ci`` (per metric), ``per_fold``, ``fold_summary``, and what was
         scored how.
     """
-    ids = check_coverage(split, predictions, folds, where)
-    groups, unit = resampling_groups(split, ids)
-    fold_of = np.array([predictions[c][0] for c in ids])
-    if task == "classification":
-        y = np.array([dataset.classes.index(dataset.case(c).label) for c in ids])
-        probs = np.stack([np.asarray(predictions[c][1], dtype=float) for c in ids])
-        try:
-            pooled = cls_metrics.classification_report(y, probs)
-        except ValueError as exc:
-            raise BusbenchError(where, str(exc)) from exc
-        per_fold_reports = [cls_metrics.classification_report(y[fold_of == k], probs[fold_of == k]) for k in folds]
-        ci = _ci_block({n: (lambda idx, f=f: f(y[idx], probs[idx])) for n, f in _CLASS_CI.items()}, len(ids), groups)
-        convention = "3 classes normal/benign/malignant, prediction = argmax of the probabilities"
-    elif task == "segmentation":
-        refs = [dataset.decode(dataset.case(c))[1] for c in ids]
-        try:
-            counts = seg_metrics.mask_counts(refs, [np.asarray(predictions[c][1], dtype=bool) for c in ids])
-        except ValueError as exc:
-            raise BusbenchError(where, str(exc)) from exc
-        pooled = seg_metrics.report_from_counts(counts)
-        per_fold_reports = [seg_metrics.report_from_counts(counts.take(np.flatnonzero(fold_of == k))) for k in folds]
-        ci = _ci_block({n: (lambda idx, f=f: f(counts.take(idx))) for n, f in _SEG_CI.items()}, len(ids), groups)
-        convention = seg_metrics.SEGMENTATION_CONVENTION
-    else:
-        raise BusbenchError("--task", f"unknown task {task!r}")
+    inputs = prepare(task, split, dataset, predictions, folds=folds, where=where)
+    n = len(inputs.ids)
+    pooled = inputs.report()
+    per_fold_reports = [inputs.report(np.flatnonzero(inputs.fold_of == k)) for k in folds]
+    names = CLASSIFICATION_STATISTICS if task == "classification" else SEGMENTATION_STATISTICS
+    ci = {name: bootstrap_ci(inputs.statistic(name), n, inputs.groups, n_boot=N_BOOT, seed=0).to_dict()
+          for name in names}
+    convention = (seg_metrics.SEGMENTATION_CONVENTION if task == "segmentation"
+                  else "3 classes normal/benign/malignant, prediction = argmax of the probabilities")
     metric = HEADLINE[task]
-    per_fold = [{"fold": k, "n_cases": int((fold_of == k).sum()), **{m: r.get(m) for m in _FOLD_KEYS[task]},
+    per_fold = [{"fold": k, "n_cases": int((inputs.fold_of == k).sum()), **{m: r.get(m) for m in _FOLD_KEYS[task]},
                  "undefined": r.get("undefined", {})} for k, r in zip(folds, per_fold_reports, strict=True)]
     return {
         "task": task,
@@ -141,6 +184,7 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
         "fold_summary": {m: fold_summary([f[m] for f in per_fold]) for m in _FOLD_KEYS[task]},
         "folds": list(folds),
         "complete": sorted(folds) == list(range(split.k)),
-        "n_cases": len(ids),
-        "bootstrap": {"n_boot": N_BOOT, "unit": unit, "n_groups": len(set(groups)), "level": 0.95, "seed": 0},
+        "n_cases": n,
+        "bootstrap": {"n_boot": N_BOOT, "unit": inputs.unit, "n_groups": len(set(inputs.groups)), "level": 0.95,
+                      "seed": 0},
     }

@@ -1,0 +1,84 @@
+"""Paired comparison of two runs on the same split and data: the difference of a metric, b minus a.
+
+Two complementary tests (see ``benchmark.metrics.paired``): a paired cluster bootstrap of the pooled out-of-fold
+difference (both runs scored on the same resamples of duplicate clusters or patients), and the Nadeau & Bengio
+corrected resampled t-test across folds, which accounts for the overlap of training sets between folds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.data.open import open_dataset
+from benchmark.errors import BusbenchError
+from benchmark.evaluation.predictions import read_run_predictions
+from benchmark.evaluation.score import CLASSIFICATION_STATISTICS, HEADLINE, N_BOOT, SEGMENTATION_STATISTICS, prepare
+from benchmark.metrics.paired import corrected_resampled_ttest, paired_bootstrap
+from benchmark.metrics.undefined import MetricUndefinedError
+from benchmark.results.rundir import RunDir
+from benchmark.splits.verify import load_split
+
+
+def _finished(run_dir: Path) -> dict[str, Any]:
+    doc = RunDir(run_dir).read_run()
+    if doc is None:
+        raise BusbenchError(run_dir, "is not a run folder (no run.json)")
+    if doc.get("status") != "completed":
+        raise BusbenchError(run_dir, f"run is {doc.get('status')}; only completed runs can be compared")
+    return doc
+
+
+def compare_runs(run_a: Path, run_b: Path, dataset_spec: str, metric: str | None = None) -> dict[str, Any]:
+    """Compare two completed runs of one task on one split (difference = b - a).
+
+    Args:
+        run_a: First run folder.
+        run_b: Second run folder.
+        dataset_spec: The data both were scored on (their ground truth; verified against the split).
+        metric: Metric to compare (default: the task's headline).
+
+    Returns:
+        ``{"metric", "a", "b", "bootstrap": PairedComparison dict, "ttest": corrected t-test dict, ...}``.
+
+    Raises:
+        BusbenchError: If the runs differ in task, split file or data, or the metric is unknown.
+    """
+    doc_a, doc_b = _finished(run_a), _finished(run_b)
+    if doc_a["task"] != doc_b["task"]:
+        raise BusbenchError(run_b, f"is a {doc_b['task']} run; {run_a} is a {doc_a['task']} run")
+    if doc_a["split"]["sha256"] != doc_b["split"]["sha256"]:
+        raise BusbenchError(run_b, f"was made on another split file than {run_a}; paired tests need the same split")
+    if doc_a["dataset"]["fingerprint"] != doc_b["dataset"]["fingerprint"]:
+        raise BusbenchError(run_b, f"was scored on other data than {run_a}")
+    task = doc_a["task"]
+    metric = metric or HEADLINE[task]
+    known = CLASSIFICATION_STATISTICS if task == "classification" else SEGMENTATION_STATISTICS
+    if metric not in known:
+        raise BusbenchError("--metric", f"unknown {task} metric {metric!r} (expected one of {', '.join(known)})")
+    dataset = open_dataset(dataset_spec)
+    split = load_split(Path(doc_a["split"]["path"]), dataset)
+    if dataset.fingerprint() != doc_a["dataset"]["fingerprint"]:
+        raise BusbenchError(dataset_spec, "is not the data these runs were scored on (fingerprint differs)")
+    folds = list(range(split.k))
+    inputs = [prepare(task, split, dataset, read_run_predictions(RunDir(r), task, split, folds), folds=folds,
+                      where=str(r)) for r in (run_a, run_b)]
+    stat_a, stat_b = (i.statistic(metric) for i in inputs)
+    n = len(inputs[0].ids)
+    boot = paired_bootstrap(stat_a, stat_b, n, inputs[0].groups, n_boot=N_BOOT, seed=0)
+    per_fold = [[i.statistic(metric)(np.flatnonzero(i.fold_of == k)) for k in folds] for i in inputs]
+    n_test = float(np.mean([len(f.test) for f in split.folds]))
+    try:
+        ttest: dict[str, Any] = dict(corrected_resampled_ttest(per_fold[0], per_fold[1], n - n_test, n_test))
+    except MetricUndefinedError as exc:
+        ttest = {"undefined": exc.reason}
+    return {
+        "metric": metric,
+        "a": {"run": str(run_a), "run_id": doc_a["run_id"], "value": stat_a(np.arange(n)), "per_fold": per_fold[0]},
+        "b": {"run": str(run_b), "run_id": doc_b["run_id"], "value": stat_b(np.arange(n)), "per_fold": per_fold[1]},
+        "bootstrap": boot.to_dict(),
+        "ttest": ttest,
+        "split": doc_a["split"]["path"],
+    }
