@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import benchmark
-from benchmark.cli import data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
+from benchmark.cli import audit_cmds, data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
 from benchmark.errors import BusbenchError
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     results_cmds.register(commands)
     evaluate_cmds.register(commands)
     quickstart.register(commands)
+    audit_cmds.register(commands)
     return parser
 
 
