@@ -10,9 +10,9 @@ from benchmark.errors import BusbenchError
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
 
-#: What a published run keeps: provenance, scores and per-fold predictions of classification; never weights,
-#: checkpoints or segmentation masks (large).
-PUBLISHED = ("run.json", "metrics.json", "fold-*/result.json", "fold-*/predictions.csv")
+#: What a published run keeps: provenance, scores and per-fold predictions (probabilities, or masks as packed bits,
+#: about 0.2 MB a fold on BUSI), so that anyone can re-score it; never weights or checkpoints.
+PUBLISHED = ("run.json", "metrics.json", "fold-*/result.json", "fold-*/predictions.csv", "fold-*/masks.npz")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
