@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.audit.html import render_html
+from benchmark.audit.protocols import LUCKY_DRAWS, PROTOCOLS, AuditRequest, audit_protocols, format_table
 from benchmark.audit.report import audit_dataset, check_writable, default_out, write_audit
 from benchmark.audit.rescore import rescore_run
 from benchmark.cli.common import print_json, show_progress
@@ -44,6 +45,51 @@ def _rescore_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="data the run was scored on (default: the spec in its run.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _protocols_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="busbench audit protocols", description="Protocol inflation: train one submission with the same "
+        "budget and seeds under the clean protocol and under leaky protocols used by published BUSI papers "
+        "(image-level split, augmentation before the split, ground-truth mask overlay, epoch selection on the "
+        "test part, best of N lucky splits), and report each score beside the clean one with 95%% intervals, "
+        "the inflation in percentage points and the paired bootstrap difference. Writes a run folder per "
+        "protocol and protocols.json; finished protocols are reused.")
+    p.add_argument("submission", metavar="SUBMISSION", help="registered model name")
+    p.add_argument("--task", choices=("classification", "segmentation"), help="the submission's task (checked)")
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
+    p.add_argument("--protocols", metavar="LIST",
+                   help=f"comma-separated subset of {', '.join(PROTOCOLS)} (short: naive, augment, overlay, select, "
+                        "lucky); clean is always run. Default: all that apply to the task")
+    p.add_argument("--epochs", type=int, help="epochs (default: the submission's)")
+    p.add_argument("--image-size", type=int, help="input size in pixels (default: the submission's)")
+    p.add_argument("--k", type=int, default=5, help="number of folds (default 5), as in 'busbench splits make'")
+    p.add_argument("--seed", type=int, default=0, help="seed of folds and training (default 0)")
+    p.add_argument("--lucky-draws", type=int, default=LUCKY_DRAWS, metavar="N",
+                   help=f"random single splits for lucky-split (default {LUCKY_DRAWS})")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (default auto)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--out", type=Path, default=Path("runs/protocol-audit"),
+                   help="output folder (default runs/protocol-audit)")
+    p.add_argument("--json", action="store_true", help="print protocols.json instead of the table")
+    return p
+
+
+def run_protocols(argv: list[str]) -> int:
+    """``busbench audit protocols SUBMISSION ...``; exits 1 when a protocol failed."""
+    args = _protocols_parser().parse_args(argv)
+    summary = audit_protocols(AuditRequest(
+        submission=args.submission, dataset=args.dataset, task=args.task, protocols=args.protocols,
+        epochs=args.epochs, image_size=args.image_size, k=args.k, seed=args.seed, lucky_draws=args.lucky_draws,
+        device=args.device, precision=args.precision, threads=args.threads, out=args.out,
+        progress=show_progress()))
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_table(summary))
+        print(f"wrote {args.out / 'protocols.json'}")
+    return 1 if any(r["status"] != "completed" for r in summary["rows"]) else 0
 
 
 def run_dataset_audit(argv: list[str]) -> int:
@@ -92,6 +138,7 @@ def run_rescore(argv: list[str]) -> int:
 #: Actions chosen by the first positional argument; anything else is a dataset.
 ACTIONS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable[[list[str]], int]]] = {
     "rescore": (_rescore_parser, run_rescore),
+    "protocols": (_protocols_parser, run_protocols),
 }
 
 
@@ -104,7 +151,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``audit`` command."""
     audit = commands.add_parser(
         "audit", help="audit a dataset for duplicates, conflicts, burnt-in marks and split leakage; re-score runs",
-        usage="busbench audit DATASET [options] | busbench audit rescore RUN [options]",
+        usage="busbench audit DATASET [options] | busbench audit rescore RUN [options] "
+              "| busbench audit protocols SUBMISSION --dataset D [options]",
         description=_description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("target", metavar="DATASET|ACTION", help="a dataset, or one of: " + ", ".join(ACTIONS))
     audit.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS, metavar="...")
