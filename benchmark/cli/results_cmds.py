@@ -12,7 +12,9 @@ from benchmark.results.store import ResultsStore, default_store_url
 
 #: What a published run keeps: provenance, scores and per-fold predictions (probabilities, or masks as packed bits,
 #: about 0.2 MB a fold on BUSI), so that anyone can re-score it; never weights or checkpoints.
-PUBLISHED = ("run.json", "metrics.json", "fold-*/result.json", "fold-*/predictions.csv", "fold-*/masks.npz")
+PUBLISHED = ("run.json", "metrics.json", "split.json", "fold-*/result.json", "fold-*/predictions.csv",
+             "fold-*/masks.npz", "draw-*/run.json", "draw-*/metrics.json", "draw-*/split.json",
+             "draw-*/fold-*/result.json", "draw-*/fold-*/predictions.csv", "draw-*/fold-*/masks.npz")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
