@@ -49,14 +49,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.model_selection import StratifiedKFold
 
 from benchmark.audit.duplicates import DuplicateReport, find_duplicates
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, predict_probabilities, train_fold
+from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, train_fold
+from benchmark.engine.runner import predict_test_fold
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
@@ -71,8 +71,6 @@ from benchmark.results.rundir import (
     file_sha256,
     git_commit,
     package_versions,
-    write_class_predictions,
-    write_masks,
 )
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.make import case_records, group_ids, make_split
@@ -403,22 +401,6 @@ class AuditRequest:
     progress: bool = False
 
 
-def _predict(submission: Submission, model: torch.nn.Module, data: FoldData, dataset: Dataset,
-             compute: ComputeSetup, batch_size: int, fold_dir: Path) -> None:
-    probs = predict_probabilities(submission, model, data.test_images, compute, batch_size)
-    if submission.spec.task == "classification":
-        write_class_predictions(fold_dir / "predictions.csv",
-                                [(cid, data.fold, p.numpy()) for cid, p in zip(data.test_ids, probs, strict=True)])
-        return
-    facts = dataset.facts()
-    masks = {}
-    for cid, p in zip(data.test_ids, probs, strict=True):
-        # scored at the reference mask's original size, as the engine does
-        h, w = facts[cid].height, facts[cid].width
-        masks[cid] = (F.interpolate(p[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0] >= 0.5).numpy()
-    write_masks(fold_dir / "masks.npz", masks)
-
-
 def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, compute: ComputeSetup,
              progress: bool = False) -> dict[str, Any]:
     """Train and predict the plan's folds into ``rd`` (finished folds are kept), then score them.
@@ -446,7 +428,8 @@ def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, com
             model, best_epoch, history = train_fold(ctx.submission, data.train.to(compute.device),
                                                     data.select.to(compute.device), settings, compute,
                                                     fold_dir / "checkpoint.pt")
-            _predict(ctx.submission, model, data, ctx.dataset, compute, batch_size * 2, fold_dir)
+            predict_test_fold(ctx.submission, model, ctx.dataset, data.test_ids, data.test_images, compute,
+                              batch_size * 2, data.fold, fold_dir)
         except PluginError as exc:
             rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})
             raise

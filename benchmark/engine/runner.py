@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,9 +75,11 @@ class RunOutcome:
     metrics: dict[str, Any] | None
 
 
-def _predict_fold(submission: Submission, model: torch.nn.Module, dataset: Dataset, test_ids: tuple[str, ...],
-                  size: int, compute: ComputeSetup, batch_size: int, fold: int, fold_dir: Path) -> None:
-    probs = predict_probabilities(submission, model, images_only(dataset, test_ids, size), compute, batch_size)
+def predict_test_fold(submission: Submission, model: torch.nn.Module, dataset: Dataset, test_ids: Sequence[str],
+                      test_images: torch.Tensor, compute: ComputeSetup, batch_size: int, fold: int,
+                      fold_dir: Path) -> None:
+    """Predict a fold's test images once and write them: probabilities (CSV) or binary masks at original size."""
+    probs = predict_probabilities(submission, model, test_images, compute, batch_size)
     if submission.spec.task == "classification":
         write_class_predictions(fold_dir / "predictions.csv",
                                 [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)])
@@ -155,7 +158,8 @@ def run_submission(req: RunRequest) -> RunOutcome:
             settings = TrainSettings(epochs, batch_size, req.seed, k, req.progress)
             model, best_epoch, history = train_fold(submission, train, val, settings, compute,
                                                     fold_dir / "checkpoint.pt")
-            _predict_fold(submission, model, dataset, fold.test, size, compute, batch_size * 2, k, fold_dir)
+            predict_test_fold(submission, model, dataset, fold.test, images_only(dataset, fold.test, size), compute,
+                              batch_size * 2, k, fold_dir)
             torch.save({k2: v.cpu() for k2, v in model.state_dict().items()}, fold_dir / "model.pt")
         except PluginError as exc:
             failed[k] = str(exc)
