@@ -23,7 +23,7 @@ from tqdm import tqdm
 from benchmark.engine.device import ComputeSetup
 from benchmark.engine.tensors import LabelledImages, to_model_input
 from benchmark.fileio import atomic_write_bytes
-from benchmark.plugins.submission import Submission, TrainBatch
+from benchmark.plugins.submission import Submission, TrainBatch, check_epoch_schedule, is_epoch_schedule
 
 
 class PluginError(RuntimeError):
@@ -145,6 +145,8 @@ def train_fold(
     optimiser, schedule = _call(
         "configure_optimizers", submission.configure_optimizers, model, epochs=settings.epochs, steps_per_epoch=steps
     )
+    _call("configure_optimizers", check_epoch_schedule, schedule)
+    per_epoch = is_epoch_schedule(schedule)
     scaler = torch.amp.GradScaler("cuda") if compute.precision == "fp16" else None
     start, best_score, best_epoch, best_state, history = 0, -np.inf, -1, None, []
     if checkpoint.exists():
@@ -186,12 +188,14 @@ def train_fold(
             else:
                 loss.backward()
                 optimiser.step()
-            if schedule is not None:
+            if schedule is not None and not per_epoch:
                 schedule.step()
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}")
         probs = predict_probabilities(submission, model, val.images, compute, bs * 2)
         score = validation_score(spec.task, val, probs)
+        if per_epoch:
+            schedule.step(score)  # a plateau schedule follows the validation score (inner val, never the test fold)
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -46,6 +46,10 @@ class Submission:
 
     Subclass it, set ``spec``, implement ``build_model`` and decorate the class with ``@register``.
 
+    Optional, for explanations only: a method ``cam_layer(self, model) -> nn.Module`` returns the layer of ``model``
+    that ``busbench explain`` computes Grad-CAM on. Without it, the last ``nn.Conv2d`` executed in a forward pass
+    whose output is larger than 1 x 1 is used (see ``benchmark.explain.find_target_layer``).
+
     Args:
         hparams: Hyper-parameters overriding ``spec.hparams()``; unknown names are an error.
     """
@@ -84,7 +88,11 @@ class Submission:
     def configure_optimizers(
         self, model: nn.Module, *, epochs: int, steps_per_epoch: int
     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
-        """Optimiser and per-step schedule. Default: AdamW(lr, weight_decay) with a cosine decay over all steps."""
+        """Optimiser and schedule. Default: AdamW(lr, weight_decay) with a cosine decay over all steps.
+
+        The engine steps a schedule after every optimiser step, except a ``ReduceLROnPlateau`` schedule, which it
+        steps once per epoch with the epoch's validation score (higher is better, so it must use ``mode="max"``).
+        """
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=float(self.hparams["lr"]), weight_decay=float(self.hparams["weight_decay"])
         )
@@ -108,6 +116,17 @@ class Submission:
         if self.spec.task == "classification":
             return torch.softmax(outputs.float(), dim=1)
         return torch.sigmoid(outputs.float())
+
+
+def is_epoch_schedule(schedule: object) -> bool:
+    """Whether the engine steps ``schedule`` once per epoch with the validation score (``ReduceLROnPlateau``)."""
+    return isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def check_epoch_schedule(schedule: object) -> None:
+    """Raise ``ValueError`` unless an epoch schedule maximises (the validation score grows as the model improves)."""
+    if is_epoch_schedule(schedule) and getattr(schedule, "mode", "max") != "max":
+        raise ValueError("a ReduceLROnPlateau schedule is stepped with the validation score: use mode='max'")
 
 
 def bce_dice_loss(logits: torch.Tensor, masks: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from benchmark.errors import BusbenchError
 from benchmark.plugins.spec import ENGINE_DEFAULTS, ModelSpec, SearchParam
-from benchmark.plugins.submission import Submission, TrainBatch
+from benchmark.plugins.submission import Submission, TrainBatch, check_epoch_schedule, is_epoch_schedule
 from benchmark.testing.inputs import (
     CheckOptions,
     ConformanceFailure,
@@ -177,7 +177,10 @@ def check_optimizer_step(cls: type[Submission], options: CheckOptions) -> str:
     optimiser.zero_grad(set_to_none=True)
     plugin_call("loss.backward()", loss.backward)
     plugin_call("optimiser.step()", optimiser.step)
-    if schedule is not None:
+    plugin_call("the schedule's mode", check_epoch_schedule, schedule)
+    if is_epoch_schedule(schedule):
+        plugin_call("schedule.step(score)", schedule.step, 0.5)
+    elif schedule is not None:
         plugin_call("schedule.step()", schedule.step)
     if not all(torch.isfinite(p).all() for p in trainable):
         raise ConformanceFailure("parameters became NaN or infinite after an optimiser step")
