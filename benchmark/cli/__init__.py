@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import benchmark
+import benchmark.cli.explain_cmds as explain_cmds
 from benchmark.cli import audit_cmds, data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
 from benchmark.errors import BusbenchError
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmds.register(commands)
     quickstart.register(commands)
     audit_cmds.register(commands)
+    explain_cmds.register(commands)
     return parser
 
 
