@@ -1,0 +1,1 @@
+"""Reports built from facts: the curated ledger of published BUSI results and the seed-paper comparison."""
