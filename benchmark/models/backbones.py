@@ -106,6 +106,8 @@ def _library_model(entry: Backbone, num_classes: int, dropout: float) -> nn.Modu
     """The library's model with a ``num_classes`` classifier (0: none), never with downloaded weights."""
     if entry.library == "timm":
         return timm.create_model(entry.model_name, pretrained=False, num_classes=num_classes, drop_rate=dropout)
+    if num_classes == 0 and entry.model_name in _VGG_LAYOUT:
+        return _vgg_trunk(entry.model_name)
     builder = getattr(torchvision.models, entry.model_name)
     model = builder(weights=None, num_classes=max(num_classes, 1), dropout=dropout)
     if num_classes == 0:
@@ -113,6 +115,27 @@ def _library_model(entry: Backbone, num_classes: int, dropout: float) -> nn.Modu
         model.avgpool = nn.Identity()
         model.classifier = nn.Identity()
     return model
+
+
+#: torchvision's layer configurations of the VGG trunks.
+_VGG_LAYOUT = {"vgg16": "D", "vgg19": "E"}
+
+
+def _vgg_trunk(name: str) -> nn.Module:
+    """A VGG's convolutional layers under torchvision's key names (``features.N``), without its classifier.
+
+    Building torchvision's whole VGG only to drop it would first initialise 120 M classifier weights (about a
+    second per build); the trunk is initialised as torchvision initialises it.
+    """
+    from torchvision.models.vgg import cfgs, make_layers
+
+    trunk = nn.Module()
+    trunk.features = make_layers(cfgs[_VGG_LAYOUT[name]], batch_norm=False)
+    for module in trunk.features:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return trunk
 
 
 class FeatureExtractor(nn.Module):
