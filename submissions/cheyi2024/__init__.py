@@ -33,4 +33,4 @@ __all__ = [
     "CheyiVGG19",
     "CheyiXception",
 ]
-# segmentation.py (the U-Net) is imported here by the lead once it exists
+from . import segmentation  # noqa: E402, F401  (registers cheyi2024_unet)
