@@ -205,8 +205,8 @@ def test_paper_augmentations_draw_the_stated_transforms(pkg, scale):
     assert all(0.45 < float(f.float().mean()) < 0.55 for f in flips)
     assert 0.45 < float((d.sigma > 0).float().mean()) < 0.55  # Gaussian blur (Baniadam L85, Li L67) on half
     # a flat image stays flat under blur, and the blur keeps the mean of any image away from the borders
-    flat = torch.full((1, 16, 16), 0.3)
-    assert torch.allclose(aug.gaussian_blur(flat, 1.5), flat)
+    flat = torch.full((1, 1, 16, 16), 0.3)  # the paper modules use benchmark.models.augment's batch blur
+    assert torch.allclose(aug.gaussian_blur(flat, torch.tensor([1.5])), flat)
     images = _images(8, 48, seed=2).float()
     out = aug.paper_augment(TrainBatch(images, torch.zeros(8, dtype=torch.long), None),
                             torch.Generator().manual_seed(3))

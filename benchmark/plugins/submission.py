@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BusbenchError
+from benchmark.models.augment import affine_theta, coin, uniform, warp
 from benchmark.plugins.spec import ModelSpec
 
 
@@ -144,25 +145,15 @@ def default_augment(batch: TrainBatch, generator: torch.Generator) -> TrainBatch
     n = images.shape[0]
     device = images.device
 
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return (torch.rand(n, generator=generator) * (high - low) + low).to(device)
+    def between(low: float, high: float) -> torch.Tensor:
+        return uniform(n, low, high, generator).to(device)
 
-    flip = (torch.rand(n, generator=generator) < 0.5).to(device)
-    angle = uniform(-10, 10) * math.pi / 180
-    scale = uniform(0.9, 1.1)
-    shift_x, shift_y = uniform(-0.05, 0.05) * 2, uniform(-0.05, 0.05) * 2
-    gain, bias = uniform(0.9, 1.1), uniform(-0.1, 0.1)
-    sign = torch.where(flip, -1.0, 1.0).to(device)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos * sign, -sin, shift_x], 1), torch.stack([sin * sign, cos, shift_y], 1)], 1
-    ).to(images.dtype)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    flip = coin(n, 0.5, generator).to(device)
+    angle = between(-10, 10) * math.pi / 180
+    scale = between(0.9, 1.1)
+    shift_x, shift_y = between(-0.05, 0.05) * 2, between(-0.05, 0.05) * 2
+    gain, bias = between(0.9, 1.1), between(-0.1, 0.1)
+    theta = affine_theta(angle, scale=scale, flip_x=flip, shift=(shift_x, shift_y))
+    out, masks = warp(images, batch.masks, theta, padding="zeros")
     out = ((out - 0.5) * gain.view(-1, 1, 1, 1) + 0.5 + bias.view(-1, 1, 1, 1)).clamp(0, 1)
-    masks = batch.masks
-    if masks is not None:
-        masks = (F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False) >= 0.5).to(
-            masks.dtype
-        )
     return replace(batch, images=out, masks=masks)

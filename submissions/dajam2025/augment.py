@@ -6,7 +6,8 @@ a shear angle in +-0.05 (read in *degrees* by Keras, although the table says rad
 factors in [0.95, 1.05], a flip with probability 0.5 and a brightness factor in [1, 1.4]. It applies rotation,
 shift, shear and zoom as one affine map about the image centre (``scipy.ndimage.affine_transform``, order 1, mode
 'nearest'; keras_preprocessing's centre is one pixel off the true one, which is used here), then the flip, then the
-brightness (through 8-bit PIL, so values clip at white).
+brightness (through 8-bit PIL, so values clip at white). The operations are :mod:`benchmark.models.augment`'s; the
+Keras matrix is built here.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 
+from benchmark.models.augment import adjust_brightness, coin, flip_lr, uniform, warp
 from benchmark.plugins import TrainBatch
 
 
@@ -58,21 +59,21 @@ class Draw:
 
 
 def draw(n: int, generator: torch.Generator, table: TableII = TableII()) -> Draw:
-    """Random parameters for ``n`` images, every number from ``generator``."""
+    """Random parameters for ``n`` images, every number from ``generator`` (float64, as Keras' numpy draws)."""
 
-    def uniform(low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=generator, dtype=torch.float64) * (high - low) + low
+    def between(low: float, high: float) -> torch.Tensor:
+        return uniform(n, low, high, generator, dtype=torch.float64)
 
     low, high = table.brightness_range
     return Draw(
-        angle=uniform(-table.rotation_range, table.rotation_range),
-        shift_row=uniform(-table.height_shift_range, table.height_shift_range),
-        shift_col=uniform(-table.width_shift_range, table.width_shift_range),
-        shear=uniform(-table.shear_range, table.shear_range),
-        zoom_row=uniform(1 - table.zoom_range, 1 + table.zoom_range),
-        zoom_col=uniform(1 - table.zoom_range, 1 + table.zoom_range),
-        flip=(torch.rand(n, generator=generator) < 0.5) & table.horizontal_flip,
-        brightness=uniform(low, high),
+        angle=between(-table.rotation_range, table.rotation_range),
+        shift_row=between(-table.height_shift_range, table.height_shift_range),
+        shift_col=between(-table.width_shift_range, table.width_shift_range),
+        shear=between(-table.shear_range, table.shear_range),
+        zoom_row=between(1 - table.zoom_range, 1 + table.zoom_range),
+        zoom_col=between(1 - table.zoom_range, 1 + table.zoom_range),
+        flip=coin(n, 0.5, generator) & table.horizontal_flip,
+        brightness=between(low, high),
     )
 
 
@@ -101,18 +102,7 @@ def affine_matrices(d: Draw) -> torch.Tensor:
 
 def keras_augment(batch: TrainBatch, generator: torch.Generator, table: TableII = TableII()) -> TrainBatch:
     """Table II applied to a batch of images in [0, 1]; masks follow the geometry and stay binary."""
-    images = batch.images
-    d = draw(images.shape[0], generator, table)
-    theta = affine_matrices(d).to(images.dtype)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False).to(images.device)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    flip = d.flip.to(images.device)
-    out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
-    out = (out * d.brightness.to(images.dtype).to(images.device).view(-1, 1, 1, 1)).clamp(0, 1)
-    masks = batch.masks
-    if masks is not None:
-        masks = F.grid_sample(masks, grid.to(masks.dtype), mode="bilinear", padding_mode="border", align_corners=False)
-        masks = torch.where(flip.view(-1, 1, 1, 1), masks.flip(-1), masks)
-        masks = (masks >= 0.5).to(batch.masks.dtype)
-    return replace(batch, images=out, masks=masks)
-
+    d = draw(batch.images.shape[0], generator, table)
+    out, masks = warp(batch.images, batch.masks, affine_matrices(d), padding="border")  # 'nearest' fill
+    out = adjust_brightness(flip_lr(out, d.flip), d.brightness)
+    return replace(batch, images=out, masks=None if masks is None else flip_lr(masks, d.flip))
