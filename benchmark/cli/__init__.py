@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import benchmark
 import benchmark.cli.explain_cmds as explain_cmds
 import benchmark.cli.report_cmds as report_cmds
+import benchmark.cli.tune_cmds as tune_cmds
 from benchmark.cli import audit_cmds, data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
 from benchmark.errors import BusbenchError
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmds.register(commands)
     report_cmds.register(commands)
     explain_cmds.register(commands)
+    tune_cmds.register(commands)
     return parser
 
 

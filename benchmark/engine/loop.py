@@ -127,8 +127,20 @@ def train_fold(
     settings: TrainSettings,
     compute: ComputeSetup,
     checkpoint: Path,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.nn.Module, int, list[dict[str, float]]]:
     """Train one fold, resuming from ``checkpoint`` when it exists; return (best model, best epoch, history).
+
+    Args:
+        submission: The submission (its hyper-parameters set).
+        train: The cases trained on.
+        val: The cases each epoch is scored on (epoch selection).
+        settings: Epochs, batch size, seed and fold.
+        compute: Device and precision.
+        checkpoint: Where each epoch's state is saved (and resumed from).
+        on_epoch: Called as ``on_epoch(epoch, val_score)`` (1-based epoch) after each epoch's validation score and
+            checkpoint; the tuner reports the score to its trial here and may raise to stop the fold early (an
+            exception propagates unchanged). ``None`` (the default) changes nothing.
 
     Raises:
         PluginError: If the submission's code fails or the loss is not finite.
@@ -210,6 +222,8 @@ def train_fold(
             "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state,
             "history": history,
         })
+        if on_epoch is not None:
+            on_epoch(epoch + 1, score)
     if best_state is not None:
         model.load_state_dict(best_state)
     return model, best_epoch + 1, history

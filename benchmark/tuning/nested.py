@@ -1,0 +1,286 @@
+"""``busbench tune``: nested tuning. Per outer fold, a study on the fold's train/val parts, then one test score.
+
+For each outer fold ``k`` of the split:
+
+1. an Optuna study (``<study>.fold-<k>``) over the search space; every trial trains on fold ``k``'s ``train`` part
+   and is scored on its ``val`` part only (:mod:`benchmark.tuning.objective`), until the study holds the requested
+   number of trials, shared by every worker running the same command (:mod:`benchmark.tuning.worker`);
+2. the best trial's parameters are trained once more on the same parts, exactly as ``busbench run`` trains a fold
+   (same seeds, epoch selected on ``val``, checkpointed), and that model predicts fold ``k``'s ``test`` part, the
+   first and only time any test case of the fold is read.
+
+The outer predictions are scored as in ``busbench run`` and the run (kind ``tuned``, flagged ``tuned``) goes to the
+results store with the search space, trial count, best parameters per fold and total tuning cost: the summed
+duration of every trial of every fold's study, over all workers. Everything a user can get wrong is checked before
+anything trains. The same command resumes: finished folds are kept, a study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.storages import RDBStorage
+
+from benchmark.data.dataset import Dataset
+from benchmark.data.open import open_dataset
+from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
+from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, train_fold
+from benchmark.engine.runner import RunOutcome, finish_run, predict_test_fold
+from benchmark.engine.tensors import LabelledImages, images_only, labelled
+from benchmark.errors import BusbenchError
+from benchmark.plugins import registry
+from benchmark.plugins.spec import SearchParam
+from benchmark.plugins.submission import Submission
+from benchmark.results.rundir import RunDir, config_hash, file_sha256, git_commit, package_versions
+from benchmark.results.store import ResultsStore, default_store_url
+from benchmark.splits.schema import SplitFile
+from benchmark.splits.verify import load_split
+from benchmark.tuning.objective import make_objective, print_trial
+from benchmark.tuning.space import check_space, read_space_file, space_to_json
+from benchmark.tuning.storage import close_storage, default_storage_url, open_storage, open_study, shown_url
+from benchmark.tuning.worker import PRUNERS, TrialSeededTPE, finished, make_pruner, run_study
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """What ``busbench tune`` was asked to do (see ``busbench tune --help``)."""
+
+    submission: str
+    dataset: str
+    splits: Path
+    trials: int
+    task: str | None = None
+    folds: tuple[int, ...] | None = None
+    timeout: float | None = None
+    storage: str | None = None
+    study: str | None = None
+    space: Path | None = None
+    pruner: str = "median"
+    heartbeat: int = 60
+    epochs: int | None = None
+    image_size: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    out: Path = Path("runs")
+    results_url: str | None = None
+    progress: bool = False
+
+
+@dataclass
+class _Plan:
+    """Everything checked and opened before training: what one invocation of ``busbench tune`` works through."""
+
+    req: TuneRequest
+    cls: type[Submission]
+    base: dict[str, Any]
+    space: dict[str, SearchParam]
+    size: int
+    dataset: Dataset
+    split: SplitFile
+    folds: list[int]
+    compute: ComputeSetup
+    storage: RDBStorage
+    studies: dict[int, optuna.Study]
+    study_name: str
+    url: str
+    run_dir: RunDir
+    doc: dict[str, Any]
+
+
+def study_summary(study: optuna.Study) -> dict[str, Any]:
+    """Best trial, trial counts and cost (summed trial durations, seconds) of a finished study."""
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state.name.lower() for t in trials]
+    cost = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+               if t.datetime_start is not None and t.datetime_complete is not None)
+    counts = {s: states.count(s) for s in ("complete", "pruned", "fail", "running", "waiting") if s in states}
+    summary: dict[str, Any] = {"study": study.study_name, "trials": counts, "finished": sum(map(finished, trials)),
+                               "seconds": round(cost, 2)}
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        best = study.best_trial
+        summary.update(best_trial=best.number, best_value=best.value, best_params=best.params)
+    return summary
+
+
+def _check_request(req: TuneRequest) -> None:
+    if req.trials < 1:
+        raise BusbenchError("--trials", f"must be at least 1, not {req.trials}")
+    if req.timeout is not None and req.timeout <= 0:
+        raise BusbenchError("--timeout", f"must be a positive number of seconds, not {req.timeout}")
+    if req.pruner not in PRUNERS:
+        raise BusbenchError("--pruner", f"unknown pruner {req.pruner!r} (expected {', '.join(PRUNERS)})")
+    if req.epochs is not None and req.epochs < 1:
+        raise BusbenchError("--epochs", f"must be at least 1, not {req.epochs}")
+
+
+def tune_submission(req: TuneRequest) -> RunOutcome:
+    """Tune a submission fold by fold and score each outer fold once (see module docstring).
+
+    Raises:
+        BusbenchError: On bad input (empty or malformed search space, zero trials, an unreachable storage, a study
+            that exists with another search space or split...), always before any training.
+    """
+    _check_request(req)
+    cls = registry.get(req.submission)
+    spec = cls.spec
+    if req.task is not None and req.task != spec.task:
+        raise BusbenchError(f"model {spec.name!r}", f"is a {spec.task} model, not {req.task}")
+    base = cls(req.hparams).hparams
+    if req.epochs is not None:
+        base["epochs"] = req.epochs
+    space = read_space_file(req.space) if req.space is not None else dict(spec.search_space)
+    check_space(space, base, str(req.space) if req.space is not None else f"model {spec.name!r}")
+    size = int(req.image_size or spec.input_size)
+    dataset = open_dataset(req.dataset)
+    if spec.task == "segmentation" and not dataset.has_masks:
+        raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
+    split = load_split(req.splits, dataset)
+    folds = sorted(set(req.folds)) if req.folds is not None else list(range(split.k))
+    bad = [k for k in folds if not 0 <= k < split.k]
+    if bad:
+        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
+    compute = resolve_compute(req.device, req.precision, req.threads)
+    identity = {"format": 1, "submission": spec.name, "task": spec.task, "search_space": space_to_json(space),
+                "split_sha256": file_sha256(req.splits), "dataset_fingerprint": dataset.fingerprint(),
+                "image_size": size, "hparams": base, "seed": req.seed}
+    study_name = req.study or f"{spec.name}-{config_hash(identity)}"
+    numbers = {"study": study_name, "trials": req.trials, "pruner": req.pruner,
+               "device": compute.device.split(":")[0], "precision": compute.precision}
+    run_id = f"{spec.name}-tuned-{config_hash({**identity, **numbers})}"
+    url = req.storage or default_storage_url(req.out)
+    storage = open_storage(url, req.heartbeat)
+    previous_verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # busbench prints one line per trial itself
+    try:
+        # Every fold's study is opened (and its identity checked) before anything trains.
+        studies = {k: open_study(storage, f"{study_name}.fold-{k}", {**identity, "outer_fold": k},
+                                 TrialSeededTPE(derived_seed(req.seed, k)), make_pruner(req.pruner, base["epochs"]))
+                   for k in folds}
+        rd = RunDir(req.out / run_id)
+        doc = rd.read_run() or _new_run_doc(req, run_id, cls, base, space, size, dataset, split, study_name, url)
+        plan = _Plan(req, cls, base, space, size, dataset, split, folds, compute, storage, studies, study_name, url,
+                     rd, doc)
+        return _run_plan(plan)
+    finally:
+        optuna.logging.set_verbosity(previous_verbosity)
+        close_storage(storage)
+
+
+def _new_run_doc(req: TuneRequest, run_id: str, cls: type[Submission], base: dict[str, Any],
+                 space: dict[str, SearchParam], size: int, dataset: Dataset, split: SplitFile, study_name: str,
+                 url: str) -> dict[str, Any]:
+    spec = cls.spec
+    return {
+        "run_id": run_id, "kind": "tuned", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": spec.task, "submission": spec.to_json(), "hparams": base, "image_size": size, "epochs": base["epochs"],
+        "seed": req.seed, "tuned": True, "pretrained": bool(base.get("pretrained")),
+        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "spec": req.dataset},
+        "split": {"path": str(req.splits), "sha256": file_sha256(req.splits), "k": split.k,
+                  "group": split.generator.get("group"), "protocol": split.protocol},
+        "folds": {}, "status": "running",
+        "tuning": {"search_space": space_to_json(space), "trials": req.trials, "study": study_name,
+                   "storage": shown_url(url), "pruner": req.pruner,
+                   "sampler": "TPE (constant liar); trial n seeded from (seed, outer fold, n)",
+                   "objective": "best inner-validation score over epochs (the engine's epoch-selection score)",
+                   "folds": {}, "seconds": 0.0},
+    }
+
+
+def _run_plan(plan: _Plan) -> RunOutcome:
+    req, rd, doc = plan.req, plan.run_dir, plan.doc
+    doc.update({"compute": plan.compute.to_json(), "git_commit": git_commit(), "versions": package_versions()})
+    rd.write_run(doc)
+    print(f"tune {rd.path.name}: {plan.cls.spec.name} on {plan.dataset.name}, {len(plan.folds)} outer fold(s), "
+          f"{req.trials} trials each over {', '.join(sorted(plan.space))}; studies {plan.study_name}.fold-K in "
+          f"{shown_url(plan.url)} -> {rd.path}", file=sys.stderr)
+    failed: dict[int, str] = {}
+    for k in plan.folds:
+        previous = rd.fold_result(k)
+        if previous is not None and previous.get("status") == "completed":
+            print(f"fold {k}: complete already, kept", file=sys.stderr)
+            continue
+        fold = plan.split.folds[k]
+        train = labelled(plan.dataset, fold.train, plan.size).to(plan.compute.device)
+        val = labelled(plan.dataset, fold.val, plan.size).to(plan.compute.device)
+        objective = make_objective(plan.cls, plan.base, plan.space, train, val, fold=k, seed=req.seed,
+                                   n_trials=req.trials, compute=plan.compute, progress=req.progress)
+        ended = run_study(plan.studies[k], plan.storage, objective, req.trials, timeout=req.timeout,
+                          on_trial=print_trial(k))
+        summary = {**study_summary(plan.studies[k]), "ended": ended}
+        doc["tuning"]["folds"][str(k)] = summary
+        doc["tuning"]["seconds"] = round(sum(f["seconds"] for f in doc["tuning"]["folds"].values()), 2)
+        error = _final_fold(plan, k, train, val, summary)
+        if error is not None:
+            failed[k] = error
+            print(f"fold {k}: FAILED: {error}", file=sys.stderr)
+        rd.write_run(doc)
+    outcome = finish_run(rd, doc, plan.split, plan.dataset, failed)
+    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
+        store.index_run(rd.path)
+    return outcome
+
+
+def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
+                summary: dict[str, Any]) -> str | None:
+    """Train the best parameters on fold ``k`` and predict its test part once; the error, or ``None``."""
+    rd, fold, req = plan.run_dir, plan.split.folds[k], plan.req
+    fold_dir = rd.fold_dir(k)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    if "best_params" not in summary:
+        error = f"no trial of study {summary['study']} completed ({summary['trials']})"
+        _write_result(rd, k, {"fold": k, "status": "failed", "error": error, "tuning": summary})
+        return error
+    hparams = {**plan.base, **summary["best_params"]}
+    print(f"fold {k}: best trial {summary['best_trial']} (validation {summary['best_value']:.4f}); training its "
+          f"parameters and predicting the {len(fold.test)} test cases once", file=sys.stderr)
+    started = time.perf_counter()
+    seed_everything(req.seed)
+    try:
+        submission = plan.cls(hparams)
+        settings = TrainSettings(int(hparams["epochs"]), int(hparams["batch_size"]), req.seed, k, req.progress)
+        # A scratch checkpoint: workers sharing --out may train the same fold at once (it is one trial's cost).
+        with tempfile.TemporaryDirectory(prefix="busbench-final-") as tmp:
+            model, best_epoch, history = train_fold(submission, train, val, settings, plan.compute,
+                                                    Path(tmp) / "checkpoint.pt")
+        # The first and only read of this fold's test cases: pixels only, after the study has ended.
+        test_images = images_only(plan.dataset, fold.test, plan.size)
+        predict_test_fold(submission, model, plan.dataset, fold.test, test_images, plan.compute,
+                          int(hparams["batch_size"]) * 2, k, fold_dir)
+    except PluginError as exc:
+        _write_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), "tuning": summary})
+        return str(exc)
+    seconds = time.perf_counter() - started
+    _write_result(rd, k, {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
+                          "hparams": hparams, "best_params": summary["best_params"], "tuning": summary,
+                          "seconds": seconds, "n_train": len(fold.train), "n_val": len(fold.val),
+                          "n_test": len(fold.test)})
+    # A fold's cost is its whole study plus the final training, so the store's wall time is the tuned cost.
+    plan.doc["folds"][str(k)] = {"seconds": round(summary["seconds"] + seconds, 2), "best_epoch": best_epoch,
+                                 "tuning_seconds": summary["seconds"], "retrain_seconds": round(seconds, 2),
+                                 "best_params": summary["best_params"]}
+    plan.doc["params"] = sum(p.numel() for p in model.parameters())
+    del model
+    if plan.compute.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return None
+
+
+def _write_result(rd: RunDir, k: int, doc: dict[str, Any]) -> None:
+    """Write a fold's result unless another worker sharing this run folder completed the fold first."""
+    try:
+        rd.write_fold_result(k, doc)
+    except BusbenchError:
+        if (rd.fold_result(k) or {}).get("status") != "completed":
+            raise
+        print(f"fold {k}: completed by another worker meanwhile, its result kept", file=sys.stderr)

@@ -1,0 +1,402 @@
+"""busbench tune as a user meets it: nested (test fold sealed while a study runs), resumable, shared by workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from benchmark.cli import main
+from benchmark.data.dataset import Dataset
+from benchmark.data.open import open_dataset
+from benchmark.plugins import registry
+from benchmark.results.store import ResultsStore, default_store_url
+from benchmark.splits.make import make_split
+from benchmark.splits.schema import CaseRecord, read_split
+from benchmark.testing.leakage import TestTruthRead
+from benchmark.tuning import nested, worker
+from benchmark.tuning.nested import TuneRequest, tune_submission
+from benchmark.tuning.space import space_to_json
+from benchmark.tuning.storage import close_storage, open_storage
+
+TINY = "synthetic:n=45,seed=4,size=48"
+SMALL_CNN_SPACE = registry.get("small_cnn").spec.search_space
+# 4 epochs at 32 px: about 0.3 s a trial on one core, and enough for validation scores to differ between trials.
+FAST = {"image_size": 32, "epochs": 4, "precision": "fp32", "threads": 1, "device": "cpu"}
+
+
+def _cli(split: Path, out: Path, *extra: str) -> list[str]:
+    return ["tune", "small_cnn", "--dataset", TINY, "--splits", str(split), "--image-size", "32", "--epochs", "4",
+            "--precision", "fp32", "--threads", "1", "--device", "cpu", "--out", str(out), *extra]
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=url).get_trials()
+
+
+def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("split") / "tiny.json"
+    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
+    return path
+
+
+class _Sealing:
+    """The dataset, with the cases in ``sealed`` unreadable: any label, pixel or mask access is logged and raises."""
+
+    def __init__(self, base: Dataset):
+        self._base = base
+        self.sealed: set[str] = set()
+        self.log: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._base, name)
+
+    def _check(self, case_id: str, how: str) -> None:
+        if case_id in self.sealed:
+            self.log.append(f"{case_id} ({how})")
+            raise TestTruthRead(f"sealed test case {case_id} read ({how})")
+
+    def case(self, case_id: str):
+        self._check(case_id, "case")
+        return self._base.case(case_id)
+
+    def load(self, case, size=None):
+        self._check(case if isinstance(case, str) else case.case_id, "load")
+        return self._base.load(case, size)
+
+    def decode(self, case):
+        self._check(case.case_id, "decode")
+        return self._base.decode(case)
+
+
+@pytest.fixture(scope="module")
+def sealed_run(tiny_split, tmp_path_factory):
+    """All three outer folds tuned (3 trials each), each fold's test cases sealed until its study has ended.
+
+    The seal on fold k's test part lifts only inside the one call that reads test pixels for the final prediction
+    (``images_only``); at that moment the fold's study must hold its 3 finished trials.
+    """
+    out = tmp_path_factory.mktemp("sealed")
+    split = read_split(tiny_split)
+    data = _Sealing(open_dataset(TINY))
+    data.sealed = set(split.folds[0].test)
+    url = f"sqlite:///{out / 'tuning.sqlite'}"
+    reads: list[tuple[int, int]] = []
+    real_images_only = nested.images_only
+
+    def images_only(dataset, ids, size):
+        k = next(i for i, f in enumerate(split.folds) if set(f.test) == set(ids))
+        name = next(n for n in optuna.study.get_all_study_names(url) if n.endswith(f".fold-{k}"))
+        reads.append((k, len(_finished(_trials(url, name)))))
+        data.sealed = set()
+        images = real_images_only(dataset, ids, size)
+        data.sealed = set(split.folds[k + 1].test) if k + 1 < split.k else set()
+        return images
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nested, "open_dataset", lambda spec: data)
+        mp.setattr(nested, "images_only", images_only)
+        outcome = tune_submission(TuneRequest("small_cnn", TINY, tiny_split, trials=3, out=out, **FAST))
+    return {"out": out, "url": url, "outcome": outcome, "log": data.log, "reads": reads, "split": split}
+
+
+def test_no_outer_test_case_is_read_while_its_study_runs(sealed_run):
+    assert sealed_run["log"] == []
+    assert sealed_run["outcome"].status == "completed"
+    # each fold's test pixels are read exactly once, in fold order, after its study held every requested trial
+    assert sealed_run["reads"] == [(0, 3), (1, 3), (2, 3)]
+
+
+def test_tuned_run_lands_in_the_store_with_space_trials_best_params_and_cost(sealed_run):
+    out, url = sealed_run["out"], sealed_run["url"]
+    run_dir = sealed_run["outcome"].run_dir
+    run = json.loads((run_dir / "run.json").read_text())
+    tuning = run["tuning"]
+    assert run["kind"] == "tuned" and run["tuned"] is True and run["status"] == "completed"
+    assert tuning["trials"] == 3 and tuning["search_space"] == space_to_json(SMALL_CNN_SPACE)
+    cost = 0.0
+    for k in range(3):
+        trials = _trials(url, f"{tuning['study']}.fold-{k}")
+        assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+        assert all(len(t.intermediate_values) == 4 for t in trials)  # every epoch's val score reported
+        best = max(trials, key=lambda t: (t.value, -t.number))
+        assert tuning["folds"][str(k)]["best_params"] == best.params
+        fold = json.loads((run_dir / f"fold-{k}" / "result.json").read_text())
+        assert fold["best_params"] == best.params and fold["hparams"]["lr"] == best.params["lr"]
+        # the final training repeats the best trial exactly (same seeds, CPU): same inner-validation curve
+        assert [h["val_score"] for h in fold["history"]] == [best.intermediate_values[e] for e in (1, 2, 3, 4)]
+        cost += sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    assert tuning["seconds"] == pytest.approx(cost, abs=0.05) and cost > 0
+    row = ResultsStore(default_store_url(out)).get_run(run_dir.name)
+    assert row["tuned"] is True and row["kind"] == "tuned" and row["status"] == "completed"
+    assert row["headline_metric"] == "balanced_accuracy" and row["headline_value"] is not None
+    assert row["wall_seconds"] > cost  # the store's cost counts every trial plus the final trainings
+    assert row["run_json"]["tuning"]["folds"]["2"]["best_params"] == tuning["folds"]["2"]["best_params"]
+
+
+def test_outer_test_labels_do_not_influence_any_trial(sealed_run, tiny_split, tmp_path):
+    # The same fold-0 study with every fold-0 test case relabelled (a consistent split and dataset): the trials and
+    # best parameters must not change; only the outer score, which is computed from those labels, may.
+    base, split = open_dataset(TINY), read_split(tiny_split)
+    test0 = set(split.folds[0].test)
+    relabel = {c.case_id: "malignant" if c.label != "malignant" else "normal" for c in base.cases if c.case_id in test0}
+    changed = Dataset(base.name, base.source, [replace(c, label=relabel.get(c.case_id, c.label)) for c in base.cases],
+                      base.classes, has_masks=base.has_masks, kind=base.kind)
+    split.cases = {cid: CaseRecord(r.fingerprint, relabel.get(cid, r.label), r.group, r.cluster)
+                   for cid, r in split.cases.items()}
+    split.dataset_fingerprint = changed.fingerprint()
+    other_split = tmp_path / "relabelled.json"
+    split.save(other_split)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nested, "open_dataset", lambda spec: changed)
+        outcome = tune_submission(TuneRequest("small_cnn", TINY, other_split, trials=3, folds=(0,), out=tmp_path,
+                                              **FAST))
+    first = json.loads((sealed_run["outcome"].run_dir / "run.json").read_text())["tuning"]
+    second = json.loads((outcome.run_dir / "run.json").read_text())["tuning"]
+    a = _trials(sealed_run["url"], f"{first['study']}.fold-0")
+    b = _trials(f"sqlite:///{tmp_path / 'tuning.sqlite'}", f"{second['study']}.fold-0")
+    assert [(t.params, t.value, t.intermediate_values, t.state) for t in a] == [
+        (t.params, t.value, t.intermediate_values, t.state) for t in b]
+    assert len({t.value for t in a}) > 1  # the trials really differ, so equality above is not vacuous
+    assert second["folds"]["0"]["best_params"] == first["folds"]["0"]["best_params"]
+    # same fold-0 model, same predictions; the score moved with the changed labels
+    assert (outcome.run_dir / "fold-0" / "predictions.csv").read_text() == (
+        sealed_run["outcome"].run_dir / "fold-0" / "predictions.csv").read_text()
+    old_score = json.loads((sealed_run["outcome"].run_dir / "metrics.json").read_text())["per_fold"][0]
+    new_score = json.loads((outcome.run_dir / "metrics.json").read_text())["per_fold"][0]
+    assert old_score != new_score
+
+
+def test_show_prints_best_trials_importances_and_history(sealed_run, capsys):
+    study = json.loads((sealed_run["outcome"].run_dir / "run.json").read_text())["tuning"]["study"]
+    assert main(["tune", "--show", study, "--out", str(sealed_run["out"])]) == 0
+    text = capsys.readouterr().out
+    for k in range(3):
+        assert f"study {study}.fold-{k}: 3 complete" in text
+    assert text.count("best trials") == 3 and text.count("optimisation history") == 3
+    values = {k: {t.value for t in _trials(sealed_run["url"], f"{study}.fold-{k}")} for k in range(3)}
+    # importances where trial scores differ; where every trial scored the same, the report says why there are none
+    assert text.count("parameter importances: fANOVA") == sum(len(v) > 1 for v in values.values()) >= 1
+    assert text.count("every completed trial scored the same") == sum(len(v) == 1 for v in values.values())
+    k = next(k for k in range(3) if len(values[k]) > 1)
+    assert main(["tune", "--show", f"{study}.fold-{k}", "--out", str(sealed_run["out"]), "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["studies"]
+    trials = _trials(sealed_run["url"], f"{study}.fold-{k}")
+    assert [h["number"] for h in report["history"]] == [0, 1, 2]
+    assert [h["value"] for h in report["history"]] == [t.value for t in trials]
+    best_so_far = [max(t.value for t in trials[: i + 1]) for i in range(3)]
+    assert [h["best_so_far"] for h in report["history"]] == best_so_far
+    assert report["best"][0]["value"] == max(t.value for t in trials)
+    assert set(report["importances"]) == set(SMALL_CNN_SPACE)
+    assert sum(report["importances"].values()) == pytest.approx(1.0)
+
+
+def _space(tmp_path: Path, doc: object, name: str = "space.json") -> str:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return str(path)
+
+
+LR = {"kind": "float", "low": 1e-3, "high": 1e-1, "log": True}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (lambda t: ["--trials", "0"], "--trials: must be at least 1"),
+    (lambda t: ["--trials", "2", "--space", _space(t, {})], "the search space is empty"),
+    (lambda t: ["--trials", "2", "--space", _space(t, "{lr: 1")], "cannot read the search space as JSON"),
+    (lambda t: ["--trials", "2", "--space", _space(t, {"lr": {**LR, "low": 1.0}})], "needs low < high"),
+    (lambda t: ["--trials", "2", "--space", _space(t, {"lr": {"kind": "normal"}})], "unknown parameter kind"),
+    (lambda t: ["--trials", "2", "--space", _space(t, {"depth": LR})], "unknown hyper-parameter(s) depth"),
+    (lambda t: ["--trials", "2", "--storage", "postgresql://u:s3cret@127.0.0.1:1/db"], "cannot be reached"),
+    (lambda t: ["--trials", "2", "--storage", str(t / "journal.log")], "is not a database URL"),
+])
+def test_bad_input_is_one_line_exit_2_before_training(tiny_split, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.setattr("benchmark.tuning.objective.train_fold", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(nested, "train_fold", lambda *a, **k: pytest.fail("trained"))
+    assert main(_cli(tiny_split, tmp_path / "runs", *extra(tmp_path))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("busbench: error: ") and err.count("\n") == 1 and message in err, err
+    assert "s3cret" not in err
+    assert not list((tmp_path / "runs").glob("*/run.json"))
+
+
+def test_a_study_is_never_continued_with_another_space_or_split(sealed_run, tiny_split, tmp_path, capsys,
+                                                                monkeypatch):
+    monkeypatch.setattr("benchmark.tuning.objective.train_fold", lambda *a, **k: pytest.fail("trained"))
+    study = json.loads((sealed_run["outcome"].run_dir / "run.json").read_text())["tuning"]["study"]
+    before = [len(_trials(sealed_run["url"], f"{study}.fold-{k}")) for k in range(3)]
+    other_split = tmp_path / "other.json"
+    make_split(open_dataset(TINY), k=3, seed=1, val_fraction=0.5).save(other_split)
+    shared = ["--trials", "3", "--study", study, "--storage", sealed_run["url"]]
+    assert main(_cli(tiny_split, tmp_path, *shared, "--space", _space(tmp_path, {"lr": LR}))) == 2
+    assert f"study '{study}.fold-0': exists with another search space" in capsys.readouterr().err
+    assert main(_cli(other_split, tmp_path, *shared)) == 2
+    assert "exists with another split file" in capsys.readouterr().err
+    assert [len(_trials(sealed_run["url"], f"{study}.fold-{k}")) for k in range(3)] == before
+
+
+def test_pruned_trials_stop_early_and_count(tiny_split, tmp_path, monkeypatch):
+    # a pruner that stops every trial after its first epoch: each trial trains one epoch and counts as finished
+    monkeypatch.setattr(nested, "make_pruner", lambda name, epochs: optuna.pruners.ThresholdPruner(lower=2.0))
+    outcome = tune_submission(TuneRequest("small_cnn", TINY, tiny_split, trials=2, folds=(1,), out=tmp_path, **FAST))
+    study = json.loads((outcome.run_dir / "run.json").read_text())["tuning"]["study"]
+    trials = _trials(f"sqlite:///{tmp_path / 'tuning.sqlite'}", f"{study}.fold-1")
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    assert [list(t.intermediate_values) for t in trials] == [[1], [1]]
+    assert outcome.status == "failed" and "no trial of study" in outcome.failed[1]  # nothing completed to pick
+
+
+def test_timeout_stops_starting_trials_and_scores_the_best_so_far(tiny_split, tmp_path):
+    outcome = tune_submission(TuneRequest("small_cnn", TINY, tiny_split, trials=50, timeout=1.0, folds=(2,),
+                                          out=tmp_path, **FAST))
+    summary = json.loads((outcome.run_dir / "run.json").read_text())["tuning"]["folds"]["2"]
+    assert summary["ended"] == "timeout" and 1 <= summary["finished"] < 50
+    assert json.loads((outcome.run_dir / "fold-2" / "result.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(tmp_path, monkeypatch):
+    storage = open_storage(f"sqlite:///{tmp_path / 'dead.sqlite'}", heartbeat=1)
+    study = optuna.create_study(storage=storage, direction="maximize")
+    study.ask().suggest_float("x", 0.0, 1.0)  # running, and nothing ever beats for it
+    worker.fail_stale(study, storage)
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]  # younger than the grace period: kept
+    real = worker.datetime
+
+    class _FiveMinutesLater:
+        @staticmethod
+        def now():
+            return real.now() + timedelta(minutes=5)
+
+    monkeypatch.setattr(worker, "datetime", _FiveMinutesLater)
+    worker.fail_stale(study, storage)
+    first, retry = study.get_trials()
+    assert (first.state, retry.state) == (TrialState.FAIL, TrialState.WAITING)
+    assert retry.params == first.params and retry.system_attrs["failed_trial"] == first.number
+    close_storage(storage)
+
+
+def _worker(split: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "benchmark", *_cli(split, out, "--folds", "0", "--pruner", "none", *extra)]
+
+
+def test_resume_after_sigkill_keeps_finished_trials_and_retries_the_killed_one(tiny_split, tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.sqlite'}"
+    cmd = _worker(tiny_split, tmp_path / "runs", "--trials", "4", "--storage", url, "--study", "k",
+                  "--heartbeat", "1", "--epochs", "8")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, trials = time.time() + 120, []
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            trials = _trials(url, "k.fold-0")
+        except (KeyError, Exception):  # the study does not exist yet
+            trials = []
+        # kill it mid-training: a trial finished, the next one has trained and reported at least one epoch
+        if len(_finished(trials)) >= 1 and any(t.state == TrialState.RUNNING and t.intermediate_values
+                                                for t in trials):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _trials(url, "k.fold-0")
+    done_before = _finished(before)
+    killed = [t for t in before if t.state == TrialState.RUNNING]
+    assert 1 <= len(done_before) < 4 and len(killed) == 1, proc.stderr.read()
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _trials(url, "k.fold-0")
+    done = _finished(after)
+    assert len(done) == 4  # exactly the requested number, nothing lost or repeated
+    kept = {t.number for t in done_before}
+    assert [(t.number, t.params, t.value, t.datetime_complete) for t in done_before] == [
+        (t.number, t.params, t.value, t.datetime_complete) for t in after if t.number in kept]
+    (dead,) = [t for t in after if t.number == killed[0].number]
+    assert dead.state == TrialState.FAIL  # marked failed once its heartbeat went stale...
+    (retry,) = [t for t in after if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params  # ...and retried with its parameters
+    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).parent if found and shutil.which("pg_ctl") else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throw-away PostgreSQL server on 127.0.0.1 (run as user 'postgres' when the tests run as root)."""
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's 'postgresql' package")
+    root = Path(tempfile.mkdtemp(prefix="busbench-pg-"))
+    user = None
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        user = "postgres"
+    data, port = root / "data", _free_port()
+    subprocess.run([bin_dir / "initdb", "-D", data, "-A", "trust", "-U", "busbench", "--no-sync"], user=user,
+                   check=True, capture_output=True)
+    subprocess.run([bin_dir / "pg_ctl", "-D", data, "-o", f"-h 127.0.0.1 -p {port} -k {root}", "-l", root / "log",
+                    "-w", "start"], user=user, check=True, capture_output=True)
+    try:
+        yield f"postgresql://busbench@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"], user=user,
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_on_one_storage_finish_exactly_n_trials_together(backend, tiny_split, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}" if backend == "sqlite" else request.getfixturevalue(
+        "postgres_url")
+    # 20 epochs make a trial last ~0.5-1 s, so the second worker is up (~5 s of imports) before the first is done
+    cmd = ["--trials", "6", "--epochs", "20", "--storage", url, "--study", f"two-{backend}"]
+    procs = [subprocess.Popen(_worker(tiny_split, tmp_path / f"runs-{i}", *cmd), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
+    trials = _trials(url, f"two-{backend}.fold-0")
+    done = _finished(trials)
+    assert len(done) == 6  # exactly the requested number between them
+    assert all(t.user_attrs.get("surplus") for t in trials if t not in done)  # any extra is a recorded surplus
+    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == 6  # no trial repeated
+    assert len({t.user_attrs["worker"] for t in done}) == 2  # both workers ran trials
+    runs = [json.loads(next((tmp_path / f"runs-{i}").glob("*/run.json")).read_text()) for i in range(2)]
+    assert runs[0]["tuning"]["folds"]["0"]["best_params"] == runs[1]["tuning"]["folds"]["0"]["best_params"]
+
+
+def test_show_without_a_storage_and_tune_without_its_arguments_are_clear_errors(tmp_path, capsys):
+    assert main(["tune", "--show", "nope", "--out", str(tmp_path)]) == 2
+    assert "does not exist (no study has been run with it" in capsys.readouterr().err
+    assert main(["tune", "small_cnn", "--dataset", TINY]) == 2
+    assert "needs --splits, --trials (or --show STUDY)" in capsys.readouterr().err
