@@ -63,14 +63,16 @@ main() {
         echo "== $name: ${size} px, ${epochs} epochs, $THREADS thread(s), device $DEVICE" >&2
         if .venv/bin/busbench run "$name" --dataset "$BUSI" --splits "$SPLIT" --image-size "$size" --epochs "$epochs" \
             --no-pretrained --device "$DEVICE" --threads "$THREADS" --out "$OUT" >>"$OUT/logs/$name.log" 2>&1; then
-            run_id=$(sed -n 's/^run \([^:]*\): .*/\1/p' "$OUT/logs/$name.log" | tail -1)  # busbench run names it
+            # busbench run's first line names the run: "run <name>-<hash>: ..."
+            run_id=$(sed -n "s/^run \($name-[0-9a-f]*\): .*/\1/p" "$OUT/logs/$name.log" | tail -1)
             if [[ ! -e "leaderboard/results/$run_id" ]]; then
-                .venv/bin/busbench results publish "$OUT/$run_id" --to leaderboard/results
+                .venv/bin/busbench results publish "$OUT/$run_id" --to leaderboard/results \
+                    || echo "   $name: not published" >&2
             fi
             # Grad-CAM maps of the same few cases for every classifier, for the leaderboard's drill-down pages.
             if .venv/bin/busbench list "$name" --task classification | grep -q "^$name "; then
                 .venv/bin/busbench explain "$OUT/$run_id" --cases "$GRADCAM_CASES" \
-                    --out "leaderboard/results/$run_id/gradcam"
+                    --out "leaderboard/results/$run_id/gradcam" || echo "   $name: no Grad-CAM maps" >&2
             fi
         else
             echo "   $name did not complete; see $OUT/logs/$name.log" >&2
