@@ -24,7 +24,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     lister.set_defaults(run=run_list)
 
     run = commands.add_parser("run", help="train and evaluate a submission on every fold of a split")
-    run.add_argument("submission", help="registered model name (see 'busbench list')")
+    run.add_argument("submission", nargs="+", help="registered model name(s) (see 'busbench list'); several make a "
+                                                   "grid with the seeds, one run each")
     run.add_argument("--task", choices=TASKS, help="check that the model is of this task")
     run.add_argument("--dataset", required=True, help=DATASET_HELP)
     run.add_argument("--splits", type=Path, required=True, help="split file (e.g. splits/busi/5fold_grouped.json)")
@@ -38,9 +39,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     run.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=_seeds, default=(0,), help="run seed (default 0); comma-separated for one run each")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
     run.add_argument("--results", metavar="URL", help="results store (SQLAlchemy URL; default sqlite in --out)")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="local: here, fold after fold (default); dask: one task per fold on a Dask cluster "
+                          "(pip install -e '.[distributed]'; see the README, 'Many machines')")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler to use, e.g. tcp://host:8786 (default: a local cluster on 127.0.0.1)")
+    run.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: CPU cores "
+                                                 "divided by --threads)")
     run.set_defaults(run=run_run)
 
 
@@ -49,6 +57,13 @@ def _folds(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers, got {text!r}") from exc
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip()) or (0,)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a seed or comma-separated seeds, got {text!r}") from exc
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:
@@ -85,25 +100,30 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    """``busbench run``: exit 0 when every fold completed, 1 when a fold failed (its error is recorded)."""
-    from benchmark.engine.runner import RunRequest, run_submission  # torch is imported only for commands that train
+    """``busbench run``: exit 0 when every fold of every run completed, 1 when a fold failed (its error is recorded)."""
+    from benchmark.engine.executors import ExecutorOptions, run_grid  # torch is imported only for commands that train
+    from benchmark.engine.runner import RunRequest
     from benchmark.evaluation.predictions import headline_text
 
-    hparams = parse_assignments(args.set)
-    if args.pretrained is not None:
-        if "pretrained" in registry.get(args.submission).spec.hparams():
-            hparams["pretrained"] = args.pretrained
-        elif args.pretrained:
-            raise BusbenchError(f"model {args.submission!r}", "has no pretrained weights; drop --pretrained")
-    outcome = run_submission(RunRequest(
-        submission=args.submission, dataset=args.dataset, splits=args.splits, task=args.task, folds=args.folds,
-        epochs=args.epochs, image_size=args.image_size, hparams=hparams, seed=args.seed, device=args.device,
-        precision=args.precision, threads=args.threads, out=args.out, results_url=args.results,
-        progress=show_progress(),
-    ))
-    print(f"run folder: {outcome.run_dir}  status: {outcome.status}")
-    for fold, error in sorted(outcome.failed.items()):
-        print(f"fold {fold} failed: {error}", file=sys.stderr)
-    if outcome.metrics is not None:
-        print(headline_text(outcome.metrics))
-    return 1 if outcome.failed else 0
+    requests = []
+    for name in dict.fromkeys(args.submission):  # a name or seed given twice is one run, not two racing
+        hparams = parse_assignments(args.set)
+        if args.pretrained is not None:
+            if "pretrained" in registry.get(name).spec.hparams():
+                hparams["pretrained"] = args.pretrained
+            elif args.pretrained:
+                raise BusbenchError(f"model {name!r}", "has no pretrained weights; drop --pretrained")
+        requests += [RunRequest(
+            submission=name, dataset=args.dataset, splits=args.splits, task=args.task, folds=args.folds,
+            epochs=args.epochs, image_size=args.image_size, hparams=hparams, seed=seed, device=args.device,
+            precision=args.precision, threads=args.threads, out=args.out, results_url=args.results,
+            progress=show_progress() and args.executor == "local",
+        ) for seed in dict.fromkeys(args.seed)]
+    outcomes = run_grid(requests, ExecutorOptions(args.executor, args.scheduler, args.workers))
+    for outcome in outcomes:
+        print(f"run folder: {outcome.run_dir}  status: {outcome.status}")
+        for fold, error in sorted(outcome.failed.items()):
+            print(f"fold {fold} failed: {error}", file=sys.stderr)
+        if outcome.metrics is not None:
+            print(headline_text(outcome.metrics))
+    return 1 if any(outcome.failed for outcome in outcomes) else 0

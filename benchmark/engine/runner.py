@@ -63,6 +63,9 @@ class RunRequest:
     out: Path = Path("runs")
     results_url: str | None = None
     progress: bool = False
+    #: False: train the requested folds only, and leave scoring and indexing the run to the caller (a distributed
+    #: executor's fold task; see :mod:`benchmark.engine.executors`).
+    finish: bool = True
 
 
 @dataclass
@@ -174,6 +177,8 @@ def run_submission(req: RunRequest) -> RunOutcome:
         doc["folds"][str(k)] = {"seconds": round(seconds, 2), "best_epoch": best_epoch}
         doc["params"] = sum(p.numel() for p in model.parameters())
         rd.write_run(doc)
+    if not req.finish:
+        return RunOutcome(rd.path, doc["status"], failed, None)
     outcome = finish_run(rd, doc, split, dataset, failed)
     with ResultsStore(req.results_url or default_store_url(req.out)) as store:
         store.index_run(rd.path)
