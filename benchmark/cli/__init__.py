@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import benchmark
 import benchmark.cli.explain_cmds as explain_cmds
+import benchmark.cli.leaderboard_cmds as leaderboard_cmds
 import benchmark.cli.report_cmds as report_cmds
 import benchmark.cli.tune_cmds as tune_cmds
 from benchmark.cli import audit_cmds, data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmds.register(commands)
     explain_cmds.register(commands)
     tune_cmds.register(commands)
+    leaderboard_cmds.register(commands)
     return parser
 
 

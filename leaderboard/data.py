@@ -1,0 +1,144 @@
+"""Cached data access for the pages: which store to read, the board frame, one run, splits, datasets, files.
+
+Every read goes through ``st.cache_data`` (values copied per session) or ``st.cache_resource`` (shared objects)
+keyed by a *stamp* that changes when the data may have: for a results folder, a hash of its run folders' file sizes
+and times (checked on every rerun, stat only); for a store URL, a 30-second time bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from benchmark.data.dataset import Dataset
+from benchmark.errors import BusbenchError
+from benchmark.reports.seeds import read_published
+from benchmark.results.store import ResultsStore
+from benchmark.splits.schema import SplitFile
+from leaderboard import sources, tables
+
+#: How long a store named by URL is trusted before it is read again (seconds).
+URL_REFRESH_S = 30
+
+
+@dataclass(frozen=True)
+class Store:
+    """The results store the app shows.
+
+    Attributes:
+        url: SQLAlchemy URL to query.
+        shown: How to name it on the page (any password hidden).
+        folder: The results folder indexed by the app, or ``None`` for a store named by URL.
+        stamp: Changes whenever the data may have changed (part of every cache key).
+        problems: Run folders that could not be indexed, with why.
+    """
+
+    url: str
+    shown: str
+    folder: str | None
+    stamp: str
+    problems: tuple[str, ...] = ()
+
+
+@st.cache_data(show_spinner="Indexing the run folders…", max_entries=8)
+def _index_folder(folder: str, signature: str) -> tuple[str, tuple[str, ...]]:
+    del signature  # part of the cache key only: a new signature means the folder changed
+    target = sources.committed_index_path(Path(folder))
+    problems = sources.build_index(Path(folder), target)
+    return f"sqlite:///{target}", tuple(problems)
+
+
+@st.cache_resource(show_spinner=False)
+def _shown_url(url: str) -> str:
+    store = ResultsStore(url)
+    store.close()
+    return store.shown_url
+
+
+def current_store() -> Store:
+    """The store named by ``$BUSBENCH_LEADERBOARD_RESULTS`` (a URL or a folder of runs), else the committed runs.
+
+    Raises:
+        BusbenchError: When the URL cannot be used (bad syntax, missing driver).
+    """
+    named = os.environ.get(sources.RESULTS_ENV, "").strip()
+    if named and "://" in named:
+        return Store(named, _shown_url(named), None, str(int(time.time() // URL_REFRESH_S)))
+    folder = Path(named) if named else sources.COMMITTED_RESULTS
+    signature = sources.folder_signature(folder)
+    url, problems = _index_folder(str(folder.resolve()), signature)
+    if not Path(url.removeprefix("sqlite:///")).is_file():  # the cache was cleared under us: build it again
+        _index_folder.clear()
+        url, problems = _index_folder(str(folder.resolve()), signature)
+    return Store(url, str(folder), str(folder), signature, problems)
+
+
+@st.cache_data(show_spinner="Reading the results store…", max_entries=8)
+def board(url: str, stamp: str) -> pd.DataFrame:
+    """Every run of the store, flattened (:func:`leaderboard.tables.board_frame`)."""
+    del stamp
+    return tables.board_frame(sources.load_runs(url))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run(url: str, stamp: str, run_id: str) -> dict[str, Any] | None:
+    """One run with its ``run_json`` and ``metrics_json``."""
+    del stamp
+    return sources.load_run(url, run_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def split_of(run_dir: str, run_json_split: tuple[tuple[str, str], ...]) -> tuple[SplitFile | None, str]:
+    """The split file of a run (see :func:`leaderboard.sources.find_split`)."""
+    return sources.find_split(Path(run_dir), {"split": dict(run_json_split)})
+
+
+def split_for(row: dict[str, Any]) -> tuple[SplitFile | None, str]:
+    """The split file of a store row."""
+    split = (row.get("run_json") or {}).get("split") or {}
+    key = tuple((k, split[k]) for k in ("path", "sha256") if isinstance(split.get(k), str))
+    return split_of(str(row.get("run_dir") or ""), key)
+
+
+@st.cache_resource(show_spinner="Opening the dataset…", max_entries=4)
+def dataset_matching(candidates: tuple[str, ...], fingerprint: str | None) -> tuple[Dataset | None, str]:
+    """The first candidate dataset with this fingerprint (see :func:`leaderboard.sources.open_matching`)."""
+    return sources.open_matching(list(candidates), fingerprint)
+
+
+def dataset_for(row: dict[str, Any]) -> tuple[Dataset | None, str]:
+    """The dataset a run was scored on, when it is on this machine: ``(dataset, location)`` or ``(None, why)``."""
+    run_json = row.get("run_json") or {}
+    try:
+        return dataset_matching(tuple(sources.dataset_candidates(run_json)), row.get("dataset_fingerprint"))
+    except BusbenchError as exc:  # pragma: no cover - open_matching reports its own failures
+        return None, str(exc)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def class_predictions(run_dir: str, folds: tuple[int, ...]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Out-of-fold classification predictions (see :func:`leaderboard.sources.class_predictions`)."""
+    return sources.class_predictions(Path(run_dir), list(folds))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def published(path: str, mtime_ns: int) -> list[dict[str, str]]:
+    """The ledger of published results."""
+    del mtime_ns
+    return read_published(Path(path))
+
+
+def published_rows() -> tuple[list[dict[str, str]], str | None]:
+    """``leaderboard/published.csv`` rows, or ``([], why not)``."""
+    path = sources.PUBLISHED_CSV
+    try:
+        return published(str(path), path.stat().st_mtime_ns), None
+    except (OSError, BusbenchError) as exc:
+        return [], str(exc)

@@ -1,0 +1,237 @@
+"""Where the leaderboard's data comes from: the results store, the run folders it indexes, and files beside them.
+
+Nothing here uses Streamlit (the app caches these calls in :mod:`leaderboard.data`), so tests and benchmarks call
+them directly.
+
+The store: ``$BUSBENCH_LEADERBOARD_RESULTS`` (a SQLAlchemy URL; ``busbench leaderboard --results URL`` sets it) is
+read as it is and never written. Without it the app shows the committed runs: every run folder under
+``leaderboard/results`` is indexed into ``<cache>/leaderboard/committed-<hash>.sqlite`` (``<cache>`` is
+``$BUSBENCH_CACHE_DIR`` or ``~/.cache/busbench``; the hash names the checkout), rebuilt whole whenever a run folder
+appears, disappears or changes. The committed folder is only ever read: other processes publish runs into it while
+the app is open, and each publish appears there whole (``busbench results publish`` renames a staging folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.data.cache import cache_root
+from benchmark.data.dataset import Dataset
+from benchmark.data.open import open_dataset
+from benchmark.errors import BusbenchError
+from benchmark.results.rundir import PROB_COLUMNS, RunDir, file_sha256, read_masks
+from benchmark.results.store import ResultsStore
+from benchmark.splits.schema import SplitFile, read_split
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED_RESULTS = ROOT / "leaderboard" / "results"
+PUBLISHED_CSV = ROOT / "leaderboard" / "published.csv"
+SPLITS_DIR = ROOT / "splits"
+#: Store URL to read instead of the committed runs.
+RESULTS_ENV = "BUSBENCH_LEADERBOARD_RESULTS"
+#: Dataset folder for reference masks and thumbnails (else $BUSBENCH_BUSI, else where each run says it read it).
+DATA_ENV = "BUSBENCH_LEADERBOARD_DATA"
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """Run folders directly under ``folder`` (those with a ``run.json``), skipping hidden staging folders."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and (p / "run.json").is_file())
+
+
+def folder_signature(folder: Path) -> str:
+    """A hash of every run folder's name and its ``run.json``/``metrics.json`` sizes and times (cheap: stat only)."""
+    h = hashlib.sha256(str(folder.resolve()).encode())
+    for run in run_folders(folder):
+        for name in ("run.json", "metrics.json"):
+            try:
+                st = (run / name).stat()
+            except OSError:
+                continue
+            h.update(f"{run.name}/{name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def committed_index_path(folder: Path = COMMITTED_RESULTS) -> Path:
+    """Where the index of a results folder lives: in the busbench cache, named after the folder's path."""
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    return cache_root() / "leaderboard" / f"committed-{key}.sqlite"
+
+
+def build_index(folder: Path, target: Path) -> list[str]:
+    """Index every run folder under ``folder`` into a fresh SQLite file, then move it onto ``target`` atomically.
+
+    A run folder that cannot be indexed (malformed ``run.json``, a run being written) is left out and named in the
+    returned problems instead of failing the whole board.
+
+    Returns:
+        One line per run folder left out: ``"<folder>: <problem>"``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".sqlite", dir=target.parent)
+    os.close(fd)
+    problems: list[str] = []
+    try:
+        with ResultsStore(f"sqlite:///{tmp}") as store:
+            store.list_runs()  # creates the tables even when there is no run at all
+            try:
+                # One transaction for all (1,000 runs: about 1 s); a publish's staging copy, if caught half-way,
+                # sorts before the finished folder, which overwrites its row.
+                store.reindex(folder)
+            except BusbenchError:
+                # Some run.json is malformed or being written: index run by run (a transaction each, slower)
+                # and name the ones left out.
+                for run in run_folders(folder):
+                    try:
+                        store.index_run(run)
+                    except BusbenchError as exc:
+                        problems.append(f"{run.name}: {exc.problem}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return problems
+
+
+def load_runs(url: str) -> list[dict[str, Any]]:
+    """Every run in the store at ``url`` (see :meth:`ResultsStore.list_runs`)."""
+    with ResultsStore(url) as store:
+        return store.list_runs()
+
+
+def load_run(url: str, run_id: str) -> dict[str, Any] | None:
+    """One run of the store, or ``None``."""
+    with ResultsStore(url) as store:
+        return store.get_run(run_id)
+
+
+def _split_candidates(run_dir: Path, recorded: str) -> list[Path]:
+    path = Path(recorded)
+    if path.is_absolute():
+        return [path]
+    # Published runs carry their split beside run.json; engine runs name it relative to where they were started.
+    return [run_dir / path.name, run_dir / path, ROOT / path, Path.cwd() / path]
+
+
+def find_split(run_dir: Path, run_json: dict[str, Any]) -> tuple[SplitFile | None, str]:
+    """The split file a run was made on (checked by its sha256), or ``None`` and why not.
+
+    Returns:
+        ``(split, path)`` when found; ``(None, reason)`` otherwise.
+    """
+    split = run_json.get("split") or {}
+    recorded, sha = split.get("path"), split.get("sha256")
+    if not isinstance(recorded, str) or not isinstance(sha, str):
+        return None, "the run records no split file"
+    for path in _split_candidates(Path(run_dir), recorded):
+        if path.is_file() and file_sha256(path) == sha:
+            try:
+                return read_split(path), str(path)
+            except BusbenchError as exc:
+                return None, str(exc)
+    return None, f"split file {recorded} (sha256 {sha[:12]}) not found beside the run or in this checkout"
+
+
+def dataset_candidates(run_json: dict[str, Any]) -> list[str]:
+    """Dataset locations to try for a run, in order: the leaderboard's data folder, $BUSBENCH_BUSI, the run's own."""
+    out = [os.environ[name] for name in (DATA_ENV, "BUSBENCH_BUSI") if os.environ.get(name)]
+    spec = (run_json.get("dataset") or {}).get("spec")
+    if isinstance(spec, str) and spec:
+        if spec == "synthetic" or spec.startswith("synthetic:"):
+            out.append(spec)
+        elif Path(spec).is_absolute():
+            out.append(spec)
+        else:
+            out += [str(ROOT / spec), str(Path.cwd() / spec)]
+    return list(dict.fromkeys(out))
+
+
+def open_matching(candidates: list[str], fingerprint: str | None) -> tuple[Dataset | None, str]:
+    """The first candidate dataset whose fingerprint is ``fingerprint``.
+
+    Returns:
+        ``(dataset, location)``, or ``(None, what was tried and why each failed)``.
+    """
+    tried = []
+    for spec in candidates:
+        if not spec.startswith("synthetic") and not Path(spec).exists():
+            tried.append(f"{spec}: not found")
+            continue
+        try:
+            dataset = open_dataset(spec)
+            if dataset.fingerprint() == fingerprint:
+                return dataset, spec
+        except BusbenchError as exc:
+            tried.append(f"{spec}: {exc.problem}")
+            continue
+        tried.append(f"{spec}: other data (fingerprint differs)")
+    return None, "; ".join(tried) or "the run records no dataset location"
+
+
+def class_predictions(run_dir: Path, folds: list[int]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A classification run's out-of-fold predictions: case ids, fold of each, probabilities (N, 3)."""
+    import csv
+
+    ids, fold_of, probs = [], [], []
+    for k in folds:
+        path = RunDir(run_dir).fold_dir(k) / "predictions.csv"
+        if not path.is_file():
+            continue
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                ids.append(row["case_id"])
+                fold_of.append(k)
+                probs.append([float(row[c]) for c in PROB_COLUMNS])
+    return ids, np.asarray(fold_of, dtype=int), np.asarray(probs, dtype=float).reshape(-1, 3)
+
+
+def fold_masks(run_dir: Path, fold: int) -> dict[str, np.ndarray]:
+    """A segmentation run's predicted masks of one fold (empty when the fold has none)."""
+    path = RunDir(run_dir).fold_dir(fold) / "masks.npz"
+    return read_masks(path) if path.is_file() else {}
+
+
+def gradcam_maps(run_dir: Path) -> list[dict[str, Any]]:
+    """Grad-CAM maps written by ``busbench explain`` (``gradcam/index.json``), each with its ``path``.
+
+    Only PNGs named plainly inside ``gradcam/`` are returned, so an index cannot point the app elsewhere.
+    """
+    folder = Path(run_dir) / "gradcam"
+    try:
+        index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    cases = index.get("cases") if isinstance(index, dict) else None
+    out = []
+    for case_id, entry in sorted((cases or {}).items()):
+        png = entry.get("png") if isinstance(entry, dict) else None
+        if isinstance(png, str) and Path(png).name == png and (folder / png).is_file():
+            out.append({**entry, "case_id": str(case_id), "path": str(folder / png)})
+    return out
+
+
+def protocol_summaries(folder: Path = COMMITTED_RESULTS) -> list[tuple[str, dict[str, Any]]]:
+    """The protocol-audit summaries (``protocols-*.json``) in a results folder, as ``(file name, document)``."""
+    out = []
+    for path in sorted(folder.glob("protocols-*.json")) if folder.is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
+            out.append((path.name, doc))
+    return out
+
+
+def split_files(extra: list[Path] | None = None) -> list[Path]:
+    """The committed split files (``splits/**/*.json``) and any others given, each once."""
+    found = sorted(SPLITS_DIR.glob("**/*.json")) if SPLITS_DIR.is_dir() else []
+    return list(dict.fromkeys([*found, *(extra or [])]))

@@ -1,0 +1,197 @@
+"""The boards as tables: store rows flattened into one frame, then the clean ranking, the leaky runs and the failures.
+
+Pure pandas (no Streamlit), so the benchmark times exactly what the page renders.
+
+A *configuration* is what the issue lists as making a row: submission, task, kind of run, dataset, split file,
+input size, tuned or default, pretrained or not, and the split protocol. Several runs of one configuration (seeds,
+reruns) collapse to the newest, and the row says how many there were. Only completed runs on the clean protocol
+are ranked; runs on leaky protocols (naive split, augmentation before the split, mask overlay, selection on the
+test folds, lucky split, or none recorded) are listed apart with what makes each one leaky.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+#: Figures shown beside the headline, per task (keys of ``metrics.json``'s ``pooled``).
+OTHER_METRICS = {
+    "classification": ("accuracy", "macro_f1", "auc_ovr_macro", "auc_malignant", "sensitivity_malignant",
+                       "specificity_malignant", "ece"),
+    "segmentation": ("iou", "pooled_dice", "empty_reference_false_positive_rate"),
+}
+ALL_METRICS = tuple(dict.fromkeys(m for ms in OTHER_METRICS.values() for m in ms))
+CONFIG = ("task", "submission", "kind", "dataset", "split_sha256", "image_size", "tuned", "pretrained", "protocol")
+#: What each non-clean protocol does (shown beside every leaky run).
+LEAKY_PROTOCOLS = {
+    "naive-split": "image-level split: near-duplicate images fall on both sides of a fold",
+    "augment-before-split": "augmented copies made before splitting: copies of a test image are trained on",
+    "mask-overlay": "the lesion mask is overlaid on the classifier's input (the label leaks through the mask)",
+    "select-on-test": "epoch chosen on the test fold itself",
+    "lucky-split": "the best of several random splits is reported as if it were the only one",
+}
+VERSION_KEYS = ("busbench", "torch", "torchvision", "timm", "numpy", "python")
+
+
+def protocol_label(protocol: Any) -> str:
+    """Why a run is not on the clean ranking, in words."""
+    if protocol is None or protocol == "":
+        return "no split protocol recorded"
+    return LEAKY_PROTOCOLS.get(str(protocol), f"protocol {protocol!s} is not the clean protocol")
+
+
+def _versions(run: dict[str, Any]) -> str:
+    versions = run.get("versions") if isinstance(run.get("versions"), dict) else {}
+    return ", ".join(f"{k} {versions[k]}" for k in VERSION_KEYS if k in versions)
+
+
+def _fold_values(metrics: dict[str, Any], metric: str | None) -> list[float]:
+    out = []
+    for fold in metrics.get("per_fold") or []:
+        value = fold.get(metric) if isinstance(fold, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(float(value))
+    return out
+
+
+def _description(run: dict[str, Any]) -> str:
+    sub = run.get("submission")
+    return str(sub.get("description") or "") if isinstance(sub, dict) else ""
+
+
+def flatten(row: dict[str, Any]) -> dict[str, Any]:
+    """One store row as a flat record of the board's columns (the full JSON documents are dropped)."""
+    run = row.get("run_json") or {}
+    metrics = row.get("metrics_json") or {}
+    pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+    folds = _fold_values(metrics, row.get("headline_metric"))
+    compute = run.get("compute") if isinstance(run.get("compute"), dict) else {}
+    device = row.get("device") or ""
+    if row.get("device_name"):
+        device = f"{device} ({row['device_name']})"
+    out = {k: row.get(k) for k in ("run_id", "kind", "status", "task", "submission", "dataset",
+                                   "dataset_fingerprint", "split_sha256", "split_group", "protocol", "tuned",
+                                   "pretrained", "image_size", "epochs", "seed", "precision", "headline_metric",
+                                   "headline_value", "headline_ci_low", "headline_ci_high", "error", "created",
+                                   "finished", "wall_seconds", "params", "run_dir", "git_commit")}
+    out.update({
+        "description": _description(run),
+        "dataset_spec": (run.get("dataset") or {}).get("spec") if isinstance(run.get("dataset"), dict) else None,
+        "device": device or None,
+        "threads": compute.get("threads"),
+        "versions": _versions(run),
+        "fold_values": folds,
+        "fold_mean": sum(folds) / len(folds) if folds else None,
+        "fold_sd": pd.Series(folds).std() if len(folds) > 1 else None,
+        "n_folds": len(folds),
+        "split": f"{row.get('split_group') or '?'} {str(row.get('split_sha256') or '')[:8]}".strip(),
+        "link": "submission?run=" + quote(str(row.get("run_id")), safe=""),
+    })
+    for m in ALL_METRICS:
+        value = pooled.get(m)
+        out[m] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
+    out["paper_compatible_dice"] = compatible.get("dice")
+    return out
+
+
+def board_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """All runs of a store as one frame, one row per run (see :func:`flatten`)."""
+    frame = pd.DataFrame([flatten(r) for r in rows])
+    if frame.empty:
+        return pd.DataFrame(columns=[*flatten({}).keys()])
+    return frame
+
+
+def apply_filters(frame: pd.DataFrame, *, datasets: list[str] | None = None, protocols: list[str] | None = None,
+                  tuned: bool | None = None, pretrained: bool | None = None) -> pd.DataFrame:
+    """Rows matching every filter given (``None`` or an empty list means no filter on that column)."""
+    keep = pd.Series(True, index=frame.index)
+    if datasets:
+        keep &= frame["dataset"].isin(datasets)
+    if protocols:
+        keep &= frame["protocol"].fillna("(none)").isin(protocols)
+    if tuned is not None:
+        keep &= frame["tuned"].fillna(False).astype(bool) == tuned
+    if pretrained is not None:
+        keep &= frame["pretrained"].fillna(False).astype(bool) == pretrained
+    return frame[keep]
+
+
+def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest run of every configuration, with ``runs``: how many runs the configuration has."""
+    if frame.empty:
+        return frame.assign(runs=pd.Series(dtype=int))
+    # str() of each value (None and NaN included) so that missing fields group together.
+    key = frame[list(CONFIG)].apply(lambda r: "|".join(map(str, r)), axis=1)
+    ordered = frame.assign(_key=key).sort_values(["created", "run_id"], na_position="first")
+    counts = ordered.groupby("_key")["run_id"].transform("size")
+    newest = ordered.assign(runs=counts).drop_duplicates("_key", keep="last")
+    return newest.drop(columns="_key")
+
+
+def ranking(frame: pd.DataFrame, task: str, *, per_config: bool = True) -> pd.DataFrame:
+    """The clean ranking of one task: completed clean-protocol runs, best headline first, with ``rank``."""
+    clean = frame[(frame["task"] == task) & (frame["status"] == "completed") & (frame["protocol"] == "clean")]
+    board = newest_per_config(clean) if per_config else clean.assign(runs=1)
+    board = board.sort_values(["headline_value", "run_id"], ascending=[False, True], na_position="last")
+    return board.assign(rank=range(1, len(board) + 1))
+
+
+def leaky(frame: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Scored runs of one task on any protocol other than the clean one, each with ``why`` it is leaky."""
+    out = frame[(frame["task"] == task) & frame["status"].isin(["completed", "partial"])
+                & (frame["protocol"] != "clean")]
+    out = out.sort_values(["protocol", "headline_value"], ascending=[True, False], na_position="last")
+    return out.assign(why=[protocol_label(p) for p in out["protocol"]])
+
+
+def failed(frame: pd.DataFrame, task: str | None = None) -> pd.DataFrame:
+    """Failed runs (newest first), each with its first error."""
+    out = frame[frame["status"] == "failed"]
+    if task is not None:
+        out = out[out["task"] == task]
+    return out.sort_values("created", ascending=False, na_position="last")
+
+
+def unfinished(frame: pd.DataFrame, task: str | None = None) -> pd.DataFrame:
+    """Runs still running or stopped part-way (``partial``), which are never ranked."""
+    out = frame[frame["status"].isin(["running", "partial"])]
+    return out if task is None else out[out["task"] == task]
+
+
+def provenance(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where a run's numbers come from, as (field, value) pairs of text."""
+    split = run.get("split") if isinstance(run.get("split"), dict) else {}
+    data = run.get("dataset") if isinstance(run.get("dataset"), dict) else {}
+    compute = run.get("compute") if isinstance(run.get("compute"), dict) else {}
+    versions = run.get("versions") if isinstance(run.get("versions"), dict) else {}
+    fields = [
+        ("run id", run.get("run_id")),
+        ("kind", run.get("kind")),
+        ("status", run.get("status")),
+        ("git commit", run.get("git_commit")),
+        ("created", run.get("created")),
+        ("finished", run.get("finished")),
+        ("seed", run.get("seed")),
+        ("split file", split.get("path")),
+        ("split sha256", split.get("sha256")),
+        ("split grouping", split.get("group")),
+        ("split protocol", split.get("protocol")),
+        ("dataset", data.get("name")),
+        ("dataset fingerprint", data.get("fingerprint")),
+        ("device", " ".join(str(compute.get(k)) for k in ("device", "device_name") if compute.get(k))),
+        ("precision", compute.get("precision")),
+        ("threads", compute.get("threads")),
+        ("image size", run.get("image_size")),
+        ("epochs", run.get("epochs")),
+        ("tuned", run.get("tuned")),
+        ("pretrained", run.get("pretrained")),
+        ("hyper-parameters", run.get("hparams")),
+        *((f"version: {k}", v) for k, v in versions.items()),
+    ]
+    return [(name, "" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+            for name, value in fields]

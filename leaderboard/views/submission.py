@@ -1,0 +1,163 @@
+"""Submission: one run in depth: scores with CIs, confusion matrix, ROC, reliability, folds, Grad-CAM or gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from leaderboard import charts, data, gallery, sources, ui
+
+GALLERY_SIZE = 4
+
+
+def _scores(metrics: dict[str, Any]) -> pd.DataFrame:
+    pooled = metrics.get("pooled") or {}
+    rows = [{"metric": name, "value": pooled.get(name, ci.get("estimate")), "95% CI low": ci.get("low"),
+             "95% CI high": ci.get("high"), "note": ci.get("reason") or ""}
+            for name, ci in (metrics.get("ci") or {}).items() if isinstance(ci, dict)]
+    return pd.DataFrame(rows, columns=["metric", "value", "95% CI low", "95% CI high", "note"])
+
+
+@st.cache_data(show_spinner="Scoring every case against the reference masks…", max_entries=4)
+def _case_scores(run_id: str, run_dir: str, folds: tuple[int, ...], _dataset: Any) -> pd.DataFrame:
+    del run_id  # the cache key (the dataset object itself is not hashed)
+    return gallery.case_scores(_dataset, Path(run_dir), folds)
+
+
+def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
+    pooled = metrics.get("pooled") or {}
+    classes = pooled.get("classes") or ["normal", "benign", "malignant"]
+    left, right = st.columns(2)
+    if pooled.get("confusion_matrix"):
+        left.altair_chart(charts.confusion(pooled["confusion_matrix"], classes), width="stretch")
+    per_class = pd.DataFrame(pooled.get("per_class") or {}).T
+    per_class = per_class.reindex([c for c in classes if c in per_class.index])
+    if not per_class.empty:
+        right.caption("Per class (pooled out-of-fold)")
+        right.dataframe(per_class, key="s-per-class", width="stretch")
+    split, why = data.split_for(row)
+    if split is None:
+        st.info(f"ROC and reliability need the labels of the run's split file: {why}.")
+        return
+    ids, _, probs = data.class_predictions(str(row["run_dir"]), tuple(metrics.get("folds") or ()))
+    known = [i for i, c in enumerate(ids) if c in split.cases]
+    if not known:
+        st.info("The run's predictions name no case of its split file.")
+        return
+    y = np.array([list(split.classes).index(split.cases[ids[i]].label) for i in known])
+    p = probs[known]
+    left, right = st.columns(2)
+    left.altair_chart(charts.roc(y, p, split.classes), width="stretch")
+    right.altair_chart(charts.reliability(y, p), width="stretch")
+
+
+def _segmentation(row: dict[str, Any], metrics: dict[str, Any]) -> None:
+    compatible = (metrics.get("pooled") or {}).get("paper_compatible") or {}
+    if compatible:
+        st.caption("Paper-compatible convention (normal images averaged in, an empty prediction scoring 1): "
+                   f"Dice {ui.fmt(compatible.get('dice'))}, IoU {ui.fmt(compatible.get('iou'))}, "
+                   f"pixel accuracy {ui.fmt(compatible.get('pixel_accuracy'))}.")
+    dataset, where = data.dataset_for(row)
+    st.subheader("Best and worst cases")
+    if dataset is None:
+        st.info("The gallery draws the reference contours from the dataset, which is not available here "
+                f"({where}). Start the leaderboard with --data PATH to the dataset to see it.")
+        return
+    scores = _case_scores(str(row["run_id"]), str(row["run_dir"]), tuple(metrics.get("folds") or ()), dataset)
+    best, worst = gallery.best_and_worst(scores, GALLERY_SIZE)
+    st.caption("Reference contour in green, prediction in red; Dice per image (images with a lesion).")
+    for title, cases in (("Best", best), ("Worst", worst)):
+        st.markdown(f"**{title}**")
+        cols = st.columns(GALLERY_SIZE)
+        for col, (_, case) in zip(cols, cases.iterrows(), strict=False):
+            rgb, ref = dataset.decode(dataset.case(case["case_id"]))
+            pred = sources.fold_masks(Path(row["run_dir"]), int(case["fold"])).get(case["case_id"])
+            col.image(gallery.overlay(rgb, ref, pred), width="stretch")
+            col.text(f"{case['case_id']} · fold {case['fold']} · Dice {case['dice']:.3f}")
+    empty = scores[scores["dice"].isna()]
+    if not empty.empty:
+        st.caption(f"{int((empty['predicted_pixels'] > 0).sum())} of {len(empty)} images without a lesion got a "
+                   "predicted lesion.")
+
+
+def _folds(metrics: dict[str, Any], headline: str) -> None:
+    folds = pd.DataFrame(metrics.get("per_fold") or [])
+    if folds.empty:
+        st.info("No per-fold scores.")
+        return
+    ui.table(folds.drop(columns=["undefined"], errors="ignore"), key="s-folds")
+    if headline in folds:
+        st.altair_chart(charts.per_fold(folds, headline), width="stretch")
+
+
+def _gradcam(run_dir: str) -> None:
+    maps = sources.gradcam_maps(Path(run_dir))
+    if not maps:
+        st.caption("No Grad-CAM maps for this run (make them with 'busbench explain').")
+        return
+    st.caption("Grad-CAM of the fold model that never trained on the case; the class explained is named below.")
+    for start in range(0, len(maps), 4):
+        for col, entry in zip(st.columns(4), maps[start:start + 4], strict=False):
+            col.image(entry["path"], width="stretch")
+            col.text(f"{entry['case_id']}: true {entry.get('true_label')}, predicted {entry.get('predicted_class')}, "
+                     f"explains {entry.get('class_explained')}")
+
+
+def render() -> None:
+    """The page."""
+    st.title("Submission")
+    store, frame = ui.store_or_stop()
+    if frame.empty:
+        ui.onboarding(store)
+        return
+    options = ui.run_options(frame, statuses=("completed", "partial", "failed", "running"))
+    run_id = ui.pick_run(frame, options, label="Run", key="s-run", param="run")
+    row = data.run(store.url, store.stamp, run_id) if run_id else None
+    if row is None:
+        st.warning("This run is not in the store.")
+        return
+    run_json, metrics = row.get("run_json") or {}, row.get("metrics_json") or {}
+    sub = run_json.get("submission") if isinstance(run_json.get("submission"), dict) else {}
+    st.subheader(ui.md_escape(row["submission"]))
+    if sub.get("description"):
+        st.text(str(sub["description"]))
+    if sub.get("reference"):
+        st.text(f"Reference: {sub['reference']}")
+    cols = st.columns(4)
+    cols[0].metric("Headline", f"{ui.fmt(row['headline_value'])}",
+                   help=ui.md_escape(row["headline_metric"]) if row.get("headline_metric") else None)
+    cols[1].metric("95% CI", f"{ui.fmt(row['headline_ci_low'])}–{ui.fmt(row['headline_ci_high'])}")
+    cols[2].metric("Protocol", str(row.get("protocol") or "none recorded"))
+    cols[3].metric("Status", str(row["status"]))
+    if row["status"] == "failed":
+        st.error("This run failed; it has no scores.")
+        st.code(str(row.get("error") or "no error recorded"), language=None)
+    if row.get("protocol") != "clean":
+        st.warning("Not the clean protocol: this run is never ranked (see the Boards page).")
+    # Lazy tabs bound to ?tab=: only the open one runs (the gallery scores every case), and a link can open one.
+    names = ["Scores", "Per fold", "Explanations" if row["task"] == "classification" else "Gallery", "Provenance"]
+    tabs = st.tabs(names, key="tab", bind="query-params")
+    if tabs[0].open and metrics:
+        with tabs[0]:
+            ui.table(_scores(metrics), key="s-scores")
+            if row["task"] == "classification":
+                _classification(row, metrics)
+    if tabs[1].open:
+        with tabs[1]:
+            _folds(metrics, str(row.get("headline_metric") or ""))
+    if tabs[2].open:
+        with tabs[2]:
+            if row["task"] == "classification":
+                _gradcam(str(row["run_dir"]))
+            elif metrics:
+                _segmentation(row, metrics)
+    if tabs[3].open:
+        with tabs[3]:
+            ui.provenance(run_json, key="s-provenance")
+
+if __name__ == "__main__":
+    render()

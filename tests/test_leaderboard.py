@@ -1,0 +1,295 @@
+"""The Streamlit leaderboard, page by page, through Streamlit's AppTest (no browser), on a small real results folder.
+
+Numbers shown are checked against independent references where there is one: the runs' own metrics.json, the
+committed split files' leakage counts printed in the README, ``benchmark.evaluation.compare.compare_runs`` for the
+Compare page, and the ECE of ``benchmark.metrics.classification`` for the reliability bins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit", reason="the leaderboard extra is not installed (pip install -e '.[leaderboard]')")
+import streamlit as st  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from benchmark.errors import BusbenchError  # noqa: E402
+from leaderboard import charts, ledger, sources, tables, ui  # noqa: E402
+from tests import fixtures_leaderboard as fx  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "leaderboard" / "app.py"
+PAGES = ("boards", "published", "submission", "compare", "audit")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.build(tmp_path_factory.mktemp("leaderboard"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each test names its own store; caches are per process, so they are emptied between tests.
+    for name in (sources.RESULTS_ENV, sources.DATA_ENV, "BUSBENCH_BUSI"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_page(page: str, results: Path | str | None = None, monkeypatch: pytest.MonkeyPatch | None = None,
+              **query: str) -> AppTest:
+    if results is not None and monkeypatch is not None:
+        monkeypatch.setenv(sources.RESULTS_ENV, str(results))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page != "boards":
+        at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def tbl(at: AppTest, key: str):
+    return at.get_by_key(key).dataframe[0].value
+
+
+def texts(at: AppTest) -> list[str]:
+    return [e.value for e in (*at.text, *at.code)]
+
+
+def markdown_bodies(at: AppTest) -> list[str]:
+    return [e.value for kind in ("markdown", "caption", "info", "warning", "error", "subheader", "title")
+            for e in getattr(at, kind)]
+
+
+def test_boards_rank_clean_runs_and_keep_leaky_and_failed_apart(runs, monkeypatch):
+    at = open_page("boards", runs, monkeypatch)
+    board = tbl(at, "board-classification")
+    metrics = {r: json.loads((runs / r / "metrics.json").read_text()) for r in fx.RUN_IDS.values()
+               if (runs / r / "metrics.json").exists()}
+    clean = [fx.RUN_IDS[k] for k in ("good", "weak", "hostile")]
+    assert set(board["run_id"]) == set(clean)
+    expected = sorted(clean, key=lambda r: -metrics[r]["headline"]["value"])
+    assert list(board["run_id"]) == expected and list(board["rank"]) == [1, 2, 3]
+    for _, row in board.iterrows():
+        head = metrics[row["run_id"]]["headline"]
+        assert row["headline_value"] == pytest.approx(head["value"])
+        assert row["ci"] == f"{head['ci_low']:.3f}–{head['ci_high']:.3f}"
+        assert row["fold_values"] == pytest.approx([f["balanced_accuracy"] for f in metrics[row["run_id"]]["per_fold"]])
+    assert board.loc[board["run_id"] == fx.RUN_IDS["good"], "device"].item() == "cpu (test cpu)"
+    leaky = tbl(at, "leaky-classification")
+    assert list(leaky["run_id"]) == [fx.RUN_IDS["naive"]] and "duplicate" in leaky["why"].item()
+    failed = tbl(at, "failed-classification")
+    assert list(failed["run_id"]) == [fx.RUN_IDS["failed"]]
+    assert failed["error"].item() == f"fold 0: {fx.FAILED_ERROR}"
+    prov = tbl(at, "prov-classification")
+    assert set(prov["git_commit"]) == {"0123456789abcdef0123456789abcdef01234567"}
+    assert prov["split_sha256"].str.len().eq(64).all() and prov["dataset_fingerprint"].str.len().eq(64).all()
+
+
+def test_board_filters_change_the_tables(runs, monkeypatch):
+    at = open_page("boards", runs, monkeypatch)
+    at.multiselect(key="f-protocol").set_value(["naive-split"]).run()
+    assert "No completed clean-protocol run matches these filters." in [e.value for e in at.info]
+    assert list(tbl(at, "leaky-classification")["run_id"]) == [fx.RUN_IDS["naive"]]
+    at.multiselect(key="f-protocol").set_value(["clean"]).run()
+    assert len(tbl(at, "board-classification")) == 3
+    with pytest.raises(KeyError):
+        at.get_by_key("leaky-classification")
+    at.selectbox(key="f-pretrained").set_value("yes").run()
+    assert "No completed clean-protocol run matches these filters." in [e.value for e in at.info]
+    at.selectbox(key="f-pretrained").set_value("any").run()
+    at.radio(key="f-task").set_value("segmentation").run()
+    seg = tbl(at, "board-segmentation")
+    assert list(seg["run_id"]) == [fx.RUN_IDS["seg"]] and "iou" in seg.columns
+
+
+def test_empty_store_shows_onboarding_on_every_page(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    for page in ("boards", "submission", "compare"):
+        at = open_page(page, tmp_path / "empty", monkeypatch)
+        assert any("No runs in this results store yet" in e.value for e in at.info)
+        assert any("busbench run" in c.value and "busbench leaderboard" in c.value for c in at.code)
+    at = open_page("audit", tmp_path / "empty", monkeypatch)  # the committed splits need no run
+    assert len(tbl(at, "a-leakage")) >= 2
+
+
+def test_a_malformed_run_folder_is_named_and_the_others_still_shown(runs, tmp_path, monkeypatch):
+    good = fx.RUN_IDS["good"]
+    shutil.copytree(runs / good, tmp_path / "mixed" / good)
+    (tmp_path / "mixed" / "broken").mkdir()
+    (tmp_path / "mixed" / "broken" / "run.json").write_text("{not json")
+    at = open_page("boards", tmp_path / "mixed", monkeypatch)
+    assert list(tbl(at, "board-classification")["run_id"]) == [good]
+    assert any(t.startswith("broken: is not valid JSON") for t in texts(at))
+
+
+def test_a_bad_store_url_is_one_line_not_a_traceback(monkeypatch):
+    at = open_page("boards", "nosuchdriver://x", monkeypatch)
+    assert [e.value for e in at.error] == ["The results store cannot be read."]
+    assert "nosuchdriver" in at.code[0].value
+
+
+def test_hostile_metadata_is_shown_as_text_never_as_html_or_markdown(runs, monkeypatch):
+    seen_name = False
+    for page, query in (("boards", {}), ("submission", {"run": fx.RUN_IDS["hostile"]}),
+                        ("submission", {"run": fx.RUN_IDS["failed"]}), ("compare", {}), ("published", {})):
+        at = open_page(page, runs, monkeypatch, **query)
+        for body in markdown_bodies(at):  # escaped (a backslash before) renders literally; bare would be live
+            assert not re.search(r"(?<!\\)(<img|<script|<b>|\]\(javascript|!\[i\])", body), (page, body)
+        assert not any(getattr(e.proto, "allow_html", False) for e in at.markdown)
+        if page == "boards":
+            seen_name = fx.HOSTILE_NAME in set(tbl(at, "board-classification")["submission"])
+        if query.get("run") == fx.RUN_IDS["hostile"]:
+            assert fx.HOSTILE_TEXT in texts(at)  # shown literally, as plain text
+            assert at.subheader[0].value == ui.md_escape(fx.HOSTILE_NAME)
+        if query.get("run") == fx.RUN_IDS["failed"]:
+            assert f"fold 0: {fx.FAILED_ERROR}" in texts(at)
+    assert seen_name
+
+
+def test_submission_page_classification(runs, monkeypatch):
+    run_id = fx.RUN_IDS["good"]
+    metrics = json.loads((runs / run_id / "metrics.json").read_text())
+    at = open_page("submission", runs, monkeypatch, run=run_id)
+    scores = tbl(at, "s-scores").set_index("metric")
+    assert scores.loc["balanced_accuracy", "value"] == pytest.approx(metrics["pooled"]["balanced_accuracy"])
+    assert scores.loc["balanced_accuracy", "95% CI low"] == pytest.approx(metrics["ci"]["balanced_accuracy"]["low"])
+    assert len(at.get("vega_lite_chart")) == 3  # confusion matrix, ROC, reliability
+    assert at.query_params["run"] == run_id
+    at = open_page("submission", runs, monkeypatch, run=run_id, tab="Per fold")
+    assert len(tbl(at, "s-folds")) == 3 and len(at.get("vega_lite_chart")) == 1
+    at = open_page("submission", runs, monkeypatch, run=run_id, tab="Explanations")
+    assert len(at.image) == 1  # the Grad-CAM map; the index entry pointing outside gradcam/ is ignored
+    at = open_page("submission", runs, monkeypatch, run=run_id, tab="Provenance")
+    prov = dict(tbl(at, "s-provenance").values.tolist())
+    assert prov["git commit"] == "0123456789abcdef0123456789abcdef01234567" and prov["seed"] == "0"
+    assert prov["split sha256"] == sources.file_sha256(runs.parent / "split.json")
+
+
+def test_submission_page_segmentation_gallery_and_without_data(runs, monkeypatch):
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["seg"], tab="Gallery")
+    assert len(at.image) == 8  # 4 best and 4 worst cases, contours drawn from the dataset's masks
+    assert any("Dice" in t for t in texts(at))
+    monkeypatch.setattr(sources, "dataset_candidates", lambda run_json: ["/nonexistent/BUSI"])
+    st.cache_resource.clear()
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["seg"], tab="Gallery")
+    assert not at.image
+    assert any("not available here" in e.value and "--data" in e.value for e in at.info)
+
+
+def test_compare_page_matches_busbench_compare(runs, monkeypatch):
+    from benchmark.evaluation.compare import compare_runs
+
+    a, b = fx.RUN_IDS["good"], fx.RUN_IDS["weak"]
+    at = open_page("compare", runs, monkeypatch, a=a, b=b)
+    tests = tbl(at, "c-tests").set_index("test")
+    reference = compare_runs(runs / a, runs / b, fx.SPEC)
+    boot = tests.loc["paired cluster bootstrap"]
+    assert boot["difference"] == pytest.approx(reference["bootstrap"]["difference"])
+    assert boot["p value"] == pytest.approx(reference["bootstrap"]["p_value"])
+    ttest = tests.loc["corrected resampled t-test (Nadeau & Bengio)"]
+    assert ttest["statistic"] == pytest.approx(reference["ttest"]["t"])
+    assert ttest["p value"] == pytest.approx(reference["ttest"]["p_value"])
+    folds = tbl(at, "c-folds")
+    assert list(folds["A"]) == pytest.approx(reference["a"]["per_fold"])
+    # Run B only offers runs on the same split: the segmentation run is not among them.
+    assert fx.RUN_IDS["seg"] not in at.selectbox(key="c-b").options
+
+
+def test_published_page_puts_our_number_beside_the_paper(runs, monkeypatch):
+    at = open_page("published", runs, monkeypatch)
+    table = tbl(at, "published-table")
+    ours = json.loads((runs / fx.RUN_IDS["good"] / "metrics.json").read_text())["pooled"]["accuracy"]
+    rows = table[(table["busbench_submission"] == "cheyi2024_cnn") & (table["metric"] == "accuracy")]
+    assert not rows.empty and rows["ours"].tolist() == pytest.approx([ours] * len(rows))
+    for _, row in rows.iterrows():
+        assert row["difference_pp"] == pytest.approx((float(row["published_text"]) - ours) * 100)
+    assert len(at.get("vega_lite_chart")) == 1
+    headline_rows = len(table)
+    at.toggle(key="p-headline").set_value(False).run()
+    assert len(tbl(at, "published-table")) > headline_rows
+    at.multiselect(key="p-paper").set_value(["Li 2025"]).run()
+    assert set(tbl(at, "published-table")["paper"]) == {"Li 2025"}
+
+
+def test_audit_page_leakage_clusters_and_inflation(runs, monkeypatch):
+    (runs / "protocols-x.json").write_text((sources.COMMITTED_RESULTS / "protocols-small_cnn-BUSI.json").read_text())
+    try:
+        at = open_page("audit", runs, monkeypatch)
+    finally:
+        (runs / "protocols-x.json").unlink()
+    leakage = tbl(at, "a-leakage").set_index("split")
+    # The README's table of committed splits: grouped 0 of 780 leaked, image-level 275 of 780.
+    assert leakage.loc["splits/busi/5fold_grouped.json", "leaked"] == 0
+    assert leakage.loc["splits/busi/5fold_naive.json", "leaked"] == 275
+    assert len(leakage) == 3  # and the split file beside the segmentation run
+    inflation = tbl(at, "a-inflation-protocols-x.json").set_index("protocol")
+    assert inflation.loc["mask-overlay", "inflation_pp"] == pytest.approx(9.01783444117541)
+    assert len(at.get("vega_lite_chart")) == 2  # leakage and inflation
+    at.selectbox(key="a-split").set_value(2).run()  # the synthetic split: its data is here, so thumbnails show
+    assert len(at.image) > 0
+
+
+def test_committed_results_are_indexed_in_the_cache_never_in_the_folder():
+    before = sorted(p.name for p in sources.COMMITTED_RESULTS.rglob("*"))
+    at = open_page("boards")
+    assert len(tbl(at, "board-classification")) >= 1
+    assert sources.committed_index_path().is_file()
+    after = sorted(p.name for p in sources.COMMITTED_RESULTS.rglob("*"))
+    assert not [p for p in set(after) - set(before) if p.endswith(".sqlite")]
+
+
+def test_cli_serves_on_localhost_only_and_checks_its_store(tmp_path):
+    from benchmark.cli import main
+    from benchmark.cli.leaderboard_cmds import leaderboard_env, streamlit_command
+
+    cmd = streamlit_command(8600)
+    flags = dict(zip(cmd[5::2], cmd[6::2], strict=False))
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP)
+    assert flags == {"--server.headless": "true", "--server.address": "localhost",
+                     "--browser.gatherUsageStats": "false", "--client.toolbarMode": "viewer",
+                     "--server.port": "8600"}
+    assert leaderboard_env(str(tmp_path), None)[sources.RESULTS_ENV] == str(tmp_path.resolve())
+    with pytest.raises(BusbenchError, match="nosuchdriver"):
+        leaderboard_env("nosuchdriver://x", None)
+    assert main(["leaderboard", "--results", str(tmp_path / "missing")]) == 2
+
+
+def test_tables_and_charts_units():
+    assert ui.md_escape("<b>[x](javascript:y)</b>") == r"\<b\>\[x\]\(javascript\:y\)\</b\>"
+    assert ledger.our_metric("f1", "macro") == ("macro_f1", None)
+    assert ledger.our_metric("recall", "per-class: benign") == ("recall", "benign")
+    assert ledger.our_metric("f1", "not stated") is None and ledger.fraction("98.1") is None
+    assert tables.protocol_label(None) == "no split protocol recorded"
+    # Reliability bins reproduce the ECE that metrics.json reports (an independent implementation).
+    from benchmark.metrics.classification import expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    y, p = rng.integers(0, 3, 200), rng.dirichlet([1, 1, 1], 200)
+    bins = charts.reliability_bins(y, p)
+    ece = float((bins["cases"] / 200 * (bins["accuracy"] - bins["confidence"]).abs()).sum())
+    assert ece == pytest.approx(expected_calibration_error(y, p))
+
+
+def test_newest_run_per_configuration():
+    base = {"run_id": "a", "kind": "trained", "status": "completed", "task": "classification", "submission": "m",
+            "protocol": "clean", "headline_metric": "balanced_accuracy", "created": "2026-01-01"}
+    rows = [dict(base, headline_value=0.5), dict(base, run_id="b", headline_value=0.7, created="2026-01-03"),
+            dict(base, run_id="c", headline_value=0.9, created="2026-01-02", image_size=64)]
+    frame = tables.board_frame(rows)
+    board = tables.ranking(frame, "classification")
+    assert list(board["run_id"]) == ["c", "b"] and list(board["runs"]) == [1, 2]
+    assert len(tables.ranking(frame, "classification", per_config=False)) == 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
