@@ -120,9 +120,10 @@ def show(url: str, name: str) -> list[dict[str, Any]]:
         names = optuna.study.get_all_study_names(storage)
         chosen = fold_studies(names, name)
         if not chosen:
+            held = sorted({n.rsplit(".fold-", 1)[0] for n in names})
+            listed = ", ".join(held[:5]) + (" ..." if len(held) > 5 else "")
             raise BusbenchError(f"study {name!r}", f"not found in {shown_url(url)} (it holds "
-                                f"{len(names)} stud{'y' if len(names) == 1 else 'ies'}; give --storage if the study "
-                                "was run with another)")
+                                f"{listed or 'no study'}; give --storage if the study was run with another)")
         return [study_report(optuna.load_study(study_name=n, storage=storage)) for n in chosen]
     finally:
         close_storage(storage)
