@@ -211,3 +211,14 @@ def test_compare_two_runs_on_one_split(tiny_split, tmp_path, capsys):
     assert "corrected resampled t-test" in capsys.readouterr().out
     with pytest.raises(BusbenchError, match="unknown classification metric"):
         compare_runs(runs[0], runs[1], TINY, metric="dice")
+
+
+def test_a_cpu_run_is_not_continued_with_another_thread_count(tiny_split, tmp_path):
+    first = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(0,), epochs=1, image_size=32,
+                                      precision="fp32", threads=1, out=tmp_path))
+    with pytest.raises(BusbenchError, match="was run with 1 CPU thread.*resume with --threads 1"):
+        run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(1,), epochs=1, image_size=32,
+                                  precision="fp32", threads=2, out=tmp_path))
+    again = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(1,), epochs=1, image_size=32,
+                                      precision="fp32", threads=1, out=tmp_path))
+    assert again.run_dir == first.run_dir and again.status == "partial"

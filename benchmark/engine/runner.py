@@ -139,6 +139,7 @@ def run_submission(req: RunRequest) -> RunOutcome:
                   "protocol": split.protocol},
         "folds": {}, "status": "running",
     }
+    _check_same_threads(rd, doc, compute, split.k)
     doc.update({"compute": compute.to_json(), "git_commit": git_commit(), "versions": package_versions()})
     rd.write_run(doc)
     print(f"run {run_id}: {spec.name} on {dataset.name}, {len(folds)} fold(s), {epochs} epochs at {size} px, "
@@ -183,6 +184,24 @@ def run_submission(req: RunRequest) -> RunOutcome:
     with ResultsStore(req.results_url or default_store_url(req.out)) as store:
         store.index_run(rd.path)
     return outcome
+
+
+def _check_same_threads(rd: RunDir, doc: dict[str, Any], compute: ComputeSetup, k: int) -> None:
+    """Refuse to continue a CPU run with another thread count than the one its finished work used.
+
+    CPU kernels split reductions by thread, so the thread count changes the last bits of every sum and, over an
+    epoch of training, the model; it is recorded in ``run.json`` but is not part of the run's identity (a run
+    folder must stay findable by the same command). Mixing folds or epochs trained with different counts would
+    make a run that no single command reproduces.
+    """
+    before = doc.get("compute", {}).get("threads")
+    if compute.device != "cpu" or before in (None, compute.threads):
+        return
+    started = any((rd.fold_dir(f) / "checkpoint.pt").exists() or rd.fold_result(f) is not None for f in range(k))
+    if started:
+        raise BusbenchError(rd.path, f"was run with {before} CPU thread(s) and this command uses {compute.threads}; "
+                            f"CPU results depend on the thread count: resume with --threads {before}, or start a new "
+                            "run with another --out")
 
 
 def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Dataset,
