@@ -1,9 +1,9 @@
 """The results store: an index of run folders that the leaderboard queries.
 
-Each run folder (see :mod:`benchmark.results.rundir`) becomes one row keyed by its ``run_id``, holding the
-columns the leaderboard filters and sorts on plus the full ``run.json`` and ``metrics.json`` as JSON text, so a
-leaderboard can drill down without the files. The run folders stay the source of truth: the index can be deleted
-and rebuilt with :meth:`ResultsStore.reindex` at any time.
+Each run folder (see :mod:`benchmark.results.rundir`) becomes one row keyed by its ``run_id``
+(:mod:`benchmark.results.store_rows` reads the folder into a row; :mod:`benchmark.results.store_tables` holds the
+table). The run folders stay the source of truth: the index can be deleted and rebuilt with
+:meth:`ResultsStore.reindex` at any time.
 
 The store speaks SQLAlchemy Core, so any database URL works; the default is a SQLite file next to the runs
 (:func:`default_store_url`). A failed run is recorded with its error and never with scores.
@@ -12,92 +12,23 @@ The store speaks SQLAlchemy Core, so any database URL works; the default is a SQ
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    insert,
-    make_url,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, insert, make_url, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from benchmark.errors import BusbenchError
-from benchmark.results.rundir import RunDir
+from benchmark.results.store_rows import STATUSES, _build_row, headline
+from benchmark.results.store_tables import SCHEMA_VERSION, _metadata, runs_table, schema_version_table
 
-#: Version of the table layout below; bump it (and add a migration) whenever a column changes.
-SCHEMA_VERSION = 1
-
-#: Run statuses written by the engine.
-STATUSES = ("running", "completed", "partial", "failed")
-
-#: Statuses whose ``metrics.json`` describes the run as recorded: a running run's metrics may be stale (left by
-#: an earlier invocation) and a failed run has no valid scores at all.
-_SCORED_STATUSES = ("completed", "partial")
-
-_metadata = MetaData()
-
-runs_table = Table(
-    "runs",
-    _metadata,
-    Column("run_id", String(255), primary_key=True),
-    Column("kind", String(32), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("task", String(32), nullable=False),
-    Column("submission", String(255), nullable=False),
-    Column("dataset", String(255)),
-    Column("dataset_fingerprint", String(128)),
-    Column("split_sha256", String(64)),
-    Column("split_group", String(64)),
-    Column("protocol", String(64)),
-    Column("tuned", Boolean),
-    Column("pretrained", Boolean),
-    Column("image_size", Integer),
-    Column("epochs", Integer),
-    Column("seed", Integer),
-    Column("device", String(64)),
-    Column("device_name", String(255)),
-    Column("precision", String(16)),
-    Column("headline_metric", String(64)),
-    Column("headline_value", Float),
-    Column("headline_ci_low", Float),
-    Column("headline_ci_high", Float),
-    Column("error", Text),
-    Column("created", String(40)),
-    Column("finished", String(40)),
-    Column("wall_seconds", Float),
-    Column("params", Integer),
-    Column("run_dir", Text),
-    Column("git_commit", String(64)),
-    Column("run_json", Text, nullable=False),
-    Column("metrics_json", Text),
-    Index("ix_runs_task_status", "task", "status"),
-)
-
-schema_version_table = Table(
-    "schema_version",
-    _metadata,
-    Column("version", Integer, nullable=False),
-)
+# The store's public names, importable from here as before the split into sibling modules.
+__all__ = ["SCHEMA_VERSION", "STATUSES", "ResultsStore", "default_store_url", "headline", "runs_table",
+           "schema_version_table"]
 
 _JSON_COLUMNS = ("run_json", "metrics_json")
 # A password in a URL that SQLAlchemy cannot parse: scheme://user:PASSWORD@host
@@ -116,176 +47,12 @@ def default_store_url(runs_dir: Path) -> str:
     return f"sqlite:///{Path(runs_dir).resolve() / 'index.sqlite'}"
 
 
-def headline(metrics: dict[str, Any], task: str) -> tuple[str, float | None, float | None, float | None]:
-    """The headline score of a run's ``metrics.json``.
-
-    Args:
-        metrics: The parsed ``metrics.json``.
-        task: ``"classification"`` or ``"segmentation"`` (named in error messages).
-
-    Returns:
-        ``(metric name, value, CI low, CI high)`` from ``metrics["headline"]``; ``("", None, None, None)`` when
-        there is no headline. Non-finite numbers become ``None``.
-
-    Raises:
-        BusbenchError: When ``headline`` is present but is not ``{"metric": str, "value": number, ...}``.
-    """
-    entry = metrics.get("headline")
-    if entry is None:
-        return "", None, None, None
-    where = f"{task} metrics"
-    if not isinstance(entry, dict) or not isinstance(entry.get("metric"), str):
-        raise BusbenchError(where, "'headline' must be an object with a 'metric' name")
-
-    def number(key: str) -> float | None:
-        value = entry.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BusbenchError(where, f"headline {key!r} must be a number, not {value!r}")
-        return float(value) if math.isfinite(value) else None
-
-    return entry["metric"], number("value"), number("ci_low"), number("ci_high")
-
-
 def _mask_url(url: str) -> str:
     """The URL as it may appear in messages: any password replaced by ``***``."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         return _RAW_PASSWORD.sub(r"\1***@", url)
-
-
-class _RowBuilder:
-    """Checks the fields of one ``run.json`` and turns them into a row, naming the file on any problem."""
-
-    def __init__(self, path: Path, doc: dict[str, Any]):
-        self.path = path
-        self.doc = doc
-
-    def fail(self, problem: str) -> BusbenchError:
-        return BusbenchError(self.path, problem)
-
-    def section(self, key: str) -> dict[str, Any]:
-        value = self.doc.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(f"{key!r} must be an object, not {type(value).__name__}")
-        return value
-
-    def text(self, value: Any, name: str, *, required: bool = False) -> str | None:
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or (required and not value):
-            raise self.fail(f"{name!r} must be a {'non-empty ' if required else ''}string, not {value!r}")
-        return value
-
-    def integer(self, value: Any, name: str) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"{name!r} must be an integer, not {value!r}")
-        return value
-
-    def flag(self, value: Any, name: str) -> bool | None:
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise self.fail(f"{name!r} must be true or false, not {value!r}")
-        return value
-
-    def submission_name(self) -> str:
-        value = self.doc.get("submission")
-        if isinstance(value, dict):
-            return self.text(value.get("name"), "submission.name", required=True)  # type: ignore[return-value]
-        return self.text(value, "submission", required=True)  # type: ignore[return-value]
-
-    def wall_seconds(self) -> float | None:
-        total, seen = 0.0, False
-        for fold, record in self.section("folds").items():
-            seconds = record.get("seconds") if isinstance(record, dict) else None
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                raise self.fail(f"fold {fold} has no number of 'seconds'")
-            total, seen = total + float(seconds), True
-        return total if seen else None
-
-    def first_error(self) -> str | None:
-        errors = self.section("errors")
-
-        def fold_order(key: str) -> tuple[int, str]:
-            return (int(key), key) if key.lstrip("-").isdigit() else (1 << 30, key)
-
-        for key in sorted(errors, key=fold_order):
-            return f"fold {key}: {errors[key]}"
-        message = self.doc.get("error")
-        return str(message) if message else None
-
-
-def _build_row(run_dir: Path) -> dict[str, Any]:
-    """Read one run folder and return its index row (see :meth:`ResultsStore.index_run`)."""
-    rd = RunDir(run_dir)
-    path = rd.run_json
-    doc = rd.read_run()
-    if doc is None:
-        raise BusbenchError(path, "does not exist (not a run folder)")
-    if not isinstance(doc, dict):
-        raise BusbenchError(path, f"must hold a JSON object, not {type(doc).__name__}")
-    b = _RowBuilder(path, doc)
-    status = b.text(doc.get("status"), "status", required=True)
-    if status not in STATUSES:
-        raise b.fail(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})")
-    task = b.text(doc.get("task"), "task", required=True)
-    dataset, split, compute = b.section("dataset"), b.section("split"), b.section("compute")
-
-    metrics: dict[str, Any] | None = None
-    name, value, low, high = None, None, None, None
-    # A failed run never carries scores, whatever metrics file an earlier invocation left behind.
-    if status in _SCORED_STATUSES and rd.metrics_json.exists():
-        try:
-            metrics = json.loads(rd.metrics_json.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise BusbenchError(rd.metrics_json, f"is not valid JSON ({exc})") from exc
-        if not isinstance(metrics, dict):
-            raise BusbenchError(rd.metrics_json, f"must hold a JSON object, not {type(metrics).__name__}")
-        try:
-            name, value, low, high = headline(metrics, task)  # type: ignore[arg-type]
-        except BusbenchError as exc:
-            raise BusbenchError(rd.metrics_json, exc.problem) from exc
-
-    return {
-        "run_id": b.text(doc.get("run_id"), "run_id", required=True),
-        "kind": b.text(doc.get("kind"), "kind", required=True),
-        "status": status,
-        "task": task,
-        "submission": b.submission_name(),
-        "dataset": b.text(dataset.get("name"), "dataset.name"),
-        "dataset_fingerprint": b.text(dataset.get("fingerprint"), "dataset.fingerprint"),
-        "split_sha256": b.text(split.get("sha256"), "split.sha256"),
-        "split_group": b.text(split.get("group"), "split.group"),
-        "protocol": b.text(split.get("protocol"), "split.protocol"),
-        "tuned": b.flag(doc.get("tuned"), "tuned"),
-        "pretrained": b.flag(doc.get("pretrained"), "pretrained"),
-        "image_size": b.integer(doc.get("image_size"), "image_size"),
-        "epochs": b.integer(doc.get("epochs"), "epochs"),
-        "seed": b.integer(doc.get("seed"), "seed"),
-        "device": b.text(compute.get("device"), "compute.device"),
-        "device_name": b.text(compute.get("device_name"), "compute.device_name"),
-        "precision": b.text(compute.get("precision"), "compute.precision"),
-        "headline_metric": name or None,
-        "headline_value": value,
-        "headline_ci_low": low,
-        "headline_ci_high": high,
-        "error": b.first_error() if status == "failed" else None,
-        "created": b.text(doc.get("created"), "created"),
-        "finished": b.text(doc.get("finished"), "finished"),
-        "wall_seconds": b.wall_seconds(),
-        "params": b.integer(doc.get("params"), "params"),
-        "run_dir": str(Path(run_dir).resolve()),
-        "git_commit": b.text(doc.get("git_commit"), "git_commit"),
-        "run_json": json.dumps(doc, sort_keys=True),
-        "metrics_json": json.dumps(metrics, sort_keys=True) if metrics is not None else None,
-    }
 
 
 class ResultsStore:
