@@ -1,4 +1,4 @@
-"""Altair charts of the pages (Streamlit ships Altair): confusion matrix, ROC, reliability, folds, published, audit.
+"""Altair charts of the pages (Streamlit ships Altair): confusion, ROC, reliability, folds, tuning, published, audit.
 
 Each function takes plain arrays or frames and returns a chart; the curves are computed here from the predictions
 (ROC with scikit-learn, reliability with the same equal-width confidence bins as the ECE in ``metrics.json``).
@@ -76,6 +76,42 @@ def per_fold(folds: pd.DataFrame, metric: str) -> alt.Chart:
         x=alt.X("fold:O"), y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
         tooltip=["fold", alt.Tooltip(f"{metric}:Q", format=".3f"), "n_cases"],
     ).properties(height=220, title=f"{metric} per fold")
+
+
+#: Trial states of an Optuna study and their colours in the tuning charts (finished first).
+TRIAL_STATES = ("complete", "pruned", "fail", "running", "waiting")
+_STATE_COLOURS = ("#4c78a8", "#f58518", "#e45756", "#9d9d9d", "#d6d6d6")
+
+
+def tuning_history(history: pd.DataFrame) -> alt.LayerChart:
+    """Optimisation history of one study: trial value by trial number, the best so far as a step line.
+
+    Points are coloured by state (a pruned trial's value is its last reported score); trials without a value (failed,
+    still running) are dashed rules at their number, so they stay visible.
+    """
+    colour = alt.Color("state:N", title="trial", scale=alt.Scale(domain=list(TRIAL_STATES), range=list(_STATE_COLOURS)))
+    x = alt.X("number:Q", title="trial number", axis=alt.Axis(tickMinStep=1))
+    tooltip = ["number", "state", alt.Tooltip("value:Q", format=".4f"),
+               alt.Tooltip("best_so_far:Q", title="best so far", format=".4f"), "epochs", "seconds", "params", "note"]
+    scored = history[history["value"].notna()]
+    best = alt.Chart(history[history["best_so_far"].notna()]).mark_line(
+        interpolate="step-after", color="black", strokeWidth=1.5).encode(x=x, y="best_so_far:Q", tooltip=tooltip)
+    points = alt.Chart(scored).mark_point(filled=True, size=70).encode(
+        x=x, y=alt.Y("value:Q", title="validation score", scale=alt.Scale(zero=False)), color=colour,
+        tooltip=tooltip)
+    unscored = alt.Chart(history[history["value"].isna()]).mark_rule(strokeDash=[4, 3], strokeWidth=1.5).encode(
+        x=x, color=colour, tooltip=tooltip)
+    return alt.layer(unscored, best, points).properties(height=280, title=alt.Title(
+        "Optimisation history", subtitle="line: best completed trial so far; dashed: a trial without a value"))
+
+
+def tuning_importances(frame: pd.DataFrame, method: str) -> alt.Chart:
+    """Bar per parameter of its importance (they sum to 1), most important on top."""
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("importance:Q", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("parameter:N", sort="-x", title=None),
+        tooltip=["parameter", alt.Tooltip("importance:Q", format=".3f")],
+    ).properties(height=220, title=f"Parameter importance ({method})")
 
 
 def published_vs_measured(points: pd.DataFrame) -> alt.LayerChart:

@@ -22,7 +22,7 @@ from benchmark.errors import BusbenchError
 from benchmark.reports.seeds import read_published
 from benchmark.results.store import ResultsStore
 from benchmark.splits.schema import SplitFile
-from leaderboard import sources, tables
+from leaderboard import sources, tables, tuning
 
 #: How long a store named by URL is trusted before it is read again (seconds).
 URL_REFRESH_S = 30
@@ -126,6 +126,14 @@ def dataset_for(row: dict[str, Any]) -> tuple[Dataset | None, str]:
 def class_predictions(run_dir: str, folds: tuple[int, ...]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Out-of-fold classification predictions (see :func:`leaderboard.sources.class_predictions`)."""
     return sources.class_predictions(Path(run_dir), list(folds))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def tuning_reports(run_dir: str, folds: tuple[int, ...], stamp: str) -> tuple[dict[int, dict[str, Any]],
+                                                                              dict[int, str]]:
+    """A tuned run's per-fold study reports (see :func:`leaderboard.tuning.read_reports`)."""
+    del stamp  # a study that ends later writes its report: read again when the store changes
+    return tuning.read_reports(Path(run_dir), folds)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -186,6 +186,115 @@ def test_submission_page_segmentation_gallery_and_without_data(runs, monkeypatch
     assert any("not available here" in e.value and "--data" in e.value for e in at.info)
 
 
+def _study_report(fold: int) -> dict:
+    """A real study report (what ``busbench tune`` writes to fold-K/tuning.json), from a study that trains nothing.
+
+    Six trials over two parameters, trial 2 pruned, trial 4 failed; in fold 1 every completed trial scores the same,
+    so its importances are undefined.
+    """
+    import optuna
+
+    from benchmark.tuning.show import study_report
+
+    def objective(trial: optuna.Trial) -> float:
+        lr, width = trial.suggest_float("lr", 1e-4, 1e-1, log=True), trial.suggest_int("width", 8, 32)
+        if trial.number == 2:
+            trial.report(0.1, 1)
+            raise optuna.TrialPruned()
+        if trial.number == 4:
+            raise RuntimeError("boom")
+        return 0.5 if fold == 1 else 0.9 - abs(np.log10(lr) + 2.5) / 10 + width / 1000
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(study_name=f"tuned-study.fold-{fold}", direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=fold))
+    study.optimize(objective, n_trials=6, catch=(RuntimeError,))
+    return study_report(study)
+
+
+@pytest.fixture(scope="module")
+def tuned_runs(runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tuned runs (copies of ``good`` made kind "tuned"): one with each fold's tuning.json, one without."""
+    folder = tmp_path_factory.mktemp("tuned")
+    for run_id, with_history in (("tuned-aaaa00000007", True), ("tuned-old-aaaa00000008", False)):
+        shutil.copytree(runs / fx.RUN_IDS["good"], folder / run_id)
+        doc = json.loads((folder / run_id / "run.json").read_text())
+        reports = {k: _study_report(k) for k in range(3)}
+        doc.update(run_id=run_id, kind="tuned", tuned=True, tuning={
+            "search_space": {"lr": {"kind": "float", "low": 1e-4, "high": 0.1, "log": True},
+                             "width": {"kind": "int", "low": 8, "high": 32}},
+            "trials": 6, "study": "tuned-study", "storage": "sqlite:///runs/tuning.sqlite", "pruner": "median",
+            "folds": {str(k): {"study": f"tuned-study.fold-{k}", "trials": r["counts"], "seconds": 1.0,
+                               "best_trial": r["best"][0]["number"], "best_value": r["best"][0]["value"],
+                               "best_params": r["best"][0]["params"], "ended": "trials"}
+                      for k, r in reports.items()}, "seconds": 3.0})
+        (folder / run_id / "run.json").write_text(json.dumps(doc))
+        if with_history:
+            for k, report in reports.items():
+                (folder / run_id / f"fold-{k}" / "tuning.json").write_text(json.dumps(report))
+    return folder
+
+
+def _layers(chart) -> list[tuple[str, list[dict]]]:
+    """Mark type and data rows of each layer of a Vega-Lite chart element (Streamlit sends the data as Arrow)."""
+    import pyarrow as pa
+
+    datasets = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
+    spec = json.loads(chart.proto.spec)
+    out = []
+    for layer in spec.get("layer", [spec]):
+        frame = datasets[layer["data"]["name"]]
+        out.append((layer["mark"]["type"], json.loads(frame.to_json(orient="records"))))
+    return out
+
+
+def test_submission_page_tuning_tab_plots_each_folds_study(tuned_runs, monkeypatch):
+    run_id = "tuned-aaaa00000007"
+    at = open_page("submission", tuned_runs, monkeypatch, run=run_id, tab="Tuning")
+    overview = tbl(at, "s-tuning-folds")
+    assert list(overview["fold"]) == [0, 1, 2] and set(overview["history"]) == {"in the run folder"}
+    assert list(overview[["complete", "pruned", "failed"]].iloc[0]) == [4, 1, 1]
+    for fold in (0, 2):
+        at.radio(key="s-tuning-fold").set_value(fold).run()
+        assert not at.exception
+        report = json.loads((tuned_runs / run_id / f"fold-{fold}" / "tuning.json").read_text())
+        best = tbl(at, "s-tuning-best")
+        assert list(best["trial"]) == [b["number"] for b in report["best"]]
+        assert list(best["value"]) == pytest.approx([b["value"] for b in report["best"]])
+        assert list(best["lr"]) == pytest.approx([b["params"]["lr"] for b in report["best"]])
+        history, importance = at.get("vega_lite_chart")
+        spec = json.loads(history.proto.spec)
+        assert spec["title"]["text"] == "Optimisation history"
+        rules, line, points = _layers(history)
+        # every trial is drawn with its state: scored ones as points (pruned at its last score), the failed one,
+        # which has no value, as a rule; the line is the best completed value so far
+        assert (rules[0], points[0], line[0]) == ("rule", "point", "line")
+        assert [(r["number"], r["state"]) for r in rules[1]] == [(4, "fail")]
+        assert {r["number"]: r["state"] for r in points[1]} == {0: "complete", 1: "complete", 2: "pruned",
+                                                                 3: "complete", 5: "complete"}
+        assert {r["number"]: r["value"] for r in points[1]} == pytest.approx(
+            {h["number"]: h["value"] for h in report["history"] if h["value"] is not None})
+        assert {r["number"]: r["best_so_far"] for r in line[1]} == pytest.approx(
+            {h["number"]: h["best_so_far"] for h in report["history"]})
+        ((_, bars),) = _layers(importance)
+        assert {r["parameter"]: r["importance"] for r in bars} == pytest.approx(report["importances"])
+        assert set(report["importances"]) == {"lr", "width"}
+    at.radio(key="s-tuning-fold").set_value(1).run()
+    assert len(at.get("vega_lite_chart")) == 1  # the history; no importance chart, but why not
+    assert any("importances are undefined" in e.value and "scored the same" in e.value for e in at.info)
+
+
+def test_submission_page_tuned_run_without_history_says_where_it_is(tuned_runs, runs, monkeypatch):
+    at = open_page("submission", tuned_runs, monkeypatch, run="tuned-old-aaaa00000008", tab="Tuning")
+    assert any("no tuning history" in e.value for e in at.info)
+    assert "busbench tune --show tuned-study --storage sqlite:///runs/tuning.sqlite" in [c.value for c in at.code]
+    assert not at.get("vega_lite_chart")
+    assert set(tbl(at, "s-tuning-folds")["history"]) == {"storage only"}
+    # a run that was not tuned has no Tuning tab
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["good"])
+    assert "Tuning" not in [t.label for t in at.tabs]
+
+
 def test_compare_page_matches_busbench_compare(runs, monkeypatch):
     from benchmark.evaluation.compare import compare_runs
 

@@ -210,6 +210,23 @@ def test_show_prints_best_trials_importances_and_history(sealed_run, capsys):
     assert sum(report["importances"].values()) == pytest.approx(1.0)
 
 
+def test_each_fold_carries_its_study_report_and_publish_keeps_it(sealed_run, capsys, tmp_path):
+    # A run folder holds its tuning history: the report --show prints from the storage, fold by fold.
+    run_dir = sealed_run["outcome"].run_dir
+    study = json.loads((run_dir / "run.json").read_text())["tuning"]["study"]
+    for k in range(3):
+        saved = json.loads((run_dir / f"fold-{k}" / "tuning.json").read_text())
+        assert main(["tune", "--show", f"{study}.fold-{k}", "--out", str(sealed_run["out"]), "--json"]) == 0
+        (shown,) = json.loads(capsys.readouterr().out)["studies"]
+        assert saved == shown
+        assert saved["study"] == f"{study}.fold-{k}" and [h["state"] for h in saved["history"]] == ["complete"] * 3
+    assert main(["results", "publish", str(run_dir), "--to", str(tmp_path / "pub")]) == 0
+    published = tmp_path / "pub" / run_dir.name
+    for k in range(3):
+        assert (published / f"fold-{k}" / "tuning.json").read_bytes() == (
+            run_dir / f"fold-{k}" / "tuning.json").read_bytes()
+
+
 def _space(tmp_path: Path, doc: object, name: str = "space.json") -> str:
     path = tmp_path / name
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
@@ -263,6 +280,11 @@ def test_pruned_trials_stop_early_and_count(tiny_split, tmp_path, monkeypatch):
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     assert [list(t.intermediate_values) for t in trials] == [[1], [1]]
     assert outcome.status == "failed" and "no trial of study" in outcome.failed[1]  # nothing completed to pick
+    report = json.loads((outcome.run_dir / "fold-1" / "tuning.json").read_text())  # written even so
+    # Optuna keeps a pruned trial's last reported score as its value; only completed trials make the best so far
+    assert [(h["state"], h["value"], h["epochs"], h["best_so_far"]) for h in report["history"]] == [
+        ("pruned", t.intermediate_values[1], 1, None) for t in trials]
+    assert report["best"] == [] and report["importances"] is None
 
 
 def test_timeout_stops_starting_trials_and_scores_the_best_so_far(tiny_split, tmp_path):

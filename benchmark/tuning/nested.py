@@ -4,7 +4,8 @@ For each outer fold ``k`` of the split:
 
 1. an Optuna study (``<study>.fold-<k>``) over the search space; every trial trains on fold ``k``'s ``train`` part
    and is scored on its ``val`` part only (:mod:`benchmark.tuning.objective`), until the study holds the requested
-   number of trials, shared by every worker running the same command (:mod:`benchmark.tuning.worker`);
+   number of trials, shared by every worker running the same command (:mod:`benchmark.tuning.worker`); when it
+   ends, its report (best trials, importances, history; ``busbench tune --show``) goes to ``fold-<k>/tuning.json``;
 2. the best trial's parameters are trained once more on the same parts, exactly as ``busbench run`` trains a fold
    (same seeds, epoch selected on ``val``, checkpointed), and that model predicts fold ``k``'s ``test`` part, the
    first and only time any test case of the fold is read.
@@ -36,6 +37,7 @@ from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, trai
 from benchmark.engine.runner import RunOutcome, finish_run, predict_test_fold
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
+from benchmark.fileio import atomic_write_json
 from benchmark.plugins import registry
 from benchmark.plugins.spec import SearchParam
 from benchmark.plugins.submission import Submission
@@ -44,9 +46,13 @@ from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
 from benchmark.tuning.objective import make_objective, print_trial
+from benchmark.tuning.show import study_report
 from benchmark.tuning.space import check_space, read_space_file, space_to_json
 from benchmark.tuning.storage import close_storage, default_storage_url, open_storage, open_study, shown_url
 from benchmark.tuning.worker import PRUNERS, TrialSeededTPE, finished, make_pruner, run_study
+
+#: Each outer fold's study report (:func:`benchmark.tuning.show.study_report`), written as its study ends.
+TUNING_REPORT = "tuning.json"
 
 
 @dataclass(frozen=True)
@@ -218,6 +224,8 @@ def _run_plan(plan: _Plan) -> RunOutcome:
         ended = run_study(plan.studies[k], plan.storage, objective, req.trials, timeout=req.timeout,
                           on_trial=print_trial(k))
         summary = {**study_summary(plan.studies[k]), "ended": ended}
+        # The study's history travels with the run folder: a published run cannot reach the study storage.
+        atomic_write_json(rd.fold_dir(k) / TUNING_REPORT, study_report(plan.studies[k]))
         doc["tuning"]["folds"][str(k)] = summary
         doc["tuning"]["seconds"] = round(sum(f["seconds"] for f in doc["tuning"]["folds"].values()), 2)
         error = _final_fold(plan, k, train, val, summary)

@@ -1,4 +1,8 @@
-"""Submission: one run in depth: scores with CIs, confusion matrix, ROC, reliability, folds, Grad-CAM or gallery."""
+"""Submission: one run in depth: scores with CIs, confusion matrix, ROC, reliability, folds, Grad-CAM or gallery.
+
+A tuned run also gets a Tuning tab: per outer fold, its study's best parameters, optimisation history and parameter
+importances, from the run folder's ``fold-K/tuning.json``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from leaderboard import charts, data, gallery, sources, ui
+from leaderboard import charts, data, gallery, sources, tuning, ui
 
 GALLERY_SIZE = 4
 
@@ -107,6 +111,46 @@ def _gradcam(run_dir: str) -> None:
                      f"explains {entry.get('class_explained')}")
 
 
+def _tuning(run_json: dict[str, Any], run_dir: str, stamp: str) -> None:
+    doc = run_json.get("tuning") or {}
+    space = ", ".join(sorted(doc.get("search_space") or {})) or "no parameter recorded"
+    st.caption(f"Nested tuning: {ui.md_escape(doc.get('trials', '?'))} trials per outer fold over "
+               f"{ui.md_escape(space)}; every trial trained on its fold's train part and was scored on its validation "
+               "part only, the fold's test part was read once, by the best parameters' retraining.")
+    folds = tuning.tuned_folds(run_json)
+    reports, problems = data.tuning_reports(run_dir, tuple(folds), stamp)
+    ui.table(tuning.overview(run_json, reports), key="s-tuning-folds")
+    for problem in problems.values():
+        st.warning("A study report cannot be read:")
+        st.text(problem)
+    if not reports:
+        st.info("This run folder has no tuning history (no fold-K/tuning.json: the run was tuned before busbench "
+                "wrote one, or its folder is not on this machine). Its studies are in the study storage it was tuned "
+                "with; print them there with:")
+        st.code(tuning.show_command(run_json), language="bash")
+        return
+    fold = st.radio("Outer fold", folds, format_func=lambda k: f"fold {k}", horizontal=True, key="s-tuning-fold")
+    report = reports.get(fold)
+    if report is None:
+        st.info(f"No tuning history for fold {fold} in this run folder; print it from the study storage with:")
+        st.code(tuning.show_command(run_json, fold), language="bash")
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in (report.get("counts") or {}).items()) or "no trials"
+    st.text(f"study {report.get('study')}: {counts}")
+    history = tuning.history_frame(report)
+    left, right = st.columns(2)
+    left.altair_chart(charts.tuning_history(history), width="stretch")
+    importances, method = tuning.importance_frame(report), str(report.get("importances_method") or "")
+    if importances.empty:
+        right.info(f"Parameter importances are undefined for this study: {ui.md_escape(method or 'none recorded')}.")
+    else:
+        right.altair_chart(charts.tuning_importances(importances, method), width="stretch")
+    st.markdown("**Best trials** (validation score; the best one's parameters were retrained and tested)")
+    ui.table(tuning.best_frame(report), key="s-tuning-best")
+    with st.expander("Every trial"):
+        ui.table(history, key="s-tuning-history")
+
+
 def render() -> None:
     """The page."""
     st.title("Submission")
@@ -140,6 +184,8 @@ def render() -> None:
         st.warning("Not the clean protocol: this run is never ranked (see the Boards page).")
     # Lazy tabs bound to ?tab=: only the open one runs (the gallery scores every case), and a link can open one.
     names = ["Scores", "Per fold", "Explanations" if row["task"] == "classification" else "Gallery", "Provenance"]
+    if tuning.is_tuned(run_json):
+        names.insert(2, "Tuning")
     tabs = st.tabs(names, key="tab", bind="query-params")
     if tabs[0].open and metrics:
         with tabs[0]:
@@ -149,14 +195,18 @@ def render() -> None:
     if tabs[1].open:
         with tabs[1]:
             _folds(metrics, str(row.get("headline_metric") or ""))
-    if tabs[2].open:
-        with tabs[2]:
+    tab = dict(zip(names, tabs, strict=True))
+    if "Tuning" in tab and tab["Tuning"].open:
+        with tab["Tuning"]:
+            _tuning(run_json, str(row["run_dir"]), store.stamp)
+    if tabs[-2].open:
+        with tabs[-2]:
             if row["task"] == "classification":
                 _gradcam(str(row["run_dir"]))
             elif metrics:
                 _segmentation(row, metrics)
-    if tabs[3].open:
-        with tabs[3]:
+    if tabs[-1].open:
+        with tabs[-1]:
             ui.provenance(run_json, key="s-provenance")
 
 if __name__ == "__main__":
