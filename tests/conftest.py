@@ -1,11 +1,14 @@
-"""Session-wide test set-up: a private cache folder, and the real BUSI data when it is there."""
+"""Shared test set-up: a private cache folder, the real BUSI data when it is there, a tiny split, no network."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import write_tiny_split
 
 REPO = Path(__file__).resolve().parents[1]
 BUSI_DIR = Path(os.environ.get("BUSBENCH_BUSI", REPO.parent / "shared" / "data" / "BUSI"))
@@ -31,3 +34,33 @@ def busi(busi_dir: Path):
     from benchmark.data.busi import load_busi
 
     return load_busi(busi_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-fold split file of :data:`tests.helpers.TINY` (validation fraction 0.5), written once per module."""
+    return write_tiny_split(tmp_path_factory.mktemp("split") / "tiny.json")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch):
+    """Sockets that refuse to connect; the test fails if anything tried.
+
+    Not autouse: modules that must prove they stay offline opt in
+    (``pytestmark = pytest.mark.usefixtures("no_network")``).
+    """
+    attempts: list[object] = []
+
+    def refuse(self, address):
+        attempts.append(address)
+        raise RuntimeError(f"test forbids network access (connect to {address})")
+
+    def refuse_lookup(host, *args, **kwargs):
+        attempts.append(host)
+        raise RuntimeError(f"test forbids network access (look-up of {host})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)  # a look-up comes first, and may fail before connect
+    yield
+    assert not attempts, f"network connections attempted: {attempts}"

@@ -1,10 +1,12 @@
-"""Small builders for test datasets in the BUSI layout."""
+"""Small builders for test data: datasets in the BUSI layout, split files of the tiny synthetic dataset."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -31,3 +33,35 @@ def tiny_busi(root: Path, per_class: int = 3, size: tuple[int, int] = (24, 32), 
             write_png(base / label / f"{label} ({n}).png", image)
             write_png(base / label / f"{label} ({n})_mask.png", mask)
     return root
+
+
+#: The tiny synthetic dataset most engine tests train on (45 cases of 48 px: a fold trains in about a second).
+TINY = "synthetic:n=45,seed=4,size=48"
+
+
+def write_tiny_split(path: Path, dataset: str = TINY, val_fraction: float = 0.5) -> Path:
+    """Write a 3-fold split (seed 0, duplicates grouped) of the ``dataset`` spec to ``path``; return ``path``."""
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.make import make_split
+
+    make_split(open_dataset(dataset), k=3, seed=0, val_fraction=val_fraction).save(path)
+    return path
+
+
+def pretrained_refusal(name: str) -> str:
+    """Build model ``name`` with ``pretrained=True`` and no local weights; return its one-line refusal.
+
+    The refusal must come within a second (no download attempted), name the model and say both ways on
+    (``--no-pretrained`` or ``weights=PATH``).
+    """
+    from benchmark.errors import BusbenchError
+    from benchmark.plugins import create
+
+    sub = create(name, {"pretrained": True})
+    start = time.perf_counter()
+    with pytest.raises(BusbenchError) as caught:
+        sub.build_model()
+    assert time.perf_counter() - start < 1.0
+    message = str(caught.value)
+    assert message.startswith(f"model {name!r}:") and "--no-pretrained" in message and "weights=PATH" in message
+    return message

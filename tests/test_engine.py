@@ -19,16 +19,7 @@ from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.errors import BusbenchError
 from benchmark.plugins import ModelSpec, Submission, register, unregister
 from benchmark.results.store import ResultsStore, default_store_url
-from benchmark.splits.make import make_split
-
-TINY = "synthetic:n=45,seed=4,size=48"
-
-
-@pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("split") / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
-    return path
+from tests.helpers import TINY
 
 
 def _cmd(split: Path, out: Path, *extra: str) -> list[str]:

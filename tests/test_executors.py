@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.data.open import open_dataset
 from benchmark.plugins import registry
 from benchmark.results.store import ResultsStore, default_store_url
-from benchmark.splits.make import make_split
+from tests.helpers import TINY
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install -e '.[distributed]')")
 
-TINY = "synthetic:n=45,seed=4,size=48"
 REPO = Path(__file__).resolve().parents[1]
 
 # Fails fold 1 only, in whichever process trains it: train_fold seeds torch with derived_seed(seed, fold, -1) just
@@ -39,13 +37,6 @@ class FailsFoldOne(Submission):
             raise RuntimeError("boom in fold 1")
         return nn.Sequential(nn.Flatten(), nn.Linear(32 * 32, 3))
 '''
-
-
-@pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("split") / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

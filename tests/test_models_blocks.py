@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from benchmark.data.open import open_dataset
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.errors import BusbenchError
 from benchmark.models.backbones import (
@@ -26,9 +23,7 @@ from benchmark.models.backbones import (
 from benchmark.models.recipes import recipe_optimizers
 from benchmark.models.transfer import TransferSubmission, finetune_layers
 from benchmark.plugins import ModelSpec, Submission, register, unregister
-from benchmark.splits.make import make_split
-
-TINY = "synthetic:n=45,seed=4,size=48"
+from tests.helpers import TINY
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
@@ -89,12 +84,11 @@ def test_imagenet_state_dicts_load_into_the_trunk_by_their_own_names(tmp_path, n
     assert shared and all(torch.equal(own[k], imagenet.state_dict()[k]) for k in shared)
 
 
-def test_missing_weights_fail_fast_offline(tmp_path, monkeypatch):
+def test_missing_weights_fail_fast_offline(tmp_path, monkeypatch, no_network):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("tried the network"))
     for name in ("vgg16", "resnet50"):
         with pytest.raises(BusbenchError, match="--no-pretrained"):
             local_weights("some_model", name, "")
@@ -167,13 +161,6 @@ class _PlateauModel(Submission):
     def configure_optimizers(self, model, *, epochs, steps_per_epoch):
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         return opt, _Recording(opt, mode=self.mode)
-
-
-@pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("split") / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
-    return path
 
 
 def test_the_engine_steps_a_plateau_schedule_once_per_epoch_with_the_validation_score(tiny_split, tmp_path):

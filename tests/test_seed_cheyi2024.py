@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -13,11 +11,10 @@ from torch import nn
 
 from benchmark.cli import main
 from benchmark.compat import ensure_torchvision_importable
-from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.plugins import TrainBatch, create, get, list_models, load_errors
-from benchmark.splits.make import make_split
 from benchmark.testing import CheckOptions, conformance_tests
+from tests.helpers import pretrained_refusal, write_tiny_split
 
 ensure_torchvision_importable()
 import huggingface_hub.constants  # noqa: E402
@@ -51,26 +48,8 @@ test_conformance_mobilenet = conformance_tests("cheyi2024_mobilenet", options=SM
 test_conformance_inceptionv3 = conformance_tests("cheyi2024_inceptionv3", options=CheckOptions(sizes=(80, 96), batch=2))
 test_conformance_xception = conformance_tests("cheyi2024_xception", options=SMALL)
 test_conformance_resnet50 = conformance_tests("cheyi2024_resnet50", options=SMALL)
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch):
-    """Every test here runs with sockets that refuse to connect, and fails if anything tried."""
-    attempts: list[object] = []
-
-    def refuse(self, address):
-        attempts.append(address)
-        raise RuntimeError(f"test forbids network access (connect to {address})")
-
-    def refuse_lookup(host, *args, **kwargs):
-        attempts.append(host)
-        raise RuntimeError(f"test forbids network access (look-up of {host})")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
-    yield
-    assert not attempts, f"network connections attempted: {attempts}"
+#: Every test here runs with sockets that refuse to connect, and fails if anything tried.
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 @pytest.fixture
@@ -211,13 +190,7 @@ def test_finetune_last4_trains_the_last_four_trunk_layers_and_the_head(name: str
 
 @pytest.mark.parametrize("name", TRANSFER)
 def test_pretrained_without_local_weights_fails_at_once_and_offline(name: str, empty_caches: Path):
-    sub = create(name, {"pretrained": True})
-    start = time.perf_counter()
-    with pytest.raises(BusbenchError) as caught:
-        sub.build_model()
-    assert time.perf_counter() - start < 1.0
-    message = str(caught.value)
-    assert message.startswith(f"model {name!r}:") and "--no-pretrained" in message and "weights=PATH" in message
+    pretrained_refusal(name)
 
 
 def test_local_weights_file_is_loaded_under_the_head(tmp_path: Path, empty_caches: Path):
@@ -234,7 +207,7 @@ def test_local_weights_file_is_loaded_under_the_head(tmp_path: Path, empty_cache
 
 def test_custom_cnn_runs_one_epoch_through_busbench_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     split = tmp_path / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(split)
+    write_tiny_split(split, TINY)
     code = main(["run", "cheyi2024_cnn", "--dataset", TINY, "--splits", str(split), "--folds", "0", "--epochs", "1",
                  "--image-size", "32", "--precision", "fp32", "--threads", "1", "--out", str(tmp_path / "runs")])
     out = capsys.readouterr()

@@ -17,11 +17,10 @@ from scipy import ndimage
 from torch import nn
 
 from benchmark.cli import main
-from benchmark.data.open import open_dataset
 from benchmark.plugins import TrainBatch, get
 from benchmark.plugins.registry import discover
-from benchmark.splits.make import make_split
 from benchmark.testing import CheckOptions, conformance_tests
+from tests.helpers import write_tiny_split
 
 PACKAGES = {"baniadam2021": ("vgg16", "resnet50", "densenet161", "alexnet"),
             "dajam2025": ("cnn", "vgg16", "inceptionv3", "mobilenet"),
@@ -219,7 +218,7 @@ TINY = "synthetic:n=45,seed=4,size=48"
 
 def test_dajam_cnn_runs_one_epoch_through_busbench_run(tmp_path, capsys):
     split = tmp_path / "split.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(split)
+    write_tiny_split(split, TINY)
     code = main(["run", "dajam2025_cnn", "--dataset", TINY, "--splits", str(split), "--epochs", "1", "--image-size",
                  "32", "--folds", "0", "--precision", "fp32", "--threads", "1", "--out", str(tmp_path / "runs")])
     assert code == 0, capsys.readouterr().err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, jaccard_score
 from torch import nn
 
-from benchmark.data.open import open_dataset
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.errors import BusbenchError
 from benchmark.models.segmentation import loss_by_name, sigmoid_mse_loss, soft_dice_loss, soft_jaccard_loss
@@ -22,8 +20,8 @@ from benchmark.models.u2net import RSU, u2net_full, u2net_lite
 from benchmark.models.unet import UNet
 from benchmark.plugins import create, get, list_models
 from benchmark.plugins.submission import TrainBatch
-from benchmark.splits.make import make_split
 from benchmark.testing import CheckOptions, conformance_tests
+from tests.helpers import TINY
 
 #: Package -> segmentation submission in its segmentation.py (munukurthi2024 also has its two-stage systems).
 SEGMENTATION = {"cheyi2024": "cheyi2024_unet", "baniadam2021": "baniadam2021_unet",
@@ -228,14 +226,6 @@ def test_pretrained_encoders_fail_fast_without_weights_and_load_a_local_file(tmp
 
 
 # --- one engine run each: a segmentation and a two-stage submission ------------------------------------------------
-TINY = "synthetic:n=45,seed=4,size=48"
-
-
-@pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("split") / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
-    return path
 
 
 @pytest.mark.parametrize(("name", "metric"), [("li2025_u2netlite", "dice"),

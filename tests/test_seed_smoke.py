@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data.open import open_dataset
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.models.backbones import BACKBONES
 from benchmark.plugins import get, list_models
-from benchmark.splits.make import make_split
+from tests.helpers import write_tiny_split
 
 TINY = "synthetic:n=30,seed=7,size=48"
 SEED_SUBMISSIONS = list_models("*20??_*")
@@ -33,9 +32,8 @@ def _side(name: str) -> int:
 
 @pytest.fixture(scope="module")
 def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("split") / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.3).save(path)
-    return path
+    # Its own smaller dataset and validation fraction, unlike the shared ``tiny_split`` fixture of conftest.py.
+    return write_tiny_split(tmp_path_factory.mktemp("split") / "tiny.json", TINY, val_fraction=0.3)
 
 
 def test_all_five_papers_are_covered():

@@ -32,8 +32,8 @@ from benchmark.tuning import nested, worker
 from benchmark.tuning.nested import TuneRequest, tune_submission
 from benchmark.tuning.space import space_to_json
 from benchmark.tuning.storage import close_storage, open_storage
+from tests.helpers import TINY
 
-TINY = "synthetic:n=45,seed=4,size=48"
 SMALL_CNN_SPACE = registry.get("small_cnn").spec.search_space
 # 4 epochs at 32 px: about 0.3 s a trial on one core, and enough for validation scores to differ between trials.
 FAST = {"image_size": 32, "epochs": 4, "precision": "fp32", "threads": 1, "device": "cpu"}
@@ -50,13 +50,6 @@ def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-
-
-@pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("split") / "tiny.json"
-    make_split(open_dataset(TINY), k=3, seed=0, val_fraction=0.5).save(path)
-    return path
 
 
 class _Sealing:

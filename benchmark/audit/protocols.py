@@ -66,12 +66,12 @@ from benchmark.audit.protocol_report import SHOWN, _add_comparisons, _entry, for
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
 from benchmark.engine.loop import PluginError, TrainSettings, train_fold
+from benchmark.engine.options import TrainingOptions, check_trainable, configured_submission, submission_class
 from benchmark.engine.runner import predict_test_fold
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
 from benchmark.fileio import atomic_write_json
-from benchmark.plugins import registry
 from benchmark.results.rundir import (
     RunDir,
     config_hash,
@@ -95,25 +95,17 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class AuditRequest:
+class AuditRequest(TrainingOptions):
     """What ``busbench audit protocols`` was asked to do (see its ``--help``)."""
 
     submission: str
     dataset: str
     task: str | None = None
     protocols: str | None = None
-    epochs: int | None = None
-    image_size: int | None = None
     k: int = 5
-    seed: int = 0
     lucky_draws: int = LUCKY_DRAWS
-    hparams: dict[str, Any] = field(default_factory=dict)
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-    out: Path = Path("runs/protocol-audit")
-    results_url: str | None = None
-    progress: bool = False
+    #: Audits default to their own folder, apart from the runs of ``busbench run``.
+    out: Path = field(default=Path("runs/protocol-audit"), kw_only=True)
 
 
 def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, compute: ComputeSetup,
@@ -238,20 +230,15 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     Raises:
         BusbenchError: On bad input (unknown submission or protocol, task mismatch, data that cannot be split).
     """
-    cls = registry.get(req.submission)
+    cls = submission_class(req.submission, req.task)
     spec = cls.spec
-    if req.task is not None and req.task != spec.task:
-        raise BusbenchError(f"model {spec.name!r}", f"is a {spec.task} model, not {req.task}")
     names = parse_protocols(req.protocols, spec.task)
     if req.lucky_draws < 1:
         raise BusbenchError("--lucky-draws", f"must be at least 1, got {req.lucky_draws}")
-    submission = cls(req.hparams)
-    if req.epochs is not None:
-        submission.hparams["epochs"] = req.epochs
+    submission = configured_submission(cls, req)
     epochs = int(submission.hparams["epochs"])
     dataset = open_dataset(req.dataset)
-    if spec.task == "segmentation" and not dataset.has_masks:
-        raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
+    check_trainable(dataset, spec.task)
     compute = resolve_compute(req.device, req.precision, req.threads)
     ctx = AuditContext(dataset, submission, int(req.image_size or spec.input_size), req.k, req.seed,
                        find_duplicates(dataset, progress=req.progress))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,18 @@ from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
 from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, train_fold
+from benchmark.engine.options import (
+    TrainingOptions,
+    check_trainable,
+    configured_submission,
+    split_and_folds,
+    submission_class,
+)
 from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.fileio import atomic_write_json
-from benchmark.plugins import registry
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import (
     RunDir,
@@ -41,11 +47,10 @@ from benchmark.results.rundir import (
 )
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import SplitFile
-from benchmark.splits.verify import load_split
 
 
 @dataclass(frozen=True)
-class RunRequest:
+class RunRequest(TrainingOptions):
     """What ``busbench run`` was asked to do (see ``busbench run --help`` for each option)."""
 
     submission: str
@@ -53,16 +58,6 @@ class RunRequest:
     splits: Path
     task: str | None = None
     folds: tuple[int, ...] | None = None
-    epochs: int | None = None
-    image_size: int | None = None
-    hparams: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-    out: Path = Path("runs")
-    results_url: str | None = None
-    progress: bool = False
     #: False: train the requested folds only, and leave scoring and indexing the run to the caller (a distributed
     #: executor's fold task; see :mod:`benchmark.engine.executors`).
     finish: bool = True
@@ -104,23 +99,14 @@ def run_submission(req: RunRequest) -> RunOutcome:
         BusbenchError: On bad input (unknown submission, task mismatch, a split that does not verify...). Failures
             of the submission's own code do not raise: the fold is recorded as failed and the outcome says so.
     """
-    cls = registry.get(req.submission)
+    cls = submission_class(req.submission, req.task)
     spec = cls.spec
-    if req.task is not None and req.task != spec.task:
-        raise BusbenchError(f"model {spec.name!r}", f"is a {spec.task} model, not {req.task}")
-    submission = cls(req.hparams)
-    if req.epochs is not None:
-        submission.hparams["epochs"] = req.epochs
+    submission = configured_submission(cls, req)
     epochs = int(submission.hparams["epochs"])
     size = int(req.image_size or spec.input_size)
     dataset = open_dataset(req.dataset)
-    if spec.task == "segmentation" and not dataset.has_masks:
-        raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
-    split = load_split(req.splits, dataset)
-    folds = sorted(set(req.folds)) if req.folds is not None else list(range(split.k))
-    bad = [k for k in folds if not 0 <= k < split.k]
-    if bad:
-        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
+    check_trainable(dataset, spec.task)
+    split, folds = split_and_folds(req.splits, dataset, req.folds)
     compute = resolve_compute(req.device, req.precision, req.threads)
     split_sha = file_sha256(req.splits)
     identity = {

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
@@ -19,6 +20,7 @@ from benchmark.evaluation.score import CLASSIFICATION_STATISTICS, HEADLINE, N_BO
 from benchmark.metrics.paired import corrected_resampled_ttest, paired_bootstrap
 from benchmark.metrics.undefined import MetricUndefinedError
 from benchmark.results.rundir import RunDir
+from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
 
 
@@ -62,23 +64,56 @@ def compare_runs(run_a: Path, run_b: Path, dataset_spec: str, metric: str | None
     split = load_split(Path(doc_a["split"]["path"]), dataset)
     if dataset.fingerprint() != doc_a["dataset"]["fingerprint"]:
         raise BusbenchError(dataset_spec, "is not the data these runs were scored on (fingerprint differs)")
+    result = paired_comparison(run_a, run_b, task, split, dataset, metric)
+    return {
+        "metric": metric,
+        "a": {"run": str(run_a), "run_id": doc_a["run_id"], **result["a"]},
+        "b": {"run": str(run_b), "run_id": doc_b["run_id"], **result["b"]},
+        "bootstrap": result["bootstrap"],
+        "ttest": result["ttest"],
+        "split": doc_a["split"]["path"],
+    }
+
+
+def paired_comparison(run_a: Path, run_b: Path, task: str, split: SplitFile, truth: Dataset, metric: str, *,
+                      n_boot: int = N_BOOT) -> dict[str, Any]:
+    """Paired bootstrap of ``b - a`` and the corrected t-test over folds, for two runs already checked to match.
+
+    Args:
+        run_a: First run folder.
+        run_b: Second run folder.
+        task: The runs' task.
+        split: The split file both runs were made on (however the caller found it).
+        truth: The ground truth: the dataset, or anything with its ``classes`` and ``case(id).label`` for
+            classification (the leaderboard's labels recorded in a split file).
+        metric: A metric of ``task`` (checked by the caller).
+        n_boot: Bootstrap resamples.
+
+    Returns:
+        ``{"metric", "a": {"value", "per_fold"}, "b": {...}, "bootstrap", "ttest", "unit", "n_cases"}``; ``ttest``
+        is ``{"undefined": reason}`` where the test cannot be computed.
+
+    Raises:
+        BusbenchError: When a run's predictions do not cover its split (named by file).
+    """
     folds = list(range(split.k))
-    inputs = [prepare(task, split, dataset, read_run_predictions(RunDir(r), task, split, folds), folds=folds,
+    inputs = [prepare(task, split, truth, read_run_predictions(RunDir(r), task, split, folds), folds=folds,
                       where=str(r)) for r in (run_a, run_b)]
     stat_a, stat_b = (i.statistic(metric) for i in inputs)
     n = len(inputs[0].ids)
-    boot = paired_bootstrap(stat_a, stat_b, n, inputs[0].groups, n_boot=N_BOOT, seed=0)
+    boot = paired_bootstrap(stat_a, stat_b, n, inputs[0].groups, n_boot=n_boot, seed=0)
     per_fold = [[i.statistic(metric)(np.flatnonzero(i.fold_of == k)) for k in folds] for i in inputs]
     n_test = float(np.mean([len(f.test) for f in split.folds]))
     try:
         ttest: dict[str, Any] = dict(corrected_resampled_ttest(per_fold[0], per_fold[1], n - n_test, n_test))
-    except MetricUndefinedError as exc:
-        ttest = {"undefined": exc.reason}
+    except (MetricUndefinedError, ValueError) as exc:
+        ttest = {"undefined": getattr(exc, "reason", str(exc))}
     return {
         "metric": metric,
-        "a": {"run": str(run_a), "run_id": doc_a["run_id"], "value": stat_a(np.arange(n)), "per_fold": per_fold[0]},
-        "b": {"run": str(run_b), "run_id": doc_b["run_id"], "value": stat_b(np.arange(n)), "per_fold": per_fold[1]},
+        "a": {"value": stat_a(np.arange(n)), "per_fold": per_fold[0]},
+        "b": {"value": stat_b(np.arange(n)), "per_fold": per_fold[1]},
         "bootstrap": boot.to_dict(),
         "ttest": ttest,
-        "split": doc_a["split"]["path"],
+        "unit": inputs[0].unit,
+        "n_cases": n,
     }

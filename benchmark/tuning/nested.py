@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,17 +34,22 @@ from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
 from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, train_fold
+from benchmark.engine.options import (
+    TrainingOptions,
+    check_trainable,
+    configured_submission,
+    split_and_folds,
+    submission_class,
+)
 from benchmark.engine.runner import RunOutcome, finish_run, predict_test_fold
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json
-from benchmark.plugins import registry
 from benchmark.plugins.spec import SearchParam
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import RunDir, config_hash, file_sha256, git_commit, package_versions
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import SplitFile
-from benchmark.splits.verify import load_split
 from benchmark.tuning.objective import make_objective, print_trial
 from benchmark.tuning.show import study_report
 from benchmark.tuning.space import check_space, read_space_file, space_to_json
@@ -56,7 +61,7 @@ TUNING_REPORT = "tuning.json"
 
 
 @dataclass(frozen=True)
-class TuneRequest:
+class TuneRequest(TrainingOptions):
     """What ``busbench tune`` was asked to do (see ``busbench tune --help``)."""
 
     submission: str
@@ -71,16 +76,6 @@ class TuneRequest:
     space: Path | None = None
     pruner: str = "median"
     heartbeat: int = 60
-    epochs: int | None = None
-    image_size: int | None = None
-    hparams: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-    out: Path = Path("runs")
-    results_url: str | None = None
-    progress: bool = False
 
 
 @dataclass
@@ -138,24 +133,15 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
             that exists with another search space or split...), always before any training.
     """
     _check_request(req)
-    cls = registry.get(req.submission)
+    cls = submission_class(req.submission, req.task)
     spec = cls.spec
-    if req.task is not None and req.task != spec.task:
-        raise BusbenchError(f"model {spec.name!r}", f"is a {spec.task} model, not {req.task}")
-    base = cls(req.hparams).hparams
-    if req.epochs is not None:
-        base["epochs"] = req.epochs
+    base = configured_submission(cls, req).hparams
     space = read_space_file(req.space) if req.space is not None else dict(spec.search_space)
     check_space(space, base, str(req.space) if req.space is not None else f"model {spec.name!r}")
     size = int(req.image_size or spec.input_size)
     dataset = open_dataset(req.dataset)
-    if spec.task == "segmentation" and not dataset.has_masks:
-        raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
-    split = load_split(req.splits, dataset)
-    folds = sorted(set(req.folds)) if req.folds is not None else list(range(split.k))
-    bad = [k for k in folds if not 0 <= k < split.k]
-    if bad:
-        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
+    check_trainable(dataset, spec.task)
+    split, folds = split_and_folds(req.splits, dataset, req.folds)
     compute = resolve_compute(req.device, req.precision, req.threads)
     identity = {"format": 1, "submission": spec.name, "task": spec.task, "search_space": space_to_json(space),
                 "split_sha256": file_sha256(req.splits), "dataset_fingerprint": dataset.fingerprint(),

@@ -1,0 +1,95 @@
+"""What every training command shares (``busbench run``, ``busbench tune``, ``busbench audit protocols``).
+
+Their common request options, and the checks they make before anything trains: the submission exists and is of the
+asked task, segmentation data has masks, the split file verifies and the requested folds exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.data.dataset import Dataset
+from benchmark.errors import BusbenchError
+from benchmark.plugins import registry
+from benchmark.plugins.submission import Submission
+from benchmark.splits.schema import SplitFile
+from benchmark.splits.verify import load_split
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingOptions:
+    """How to train and where to write: the part of a command's request that is the same for every command.
+
+    Keyword-only, so that each request keeps its own fields (``submission``, ``dataset``, ...) first and positional.
+    See ``busbench run --help`` for each option.
+
+    Attributes:
+        epochs: Epochs per fold (``None``: the submission's default).
+        image_size: Input side in pixels (``None``: the submission's ``input_size``).
+        hparams: Hyper-parameters over the submission's defaults.
+        seed: Seed of everything random.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``.
+        threads: CPU threads for torch (``None``: torch's choice).
+        out: Folder the run folders go into.
+        results_url: Results store URL (``None``: the default store under ``out``).
+        progress: Show per-epoch progress on stderr.
+    """
+
+    epochs: int | None = None
+    image_size: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    out: Path = Path("runs")
+    results_url: str | None = None
+    progress: bool = False
+
+
+def submission_class(name: str, task: str | None) -> type[Submission]:
+    """The registered submission ``name``, checked to be a ``task`` model when a task is asked for.
+
+    Raises:
+        BusbenchError: If the name is unknown or the model is of another task.
+    """
+    cls = registry.get(name)
+    spec = cls.spec
+    if task is not None and task != spec.task:
+        raise BusbenchError(f"model {spec.name!r}", f"is a {spec.task} model, not {task}")
+    return cls
+
+
+def configured_submission(cls: type[Submission], options: TrainingOptions) -> Submission:
+    """An instance with the request's hyper-parameters over the defaults, and ``--epochs`` over both."""
+    submission = cls(options.hparams)
+    if options.epochs is not None:
+        submission.hparams["epochs"] = options.epochs
+    return submission
+
+
+def check_trainable(dataset: Dataset, task: str) -> None:
+    """Check that a ``task`` model can train on ``dataset``: segmentation needs its masks.
+
+    Raises:
+        BusbenchError: If the data has no masks for a segmentation model.
+    """
+    if task == "segmentation" and not dataset.has_masks:
+        raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
+
+
+def split_and_folds(path: Path, dataset: Dataset, folds: tuple[int, ...] | None) -> tuple[SplitFile, list[int]]:
+    """The split file at ``path`` verified against ``dataset``, and the requested folds (``None``: all), sorted.
+
+    Raises:
+        BusbenchError: If the split does not verify or a requested fold does not exist.
+    """
+    split = load_split(path, dataset)
+    chosen = sorted(set(folds)) if folds is not None else list(range(split.k))
+    bad = [k for k in chosen if not 0 <= k < split.k]
+    if bad:
+        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
+    return split, chosen
