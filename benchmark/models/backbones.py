@@ -256,19 +256,30 @@ def local_weights(model_name: str, name: str, weights: str) -> Path:
         BusbenchError: If no file is found (the message says to use ``--no-pretrained`` or ``weights=PATH``).
     """
     entry = backbone(name)
+    if entry.library == "timm":
+        return timm_weights(model_name, entry.model_name, weights)
+    enum = getattr(torchvision.models, entry.weights_enum)
+    files = [torch_hub_checkpoint(enum.IMAGENET1K_V1.url)]
+    return find_weights(model_name, f"{entry.name} ({entry.library}: {entry.model_name})", weights, (), files)
+
+
+def timm_weights(model_name: str, timm_name: str, weights: str) -> Path:
+    """A local copy of timm's pretrained weights for ``timm_name`` (e.g. ``"resnet18.a1_in1k"``), never downloaded.
+
+    Looks where timm would have put a download: the Hugging Face hub cache, then the torch hub checkpoint folder.
+
+    Raises:
+        BusbenchError: If no file is found (see :func:`local_weights`).
+    """
+    cfg = timm.models.get_pretrained_cfg(timm_name)
     hub: list[HubFile] = []
     files: list[Path] = []
-    if entry.library == "timm":
-        cfg = timm.models.get_pretrained_cfg(entry.model_name)
-        if cfg is not None and cfg.hf_hub_id:
-            names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
-            hub = [HubFile(cfg.hf_hub_id, n) for n in names]
-        if cfg is not None and cfg.url:
-            files = [torch_hub_checkpoint(cfg.url)]
-    else:
-        enum = getattr(torchvision.models, entry.weights_enum)
-        files = [torch_hub_checkpoint(enum.IMAGENET1K_V1.url)]
-    return find_weights(model_name, f"{entry.name} ({entry.library}: {entry.model_name})", weights, hub, files)
+    if cfg is not None and cfg.hf_hub_id:
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        hub = [HubFile(cfg.hf_hub_id, n) for n in names]
+    if cfg is not None and cfg.url:
+        files = [torch_hub_checkpoint(cfg.url)]
+    return find_weights(model_name, f"{timm_name} (timm)", weights, hub, files)
 
 
 def load_imagenet(module: nn.Module, name: str, path: Path) -> None:

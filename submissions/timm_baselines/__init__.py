@@ -14,8 +14,9 @@ from typing import ClassVar
 from torch import nn
 
 from benchmark.compat import ensure_torchvision_importable
+from benchmark.models.backbones import timm_weights
 from benchmark.plugins import ModelSpec, SearchParam, Submission, register
-from benchmark.pretrained import HubFile, find_weights, load_backbone, read_state_dict, torch_hub_checkpoint
+from benchmark.pretrained import load_backbone, read_state_dict
 
 # timm imports torchvision, whose CUDA build from PyPI does not load next to a CPU torch without this (see compat).
 ensure_torchvision_importable()
@@ -68,11 +69,7 @@ class TimmClassifier(Submission):
         weights = str(self.hparams["weights"])
         if not weights and not self.hparams["pretrained"]:
             return None
-        cfg = timm.models.get_pretrained_cfg(self.timm_name)
-        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
-        hub = [HubFile(cfg.hf_hub_id, name) for name in names] if cfg.hf_hub_id else []
-        files = [torch_hub_checkpoint(cfg.url)] if cfg.url else []
-        return find_weights(self.spec.name, f"{self.timm_name} (timm)", weights, hub, files)
+        return timm_weights(self.spec.name, self.timm_name, weights)
 
 
 @register
