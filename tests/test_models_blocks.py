@@ -132,6 +132,41 @@ def test_keras_l2_penalty_equals_adding_c_times_squared_norm_to_the_loss():
     assert torch.allclose(a.weight, b.weight, atol=1e-7) and torch.allclose(a.bias, b.bias)
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fused_adam_follows_torchs_reference_implementation(name):
+    # The recipes use torch's fused kernel on CPU for speed; it must give the per-tensor loop's update.
+    torch.manual_seed(0)
+    a, b = nn.Linear(16, 3), nn.Linear(16, 3)
+    b.load_state_dict(a.state_dict())
+    hp = {"optimizer": name, "lr": 0.01, "weight_decay": 0.05, "schedule": "constant"}
+    opt_a, _ = recipe_optimizers(a, hp, epochs=1, steps_per_epoch=1, l2=0.01 if name == "adam" else 0.0,
+                                 l2_params=[a.weight])
+    assert opt_a.defaults["fused"] is True
+    reference = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    groups = [{"params": [b.bias], "weight_decay": 0.05},
+              {"params": [b.weight], "weight_decay": 0.05 + (0.02 if name == "adam" else 0.0)}]
+    opt_b = reference(groups, lr=0.01, foreach=False)
+    for _ in range(5):
+        x, y = torch.randn(8, 16), torch.randint(0, 3, (8,))
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert torch.allclose(a.weight, b.weight, atol=1e-6) and torch.allclose(a.bias, b.bias, atol=1e-6)
+
+
+def test_the_default_recipe_is_fused_adamw():
+    class Default(Submission):
+        spec = ModelSpec(name="default_recipe_model", task="classification", input_size=32)
+
+        def build_model(self) -> nn.Module:
+            return nn.Linear(4, 3)
+
+    sub = Default()
+    opt, _ = sub.configure_optimizers(sub.build_model(), epochs=1, steps_per_epoch=1)
+    assert type(opt) is torch.optim.AdamW and opt.defaults["fused"] is True
+
+
 def test_frozen_layers_are_left_out_of_the_optimiser():
     trunk = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))
     model = BackboneClassifier(trunk, 4, (8,))

@@ -24,6 +24,7 @@ from torch import nn
 
 from benchmark.errors import BusbenchError
 from benchmark.models.augment import affine_theta, coin, uniform, warp
+from benchmark.models.recipes import adam
 from benchmark.plugins.spec import ModelSpec
 
 
@@ -94,9 +95,8 @@ class Submission:
         The engine steps a schedule after every optimiser step, except a ``ReduceLROnPlateau`` schedule, which it
         steps once per epoch with the epoch's validation score (higher is better, so it must use ``mode="max"``).
         """
-        optimiser = torch.optim.AdamW(
-            model.parameters(), lr=float(self.hparams["lr"]), weight_decay=float(self.hparams["weight_decay"])
-        )
+        groups = [{"params": list(model.parameters()), "weight_decay": float(self.hparams["weight_decay"])}]
+        optimiser = adam(groups, lr=float(self.hparams["lr"]), decoupled=True)
         total = max(1, epochs * steps_per_epoch)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
