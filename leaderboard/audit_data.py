@@ -1,8 +1,10 @@
-"""What the Audit page shows, from files alone: duplicate clusters, cross-class clusters and leakage of split files.
+"""What the Audit page shows, from files alone: duplicate clusters, leakage, and what a dataset audit found.
 
 A busbench split file records every case's label and duplicate cluster (found when the split was made), so the
 clusters, the clusters whose members carry different labels, and each fold's leakage (test cases with a duplicate
-on the training side, :func:`benchmark.audit.leakage.split_leakage`) need no dataset. Thumbnails do.
+on the training side, :func:`benchmark.audit.leakage.split_leakage`) need no dataset. Thumbnails do. Mask
+conflicts and burnt-in annotations come from a dataset audit: ``busbench audit``'s ``audit.json``, saved in the
+results folder as ``audit-<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,55 @@ def inflation_rows(doc: dict[str, Any]) -> pd.DataFrame:
                      "paired high": pair.get("high"), "p value": pair.get("p_value"),
                      "note": pair.get("reason") or "", "cases": r.get("n_cases")})
     return pd.DataFrame(rows)
+
+
+def audit_summary(doc: dict[str, Any]) -> str:
+    """One line on a dataset audit (``audit.json``): what it covers and what it found."""
+    dataset = doc.get("dataset") if isinstance(doc.get("dataset"), dict) else {}
+    dup = doc.get("duplicates") if isinstance(doc.get("duplicates"), dict) else {}
+    burnt = doc.get("burnt_in") if isinstance(doc.get("burnt_in"), dict) else {}
+    versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
+    return (f"{dataset.get('name')}: {dataset.get('n_cases')} cases, audited {doc.get('created')} by busbench "
+            f"{versions.get('busbench')}; {dup.get('n_clusters')} duplicate clusters ({dup.get('n_cases_in_clusters')} "
+            f"images), {len(doc.get('cross_class') or [])} cross-class, {len(mask_conflict_rows(doc))} mask "
+            f"conflicts, {burnt.get('n_annotated')} images with burnt-in annotations, {burnt.get('n_colour')} with a "
+            "colour overlay")
+
+
+def _case_labels(doc: dict[str, Any]) -> dict[str, str]:
+    # The audit records labels with the duplicate clusters' members, which every mask-conflict case belongs to.
+    clusters = (doc.get("duplicates") or {}).get("clusters") if isinstance(doc.get("duplicates"), dict) else None
+    return {str(m.get("case_id")): str(m.get("label")) for c in clusters or [] if isinstance(c, dict)
+            for m in c.get("members") or [] if isinstance(m, dict)}
+
+
+def mask_conflict_rows(doc: dict[str, Any]) -> pd.DataFrame:
+    """Mask conflicts of a dataset audit, worst first: the two cases, their labels, how they are related, mask Dice.
+
+    A mask conflict is a pair of the same image (exact, flipped, cropped or near copy) whose lesion masks agree less
+    than the audit's threshold (Dice, after aligning the pair).
+    """
+    section = doc.get("mask_conflicts") if isinstance(doc.get("mask_conflicts"), dict) else {}
+    labels = _case_labels(doc)
+    rows = [{"case a": str(p.get("a")), "label a": labels.get(str(p.get("a")), ""), "case b": str(p.get("b")),
+             "label b": labels.get(str(p.get("b")), ""), "relation": str(p.get("relation")),
+             "mask Dice": p.get("mask_dice")}
+            for p in section.get("pairs") or [] if isinstance(p, dict)]
+    return pd.DataFrame(rows, columns=["case a", "label a", "case b", "label b", "relation", "mask Dice"])
+
+
+def burnt_in_rows(doc: dict[str, Any]) -> pd.DataFrame:
+    """Cases of a dataset audit with burnt-in annotations (calipers, text, markers) or a colour overlay.
+
+    Colour overlays first (Doppler flow or colour marks: a classifier can learn them), then by case id.
+    """
+    section = doc.get("burnt_in") if isinstance(doc.get("burnt_in"), dict) else {}
+    cases = section.get("cases") if isinstance(section.get("cases"), dict) else {}
+    rows = [{"case": str(case_id), "colour overlay": bool(r.get("colour")), "annotated": bool(r.get("annotated")),
+             "kinds": ", ".join(str(k) for k in r.get("kinds") or [])}
+            for case_id, r in cases.items() if isinstance(r, dict)]
+    frame = pd.DataFrame(rows, columns=["case", "colour overlay", "annotated", "kinds"])
+    return frame.sort_values(["colour overlay", "case"], ascending=[False, True], ignore_index=True)
 
 
 def thumbnail(rgb: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.audit.report import SCHEMA as AUDIT_SCHEMA
 from benchmark.data.cache import cache_root
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
@@ -218,17 +219,36 @@ def gradcam_maps(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _json_documents(folder: Path, pattern: str) -> list[tuple[Path, Any]]:
+    """The files matching ``pattern`` in ``folder``, parsed; ``(path, None)`` for one that is not JSON."""
+    out: list[tuple[Path, Any]] = []
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        try:
+            out.append((path, json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            out.append((path, None))
+    return out
+
+
 def protocol_summaries(folder: Path = COMMITTED_RESULTS) -> list[tuple[str, dict[str, Any]]]:
     """The protocol-audit summaries (``protocols-*.json``) in a results folder, as ``(file name, document)``."""
-    out = []
-    for path in sorted(folder.glob("protocols-*.json")) if folder.is_dir() else []:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
-            out.append((path.name, doc))
-    return out
+    return [(path.name, doc) for path, doc in _json_documents(folder, "protocols-*.json")
+            if isinstance(doc, dict) and isinstance(doc.get("rows"), list)]
+
+
+def dataset_audits(folder: Path = COMMITTED_RESULTS) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The dataset audits in a results folder: ``busbench audit``'s ``audit.json`` saved as ``audit-<name>.json``.
+
+    Returns:
+        ``(file name, document)`` for each readable audit, and one line per file that is not one.
+    """
+    good, bad = [], []
+    for path, doc in _json_documents(folder, "audit-*.json"):
+        if isinstance(doc, dict) and doc.get("schema") == AUDIT_SCHEMA:
+            good.append((path.name, doc))
+        else:
+            bad.append(f"{path}: not a {AUDIT_SCHEMA} document (busbench audit's audit.json)")
+    return good, bad
 
 
 def split_files(extra: list[Path] | None = None) -> list[Path]:

@@ -120,6 +120,7 @@ def test_empty_store_shows_onboarding_on_every_page(tmp_path, monkeypatch):
         assert any("busbench run" in c.value and "busbench leaderboard" in c.value for c in at.code)
     at = open_page("audit", tmp_path / "empty", monkeypatch)  # the committed splits need no run
     assert len(tbl(at, "a-leakage")) >= 2
+    assert any("No dataset audit here yet" in e.value for e in at.info)
 
 
 def test_a_malformed_run_folder_is_named_and_the_others_still_shown(runs, tmp_path, monkeypatch):
@@ -346,6 +347,40 @@ def test_audit_page_leakage_clusters_and_inflation(runs, monkeypatch):
     assert len(at.get("vega_lite_chart")) == 2  # leakage and inflation
     at.selectbox(key="a-split").set_value(2).run()  # the synthetic split: its data is here, so thumbnails show
     assert len(at.image) > 0
+
+
+def test_audit_page_shows_a_dataset_audits_mask_conflicts_and_burnt_in_marks(runs, monkeypatch):
+    from benchmark.audit.report import audit_dataset
+    from benchmark.data.open import open_dataset
+
+    dataset = open_dataset(fx.SPEC)
+    doc = audit_dataset(dataset)  # a real audit of the fixture's data, given findings the tiny set lacks
+    a, b = sorted(c.case_id for c in dataset.cases)[:2]
+    doc["mask_conflicts"]["pairs"] = [{"a": a, "b": b, "kind": "near", "relation": fx.HOSTILE_TEXT, "flipped": False,
+                                       "score": 0.9, "scale": 1.0, "mask_dice": 0.25}]
+    doc["burnt_in"]["cases"] = {
+        b: {"annotated": True, "colour": False, "kinds": ["text"]},
+        a: {"annotated": False, "colour": True, "kinds": ["colour"]},
+    }
+    (runs / "audit-synthetic.json").write_text(json.dumps(doc))
+    (runs / "audit-broken.json").write_text("{}")
+    try:
+        at = open_page("audit", runs, monkeypatch)
+    finally:
+        (runs / "audit-synthetic.json").unlink()
+        (runs / "audit-broken.json").unlink()
+    assert any("audit-broken.json: not a busbench-audit/1 document" in w.value for w in at.warning)
+    conflicts = tbl(at, "a-conflicts-audit-synthetic.json")
+    assert list(conflicts["case a"]) == [a] and list(conflicts["case b"]) == [b]
+    assert conflicts["mask Dice"].item() == 0.25 and conflicts["relation"].item() == fx.HOSTILE_TEXT
+    burnt = tbl(at, "a-burnt-audit-synthetic.json")
+    assert list(burnt["case"]) == [a, b] and list(burnt["colour overlay"]) == [True, False]  # colour first
+    shown = texts(at)
+    summary = f"audit-synthetic.json: {dataset.name}: 30 cases"
+    assert any(t.startswith(summary) and "1 mask conflicts" in t for t in shown), shown
+    # The data is here: the conflicting pair and the annotated images are shown, named, hostile text as text.
+    assert f"{a} and {b}: {fx.HOSTILE_TEXT}, mask Dice 0.250" in shown
+    assert f"{b} text" in shown and f"{a} colour" in shown
 
 
 def test_committed_results_are_indexed_in_the_cache_never_in_the_folder():

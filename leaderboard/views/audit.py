@@ -1,4 +1,7 @@
-"""Audit: duplicate clusters (thumbnails when the data is here), cross-class clusters, leakage, protocol inflation."""
+"""Audit: duplicate clusters (thumbnails when the data is here), leakage, the dataset audit, protocol inflation.
+
+The dataset audit part shows the mask conflicts and burnt-in annotations of ``audit-*.json`` files.
+"""
 
 from __future__ import annotations
 
@@ -52,13 +55,7 @@ def _clusters(frame: pd.DataFrame, splits: list) -> None:
         st.text(f"{cluster['id']}: {len(cluster['members'])} images, labels {', '.join(cluster['labels'])}"
                 + ("  (CROSS-CLASS)" if cluster["cross_class"] else ""))
         members = cluster["members"][:MAX_MEMBERS_SHOWN]
-        for col, (case_id, label) in zip(st.columns(MAX_MEMBERS_SHOWN), members, strict=False):
-            if case_id not in {c.case_id for c in dataset.cases}:
-                col.text(f"{case_id}: not in the data")
-                continue
-            rgb, mask = dataset.decode(dataset.case(case_id))
-            col.image(audit_data.thumbnail(rgb, mask))
-            col.text(f"{case_id} ({label})")
+        _case_thumbnails(dataset, [m for m, _ in members], [f"({label})" for _, label in members])
 
 
 def _leakage(splits: list) -> None:
@@ -72,9 +69,61 @@ def _leakage(splits: list) -> None:
         st.altair_chart(charts.leakage(folds), width="stretch")
 
 
-def _inflation(store: data.Store) -> None:
+def _case_thumbnails(dataset, case_ids: list[str], labels: list[str]) -> None:
+    # One row of thumbnails with the lesion outline; a case the data lacks is named, not skipped.
+    known = {c.case_id for c in dataset.cases}
+    for col, case_id, label in zip(st.columns(MAX_MEMBERS_SHOWN), case_ids, labels, strict=False):
+        if case_id not in known:
+            col.text(f"{case_id}: not in the data")
+            continue
+        rgb, mask = dataset.decode(dataset.case(case_id))
+        col.image(audit_data.thumbnail(rgb, mask))
+        col.text(f"{case_id} {label}".strip())
+
+
+def _dataset_audits(frame: pd.DataFrame, folder: Path) -> None:
+    st.subheader("Dataset audit: mask conflicts and burnt-in annotations")
+    audits, bad = sources.dataset_audits(folder)
+    for problem in bad:
+        st.warning(problem)
+    if not audits:
+        st.info("No dataset audit here yet: busbench audit DATASET writes audit.json; saved into the results folder "
+                "as audit-<dataset>.json it shows here.")
+        return
+    for name, doc in audits:
+        st.text(f"{name}: {audit_data.audit_summary(doc)}")
+        conflicts, burnt = audit_data.mask_conflict_rows(doc), audit_data.burnt_in_rows(doc)
+        st.markdown("**Mask conflicts**: copies of one image whose lesion masks disagree (Dice below "
+                    f"{ui.fmt((doc.get('mask_conflicts') or {}).get('threshold'), 2)} after aligning the pair), "
+                    "worst first. One of the two reference masks is wrong or incomplete.")
+        ui.table(conflicts, key=f"a-conflicts-{name}", column_config={
+            "mask Dice": st.column_config.NumberColumn(format="%.3f")})
+        st.markdown("**Burnt-in annotations and colour overlays**: calipers, text and markers drawn into the "
+                    "image, and colour (Doppler flow, coloured marks), which a classifier can learn instead of "
+                    "the lesion.")
+        ui.table(burnt, key=f"a-burnt-{name}")
+        fingerprint = str((doc.get("dataset") or {}).get("fingerprint"))
+        dataset, where = _dataset_for_split(frame, fingerprint)
+        if dataset is None:
+            st.caption(f"Thumbnails need the dataset ({where}).")
+            continue
+        if not conflicts.empty:
+            pages = len(conflicts)
+            page = st.number_input(f"Mask conflict (of {pages})", min_value=1, max_value=pages, value=1,
+                                   key=f"a-conflict-page-{name}")
+            row = conflicts.iloc[page - 1]
+            st.text(f"{row['case a']} and {row['case b']}: {row['relation']}, mask Dice {ui.fmt(row['mask Dice'])}")
+            _case_thumbnails(dataset, [row["case a"], row["case b"]], [row["label a"], row["label b"]])
+        if not burnt.empty:
+            pages = max(1, -(-len(burnt) // MAX_MEMBERS_SHOWN))
+            page = st.number_input(f"Annotated images, page (of {pages})", min_value=1, max_value=pages, value=1,
+                                   key=f"a-burnt-page-{name}")
+            shown = burnt.iloc[(page - 1) * MAX_MEMBERS_SHOWN:page * MAX_MEMBERS_SHOWN]
+            _case_thumbnails(dataset, list(shown["case"]), list(shown["kinds"]))
+
+
+def _inflation(folder: Path) -> None:
     st.subheader("Protocol inflation")
-    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
     summaries = sources.protocol_summaries(folder)
     if not summaries:
         st.info("No protocol audit here yet (busbench audit protocols writes protocols-*.json).")
@@ -110,7 +159,9 @@ def render() -> None:
         _leakage(unique)
     else:
         st.info("No split file found (splits/ in the checkout, or split.json beside a run).")
-    _inflation(store)
+    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
+    _dataset_audits(frame, folder)
+    _inflation(folder)
 
 
 if __name__ == "__main__":
