@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename.
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through a temporary file in the same folder, synced to disk, and an atomic rename.
+
+    ``write`` streams the content into the open temporary file, so a large file (a checkpoint of a 134 M-parameter
+    model with its optimiser state is 2 GB) is never held in memory as one more copy.
 
     Args:
         path: Destination file; its parent folders are created.
-        data: The complete content.
+        write: Called once with the binary file handle; writes the complete content.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -23,13 +27,18 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         # mkstemp makes owner-only files; results and split files are meant to be read by others and committed.
         os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
+    atomic_write_with(path, lambda handle: handle.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -7,8 +7,8 @@ resumed from a checkpoint follows exactly the path an uninterrupted run would ha
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
-import io
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from benchmark.engine.device import ComputeSetup
 from benchmark.engine.tensors import LabelledImages, to_model_input
-from benchmark.fileio import atomic_write_bytes
+from benchmark.fileio import atomic_write_with
 from benchmark.plugins.submission import Submission, TrainBatch, check_epoch_schedule, is_epoch_schedule
 
 
@@ -115,9 +115,7 @@ def validation_score(task: str, data: LabelledImages, probs: torch.Tensor) -> fl
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_with(path, functools.partial(torch.save, state))
 
 
 def train_fold(

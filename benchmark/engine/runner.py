@@ -8,6 +8,7 @@ finished results are never rewritten. Folds may be run in separate invocations (
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
-from benchmark.fileio import atomic_write_json
+from benchmark.fileio import atomic_write_json, atomic_write_with
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import (
     RunDir,
@@ -150,7 +151,8 @@ def run_submission(req: RunRequest) -> RunOutcome:
                                                     fold_dir / "checkpoint.pt")
             predict_test_fold(submission, model, dataset, fold.test, images_only(dataset, fold.test, size), compute,
                               batch_size * 2, k, fold_dir)
-            torch.save({k2: v.cpu() for k2, v in model.state_dict().items()}, fold_dir / "model.pt")
+            weights = {name: v.cpu() for name, v in model.state_dict().items()}
+            atomic_write_with(fold_dir / "model.pt", functools.partial(torch.save, weights))
         except PluginError as exc:
             failed[k] = str(exc)
             rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})
