@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import pwd
@@ -16,6 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -144,6 +146,25 @@ def test_tuned_run_lands_in_the_store_with_space_trials_best_params_and_cost(sea
     assert row["headline_metric"] == "balanced_accuracy" and row["headline_value"] is not None
     assert row["wall_seconds"] > cost  # the store's cost counts every trial plus the final trainings
     assert row["run_json"]["tuning"]["folds"]["2"]["best_params"] == tuning["folds"]["2"]["best_params"]
+
+
+def test_explain_draws_each_case_with_its_folds_own_tuned_model(sealed_run, tmp_path):
+    run_dir, split = sealed_run["outcome"].run_dir, sealed_run["split"]
+    a, b = split.folds[0].test[0], split.folds[2].test[-1]
+    assert main(["explain", str(run_dir), "--cases", f"{a},{b}", "--out", str(tmp_path / "cam")]) == 0
+    index = json.loads((tmp_path / "cam" / "index.json").read_text())["cases"]
+    oof = {}
+    for k in range(split.k):
+        with (run_dir / f"fold-{k}" / "predictions.csv").open() as handle:
+            oof.update({row["case_id"]: [float(row[f"prob_{c}"]) for c in ("normal", "benign", "malignant")]
+                        for row in csv.DictReader(handle)})
+    widths = {k: json.loads((run_dir / f"fold-{k}" / "result.json").read_text())["hparams"]["width"] for k in (0, 2)}
+    assert widths[0] != widths[2]  # the two folds' models have different architectures
+    for case_id, k in ((a, 0), (b, 2)):
+        # the same probabilities as the tuned run's out-of-fold prediction: fold k's model, built with fold k's
+        # best parameters (the small CNN's width is tuned, so another fold's parameters would not even load)
+        assert index[case_id]["fold"] == k
+        np.testing.assert_allclose(list(index[case_id]["probabilities"].values()), oof[case_id], atol=1e-5)
 
 
 def test_outer_test_labels_do_not_influence_any_trial(sealed_run, tiny_split, tmp_path):

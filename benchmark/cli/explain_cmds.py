@@ -85,10 +85,20 @@ def _read_run(rd: RunDir) -> dict[str, Any]:
         raise BusbenchError(rd.run_json, "not found; RUN_DIR is not a run folder written by 'busbench run'")
     if run.get("task") != "classification":
         raise BusbenchError(rd.path, f"is a {run.get('task')} run; Grad-CAM explains classification runs only")
-    if run.get("kind") != "trained":
-        raise BusbenchError(rd.path, f"is a {run.get('kind')!r} run, not one trained by 'busbench run'; it has no "
-                            "models to explain")
+    if run.get("kind") not in ("trained", "tuned"):
+        raise BusbenchError(rd.path, f"is a {run.get('kind')!r} run, not one trained by 'busbench run' or "
+                            "'busbench tune'; it has no models to explain")
     return run
+
+
+def _fold_hparams(rd: RunDir, run: Mapping[str, Any], k: int) -> dict[str, Any]:
+    # A tuned run trained each fold with its own study's best parameters (even the architecture, e.g. a width).
+    if run["kind"] != "tuned":
+        return dict(run["hparams"])
+    result = rd.fold_result(k) or {}
+    if not isinstance(result.get("hparams"), dict):
+        raise BusbenchError(rd.fold_dir(k) / "result.json", "has no 'hparams': not a completed fold of a tuned run")
+    return dict(result["hparams"])
 
 
 def _open_data(run: Mapping[str, Any], override: str | None) -> Dataset:
@@ -199,14 +209,16 @@ def run_explain(args: argparse.Namespace) -> int:
     folds = fold_of_cases(load_split(split_path, dataset), case_ids, str(split_path))
     for k in sorted(set(folds.values())):
         if not (rd.fold_dir(k) / "model.pt").is_file():
+            how = (f"the same 'busbench run' command with a fresh --out, which keeps fold-K/model.pt: "
+                   f"'{rerun_command(run)}'" if run["kind"] == "trained" else
+                   "the same 'busbench tune' command with a fresh --out (it keeps fold-K/model.pt)")
             raise BusbenchError(
                 rd.fold_dir(k) / "model.pt",
                 f"not found: the weights of fold {k} are not in this folder (they are never committed); regenerate "
-                f"them by re-running the same 'busbench run' command with a fresh --out, which keeps fold-K/model.pt: "
-                f"'{rerun_command(run)}', then explain the run folder it prints")
-    submission = registry.get(run["submission"]["name"])(run["hparams"])
-    if submission.spec.task != "classification":
-        raise BusbenchError(f"model {submission.spec.name!r}", "is not a classification model")
+                f"them by re-running {how}, then explain the run folder it prints")
+    cls = registry.get(run["submission"]["name"])
+    if cls.spec.task != "classification":
+        raise BusbenchError(f"model {cls.spec.name!r}", "is not a classification model")
     size = int(run["image_size"])
     entries: dict[str, dict[str, Any]] = {}
     pictures: dict[str, bytes] = {}
@@ -214,6 +226,7 @@ def run_explain(args: argparse.Namespace) -> int:
         ids = [cid for cid in case_ids if folds[cid] == k]
         labels = [dataset.case(cid).label for cid in ids]
         grey = images_only(dataset, ids, size)
+        submission = cls(_fold_hparams(rd, run, k))
         model = _load_model(submission, rd.fold_dir(k) / "model.pt")
         maps, probs, classes, layer = explain_fold(submission, model, grey, labels, args.explain_class)
         for i, cid in enumerate(ids):
@@ -224,7 +237,7 @@ def run_explain(args: argparse.Namespace) -> int:
                 "predicted_class": CLASSES[int(probs[i].argmax())],
                 "probabilities": {c: float(p) for c, p in zip(CLASSES, probs[i].tolist(), strict=True)},
                 "true_label": labels[i], "target_layer": layer, "run_id": run["run_id"],
-                "submission": submission.spec.name, "image_size": size, "method": "grad-cam",
+                "submission": cls.spec.name, "image_size": size, "method": "grad-cam",
             }
     for name, data in pictures.items():
         atomic_write_bytes(out / name, data)

@@ -118,6 +118,16 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     atomic_write_with(path, functools.partial(torch.save, state))
 
 
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """The model's weights, on the CPU, written atomically to ``path`` (``fold-K/model.pt``, for ``busbench explain``).
+
+    Args:
+        model: The fold's selected model.
+        path: Destination file.
+    """
+    _save(path, {name: value.detach().cpu() for name, value in model.state_dict().items()})
+
+
 def train_fold(
     submission: Submission,
     train: LabelledImages,

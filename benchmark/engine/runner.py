@@ -8,7 +8,6 @@ finished results are never rewritten. Folds may be run in separate invocations (
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, train_fold
+from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, save_weights, train_fold
 from benchmark.engine.options import (
     TrainingOptions,
     check_trainable,
@@ -35,7 +34,7 @@ from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
-from benchmark.fileio import atomic_write_json, atomic_write_with
+from benchmark.fileio import atomic_write_json
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import (
     RunDir,
@@ -151,8 +150,7 @@ def run_submission(req: RunRequest) -> RunOutcome:
                                                     fold_dir / "checkpoint.pt")
             predict_test_fold(submission, model, dataset, fold.test, images_only(dataset, fold.test, size), compute,
                               batch_size * 2, k, fold_dir)
-            weights = {name: v.cpu() for name, v in model.state_dict().items()}
-            atomic_write_with(fold_dir / "model.pt", functools.partial(torch.save, weights))
+            save_weights(model, fold_dir / "model.pt")
         except PluginError as exc:
             failed[k] = str(exc)
             rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})

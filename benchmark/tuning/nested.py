@@ -8,7 +8,8 @@ For each outer fold ``k`` of the split:
    ends, its report (best trials, importances, history; ``busbench tune --show``) goes to ``fold-<k>/tuning.json``;
 2. the best trial's parameters are trained once more on the same parts, exactly as ``busbench run`` trains a fold
    (same seeds, epoch selected on ``val``, checkpointed), and that model predicts fold ``k``'s ``test`` part, the
-   first and only time any test case of the fold is read.
+   first and only time any test case of the fold is read; its weights stay as ``fold-<k>/model.pt`` (for
+   ``busbench explain``, as after ``busbench run``).
 
 The outer predictions are scored as in ``busbench run`` and the run (kind ``tuned``, flagged ``tuned``) goes to the
 results store with the search space, trial count, best parameters per fold and total tuning cost: the summed
@@ -33,7 +34,7 @@ from optuna.storages import RDBStorage
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, train_fold
+from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, save_weights, train_fold
 from benchmark.engine.options import (
     TrainingOptions,
     check_trainable,
@@ -251,6 +252,7 @@ def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
         test_images = images_only(plan.dataset, fold.test, plan.size)
         predict_test_fold(submission, model, plan.dataset, fold.test, test_images, plan.compute,
                           int(hparams["batch_size"]) * 2, k, fold_dir)
+        save_weights(model, fold_dir / "model.pt")  # for busbench explain, as busbench run keeps them
     except PluginError as exc:
         _write_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), "tuning": summary})
         return str(exc)
