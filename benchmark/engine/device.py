@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from benchmark.engine.host_memory import keep_freed_memory
 from benchmark.errors import BusbenchError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -26,6 +27,7 @@ class ComputeSetup:
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast with gradient scaling, CUDA only).
         threads: Torch intra-op threads.
         channels_last: Whether images and models use the channels-last memory format.
+        keep_freed_memory: Whether freed host memory is kept for reuse (CPU runs; see ``engine.host_memory``).
     """
 
     device: str
@@ -33,6 +35,7 @@ class ComputeSetup:
     precision: str
     threads: int
     channels_last: bool
+    keep_freed_memory: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready record for ``run.json``."""
@@ -61,6 +64,8 @@ def resolve_compute(device: str = "auto", precision: str = "auto", threads: int 
 
     ``auto`` picks CUDA when available. Precision ``auto`` is bf16 autocast where the hardware supports it (CPU:
     measured about 2x faster than fp32 for resnet18 at 224 px on 2 threads; CUDA with bf16 support), else fp32.
+    On CPU it also makes ``malloc`` keep freed memory for the next training step
+    (:func:`benchmark.engine.host_memory.keep_freed_memory`).
 
     Raises:
         BusbenchError: For CUDA requested without a GPU, fp16 on CPU, or an unknown value.
@@ -84,7 +89,8 @@ def resolve_compute(device: str = "auto", precision: str = "auto", threads: int 
     if precision == "fp16" and not on_cuda:
         raise BusbenchError("--precision", "fp16 autocast needs CUDA; use bf16 or fp32 on CPU")
     name = torch.cuda.get_device_name(torch.device(device)) if on_cuda else _cpu_name()
-    return ComputeSetup(device, name, precision, torch.get_num_threads(), channels_last=True)
+    keep = False if on_cuda else keep_freed_memory()
+    return ComputeSetup(device, name, precision, torch.get_num_threads(), channels_last=True, keep_freed_memory=keep)
 
 
 def _cpu_supports_bf16() -> bool:
