@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from benchmark.evaluation.score import single_predicted_class
+
 #: Figures shown beside the headline, per task (keys of ``metrics.json``'s ``pooled``).
 OTHER_METRICS = {
     "classification": ("accuracy", "macro_f1", "auc_ovr_macro", "auc_malignant", "sensitivity_malignant",
@@ -95,6 +97,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
         out[m] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
+    out["only_class"] = single_predicted_class(metrics)
     return out
 
 

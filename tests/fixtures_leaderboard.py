@@ -24,6 +24,7 @@ from benchmark.data.open import open_dataset
 from benchmark.evaluation.score import score_predictions
 from benchmark.results.rundir import file_sha256, write_class_predictions, write_masks
 from benchmark.splits.make import make_split
+from benchmark.splits.verify import load_split
 from tests.helpers import write_png
 
 SPEC = "synthetic:n=30,size=48"
@@ -120,3 +121,13 @@ def build(root: Path) -> Path:
                "class_explained": "benign"},
         "escape": {"png": "../../run.json", "fold": 0}}}))
     return runs
+
+
+def extra_class_run(runs: Path, store: Path, run_id: str, name: str, probs_of) -> None:
+    """Write one more clean classification run on the fixture's data and split (``runs``: what :func:`build` made)
+    into ``store``, really scored; ``probs_of(case_id)`` gives each case's probabilities."""
+    dataset = open_dataset(SPEC)
+    split_path = runs.parent / "split.json"
+    split = load_split(split_path, dataset)
+    _class_run(store / run_id, _run_doc(run_id, name, "classification", split_path, dataset.fingerprint()), split,
+               dataset, probs_of)

@@ -14,7 +14,7 @@ from benchmark.cli import main
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions
-from benchmark.evaluation.score import score_predictions
+from benchmark.evaluation.score import score_predictions, single_predicted_class
 from benchmark.results.rundir import PREDICTION_HEADER, RunDir, read_masks
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.make import make_split
@@ -113,6 +113,18 @@ def test_perfect_predictions_score_one(setup, tmp_path):
     outcome = evaluate(setup, tmp_path, write_csv(tmp_path / "p.csv", class_rows(setup, perfect=True)))
     assert outcome.metrics["headline"]["value"] == 1.0
     assert outcome.metrics["pooled"]["accuracy"] == 1.0
+
+
+def test_a_run_that_predicts_one_class_is_recognised(setup):
+    dataset, _, split = setup
+    constant = {c: (k, np.array([0.2, 0.7, 0.1])) for k, fold in enumerate(split.folds) for c in fold.test}
+    metrics = score_predictions("classification", split, dataset, constant, folds=[0, 1, 2])
+    assert single_predicted_class(metrics) == "benign"
+    assert metrics["headline"]["value"] == pytest.approx(1 / 3)  # what such a run scores, whatever the data
+    varied = score_predictions("classification", split, dataset, as_predictions(class_rows(setup)), folds=[0, 1, 2])
+    assert single_predicted_class(varied) is None
+    assert single_predicted_class({"task": "segmentation", "pooled": {"dice": 0.5}}) is None
+    assert single_predicted_class({"pooled": {"per_class": {"benign": {"predicted": "many"}}}}) is None
 
 
 def test_cli_prints_headline_and_reevaluation_keeps_the_folder(setup, tmp_path, capsys):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit", reason="the leaderboard extra is not installed (pip install -e '.[leaderboard]')")
@@ -174,6 +175,19 @@ def test_submission_page_classification(runs, monkeypatch):
     prov = dict(tbl(at, "s-provenance").values.tolist())
     assert prov["git commit"] == "0123456789abcdef0123456789abcdef01234567" and prov["seed"] == "0"
     assert prov["split sha256"] == sources.file_sha256(runs.parent / "split.json")
+
+
+def test_a_model_that_predicts_one_class_is_flagged(runs, tmp_path, monkeypatch):
+    store, run_id = tmp_path / "store", "collapsed-aaaa00000009"
+    fx.extra_class_run(runs, store, run_id, "collapsed", lambda _case: np.array([0.2, 0.7, 0.1]))  # all benign
+    shutil.copytree(runs / fx.RUN_IDS["good"], store / fx.RUN_IDS["good"])
+    at = open_page("boards", store, monkeypatch)
+    board = tbl(at, "board-classification").set_index("run_id")
+    assert board.loc[run_id, "only_class"] == "benign" and pd.isna(board.loc[fx.RUN_IDS["good"], "only_class"])
+    at = open_page("submission", store, monkeypatch, run=run_id)
+    assert any("predicted benign for every case" in w.value for w in at.warning)
+    at = open_page("submission", store, monkeypatch, run=fx.RUN_IDS["good"])
+    assert not any("for every case" in w.value for w in at.warning)
 
 
 def test_submission_page_segmentation_gallery_and_without_data(runs, monkeypatch):

@@ -187,6 +187,9 @@ def test_seeds_report_puts_ours_beside_published(tmp_path, ledger):
     _fixture_run(results, "fixture-vgg16-other-split", "cheyi2024_vgg16", "2026-04-01", ignored, sha="0" * 64)
     _fixture_run(results, "fixture-vgg16-leaky", "cheyi2024_vgg16", "2026-05-01", ignored, sha=sha,
                  kind="protocol-audit", protocol="select-on-test")
+    collapsed = {"pooled": {"accuracy": 0.56, "per_class": {"normal": {"predicted": 0}, "benign": {"predicted": 780},
+                                                           "malignant": {"predicted": 0}}}, "ci": {}}
+    _fixture_run(results, "fixture-dajam-vgg16", "dajam2025_vgg16", "2026-01-01", collapsed, sha=sha)
     iou = {"pooled": {"iou": 0.57, "paper_compatible": {"iou": 0.56}}, "ci": {"iou": {"low": 0.54, "high": 0.6}}}
     _fixture_run(results, "fixture-unet", "baniadam2021_unet", "2026-01-01", iou, sha=sha)
     specs = {"cheyi2024_vgg16": ModelSpec(name="cheyi2024_vgg16", task="classification",
@@ -198,6 +201,9 @@ def test_seeds_report_puts_ours_beside_published(tmp_path, ledger):
     assert "0.700 [0.650, 0.750] (newest of 2 runs)" in with_overlay and "+26.0 pp" in with_overlay
     assert "`fixture-vgg16-new`: 64 px, 3 epochs, from scratch" in with_overlay
     assert "mask/label overlay in input" in with_overlay
+    collapsed_line = next(line for line in lines if "dajam2025_vgg16" in line)
+    assert "0.560; predicts benign for every case" in collapsed_line
+    assert "predicts" not in with_overlay
     without = next(line for line in lines if "0.76" in line)
     assert "+6.0 pp" in without and "mask/label overlay" not in without
     unet = next(line for line in lines if "baniadam2021_unet" in line)

@@ -188,3 +188,27 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
         "bootstrap": {"n_boot": N_BOOT, "unit": inputs.unit, "n_groups": len(set(inputs.groups)), "level": 0.95,
                       "seed": 0},
     }
+
+
+def single_predicted_class(metrics: dict[str, Any]) -> str | None:
+    """The class a classification run predicted for every case, when it predicted only one; else ``None``.
+
+    A model that collapsed to one class (a from-scratch network that never left the class prior, say) scores that
+    class's share as accuracy (56% on BUSI for benign) and a balanced accuracy of exactly 1/3 with a zero-width
+    interval. Reports flag it so that such a number is not read as a trained model's. Read from the pooled per-class
+    ``predicted`` counts of a ``metrics.json`` document, so it applies to every run scored so far.
+
+    Args:
+        metrics: A ``metrics.json`` document (any task).
+
+    Returns:
+        The class name, or ``None`` for segmentation, for a run that predicted two or more classes, and for a
+        document without per-class counts.
+    """
+    pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+    per_class = pooled.get("per_class") if isinstance(pooled.get("per_class"), dict) else {}
+    counts = {name: row.get("predicted") for name, row in per_class.items() if isinstance(row, dict)}
+    if not counts or not all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
+        return None
+    predicted = [name for name, n in counts.items() if n > 0]
+    return predicted[0] if len(predicted) == 1 else None

@@ -6,7 +6,8 @@ minus ours, in percentage points). Only completed clean-protocol runs on the 5-f
 (``splits/busi/5fold_grouped.json``, identified by its sha256) count, never protocol-audit runs (leaky protocols on
 the same folds); with several runs of a submission, the newest is used and the table says how many there were. Ours
 is the clean convention: segmentation Dice/IoU over images with a lesion; where the paper averaged normal images in,
-scored 1, our paper-compatible figure is shown beside it.
+scored 1, our paper-compatible figure is shown beside it. A run that predicted one class for every case says so
+(its accuracy is that class's share, not a trained model's).
 (b) The choices each registered seed submission made where its paper is silent (from its ``ModelSpec.notes``).
 
 The README keeps the output between ``<!-- seeds:begin -->`` and ``<!-- seeds:end -->``; ``busbench report seeds
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError
+from benchmark.evaluation.score import single_predicted_class
 from benchmark.fileio import atomic_write_text
 from benchmark.plugins import ModelSpec, get, list_models
 from benchmark.reports.seed_papers import NO_PUBLISHED_METRIC
@@ -143,7 +145,12 @@ def _ours(row: dict[str, str], measured: Measured) -> tuple[str, float | None]:
         text += f"; paper-compatible {compatible:.3f}"
     if measured.n_runs > 1:
         text += f" (newest of {measured.n_runs} runs)"
-    return text, float(value)
+    return text + _collapsed(measured), float(value)
+
+
+def _collapsed(measured: Measured) -> str:
+    only = single_predicted_class(measured.metrics)
+    return f"; predicts {only} for every case" if only else ""
 
 
 def _headline(measured: Measured) -> str:
@@ -151,7 +158,7 @@ def _headline(measured: Measured) -> str:
     if not isinstance(head.get("value"), (int, float)):
         return "no headline in metrics.json"
     return f"{head.get('metric')} {head['value']:.3f} [{head.get('ci_low', float('nan')):.3f}, " \
-           f"{head.get('ci_high', float('nan')):.3f}]"
+           f"{head.get('ci_high', float('nan')):.3f}]" + _collapsed(measured)
 
 
 def _budget(measured: Measured) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from benchmark.evaluation.score import single_predicted_class
 from leaderboard import charts, data, gallery, sources, tuning, ui
 
 GALLERY_SIZE = 4
@@ -34,6 +35,10 @@ def _case_scores(run_id: str, run_dir: str, folds: tuple[int, ...], _dataset: An
 
 def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     pooled = metrics.get("pooled") or {}
+    only = single_predicted_class(metrics)
+    if only:
+        st.warning(f"This model predicted {ui.md_escape(only)} for every case: it collapsed to one class, so its "
+                   "accuracy is that class's share of the data and its balanced accuracy 1/3.")
     classes = pooled.get("classes") or ["normal", "benign", "malignant"]
     left, right = st.columns(2)
     if pooled.get("confusion_matrix"):
