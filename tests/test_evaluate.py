@@ -13,7 +13,7 @@ from PIL import Image
 from benchmark.cli import main
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions
+from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
 from benchmark.evaluation.score import score_predictions, single_predicted_class
 from benchmark.results.rundir import PREDICTION_HEADER, RunDir, read_masks
 from benchmark.results.store import ResultsStore, default_store_url
@@ -121,8 +121,10 @@ def test_a_run_that_predicts_one_class_is_recognised(setup):
     metrics = score_predictions("classification", split, dataset, constant, folds=[0, 1, 2])
     assert single_predicted_class(metrics) == "benign"
     assert metrics["headline"]["value"] == pytest.approx(1 / 3)  # what such a run scores, whatever the data
+    assert headline_text(metrics).endswith("; the model predicted benign for every case")
     varied = score_predictions("classification", split, dataset, as_predictions(class_rows(setup)), folds=[0, 1, 2])
     assert single_predicted_class(varied) is None
+    assert "every case" not in headline_text(varied)
     assert single_predicted_class({"task": "segmentation", "pooled": {"dice": 0.5}}) is None
     assert single_predicted_class({"pooled": {"per_class": {"benign": {"predicted": "many"}}}}) is None
 

@@ -49,7 +49,7 @@ from benchmark.data.images import decode_mask
 from benchmark.data.manifest import CsvTable, format_rows, read_csv_table
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError, list_some
-from benchmark.evaluation.score import score_predictions
+from benchmark.evaluation.score import score_predictions, single_predicted_class
 from benchmark.fileio import atomic_write_json
 from benchmark.metrics.classification import PROB_SUM_TOLERANCE
 from benchmark.results.rundir import (
@@ -334,13 +334,18 @@ def read_run_predictions(rd: RunDir, task: str, split: SplitFile, folds: Sequenc
 
 
 def headline_text(metrics: dict[str, Any]) -> str:
-    """The headline line printed after scoring, as ``busbench run`` prints it: ``"dice: 0.8123 (95% CI ...)"``."""
+    """The headline line printed after scoring, as ``busbench run`` prints it: ``"dice: 0.8123 (95% CI ...)"``.
+
+    A classifier that predicted one class for every case gets that said on the same line.
+    """
     h = metrics["headline"]
 
     def num(v: Any) -> str:
         return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
-    return f"{h['metric']}: {num(h['value'])} (95% CI {num(h['ci_low'])}-{num(h['ci_high'])})"
+    only = single_predicted_class(metrics)
+    collapsed = f"; the model predicted {only} for every case" if only else ""
+    return f"{h['metric']}: {num(h['value'])} (95% CI {num(h['ci_low'])}-{num(h['ci_high'])}){collapsed}"
 
 
 def _load_json(path: Path) -> dict[str, Any]:
