@@ -45,7 +45,7 @@ baniadam2021_densenet161      96          20
 cheyi2024_inceptionv3         96          20
 dajam2025_inceptionv3         96          20
 cheyi2024_xception            96          20
-dajam2025_cnn                 128         10
+dajam2025_cnn                 128         30
 cheyi2024_unet                64          10
 baniadam2021_unet             64          10
 munukurthi2024_unet           64          10
