@@ -19,8 +19,8 @@ OUT=${OUT:-runs/busi}
 SPLIT=splits/busi/5fold_grouped.json
 GRADCAM_CASES=benign-1,benign-100,malignant-1,malignant-100,normal-1,normal-50
 
-# dajam2025_vgg16 gets 6 epochs: the paper's batch 4 with 134 M parameters costs about 2 min an epoch on one CPU
-# thread even with freed-memory reuse (BENCHMARKS.md), so 20 epochs of 5 folds would take over 3 h.
+# dajam2025_vgg16 gets 12 epochs: the paper's batch 4 with 134 M parameters costs about 50 s an epoch on one CPU
+# thread with freed-memory reuse (BENCHMARKS.md) and another run beside it, so 20 epochs of 5 folds would take 1.5 h.
 # name                        image_size  epochs   (the CPU budget; cheapest first, see the README's seed-paper table)
 PLAN="
 cheyi2024_cnn                 128         30
@@ -39,7 +39,7 @@ li2025_u2netlite              96          20
 dajam2025_unet_mobilenet      96          20
 cheyi2024_vgg16               64          20
 cheyi2024_vgg19               64          20
-dajam2025_vgg16               64          6
+dajam2025_vgg16               64          12
 baniadam2021_vgg16            64          20
 baniadam2021_densenet161      96          20
 cheyi2024_inceptionv3         96          20
