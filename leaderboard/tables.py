@@ -97,7 +97,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
         out[m] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
-    out["only_class"] = single_predicted_class(metrics)
+    out["only_class"] = single_predicted_class(metrics) or ""  # blank, not "None", in the board
     return out
 
 
