@@ -8,8 +8,9 @@ serve everything from its heap and to keep freed memory lets the next step reuse
 figures are in BENCHMARKS.md ("Freed-memory reuse on CPU"). Convolutional models, whose tensors are small, neither
 gain nor lose.
 
-The cost is resident memory: a process keeps its peak footprint until it exits, which is what a training run does
-anyway. ``BUSBENCH_KEEP_FREED_MEMORY=0`` turns it off.
+The cost is resident memory: a process keeps its peak footprint until it exits, and the heap can fragment (a freed
+block too small for the next aligned request stays mapped beside a new one). ``BUSBENCH_KEEP_FREED_MEMORY=0`` turns
+it off.
 """
 
 from __future__ import annotations
