@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def child(name: str, size: int, threads: int, steps: int) -> None:
-    """Measure one model in this process and print ``images/s peak_MiB``."""
+    """Measure one model in this process and print ``images/s peak_MiB batch precision``."""
     from bench_training import images_per_second
 
     from benchmark.engine.device import resolve_compute
