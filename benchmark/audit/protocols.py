@@ -67,7 +67,8 @@ from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
 from benchmark.engine.loop import PluginError, TrainSettings, train_fold
 from benchmark.engine.options import TrainingOptions, check_trainable, configured_submission, submission_class
-from benchmark.engine.runner import predict_test_fold
+from benchmark.engine.peak_memory import PeakMemory
+from benchmark.engine.runner import fold_summary, predict_test_fold
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
@@ -127,7 +128,7 @@ def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, com
             continue
         fold_dir = rd.fold_dir(k)
         fold_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
+        started, peak = time.perf_counter(), PeakMemory(compute.device)
         seed_everything(ctx.seed)
         try:
             data = plan.build(k)
@@ -141,7 +142,7 @@ def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, com
             rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})
             raise
         result = {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
-                  "seconds": time.perf_counter() - started, "selection": data.selection,
+                  "seconds": time.perf_counter() - started, "memory": peak.to_json(), "selection": data.selection,
                   "n_train": len(data.train.case_ids), "n_select": len(data.select.case_ids),
                   "n_test": len(data.test_ids), **data.facts}
         rd.write_fold_result(k, result)
@@ -186,8 +187,7 @@ def _run_doc(run_id: str, name: str, ctx: AuditContext, req: AuditRequest, epoch
 
 def _finish(rd: RunDir, doc: dict[str, Any], outcome: dict[str, Any] | None, error: str | None) -> None:
     if outcome is not None:
-        doc["folds"] = {str(k): {"seconds": round(r["seconds"], 2), "best_epoch": r["best_epoch"]}
-                        for k, r in outcome["folds"].items()}
+        doc["folds"] = {str(k): fold_summary(r) for k, r in outcome["folds"].items()}
     doc.update({"status": "failed" if error else "completed", "errors": {"protocol": error} if error else {},
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     rd.write_run(doc)
@@ -202,7 +202,7 @@ def _run_lucky(ctx: AuditContext, req: AuditRequest, rd: RunDir, doc: dict[str, 
                compute: ComputeSetup) -> dict[str, Any]:
     """Run every draw in ``draw-<i>/``; copy the best draw's metrics to the run's ``metrics.json``."""
     metric = HEADLINE[ctx.submission.spec.task]
-    draws = []
+    draws, fold_table = [], {}
     for plan in lucky_split_draws(ctx, req.lucky_draws):
         i = plan.details["draw"]
         draw_rd = RunDir(rd.path / f"draw-{i}")
@@ -212,11 +212,12 @@ def _run_lucky(ctx: AuditContext, req: AuditRequest, rd: RunDir, doc: dict[str, 
         draws.append({"draw": i, "split_seed": plan.details["split_seed"], "value": h["value"],
                       "ci_low": h["ci_low"], "ci_high": h["ci_high"], "n_cases": out["metrics"]["n_cases"],
                       "seconds": round(out["folds"][0]["seconds"], 2), "best_epoch": out["folds"][0]["best_epoch"]})
+        fold_table[f"draw-{i}"] = fold_summary(out["folds"][0])
     best = max(draws, key=lambda d: -np.inf if d["value"] is None else d["value"])
     shutil.copyfile(rd.path / f"draw-{best['draw']}" / "metrics.json", rd.metrics_json)
     doc["protocol"].update({"draws": draws, "reported_draw": best["draw"], "metric": metric,
                             "reported": "the best draw's test score, as if it were the only split"})
-    doc["folds"] = {f"draw-{d['draw']}": {"seconds": d["seconds"], "best_epoch": d["best_epoch"]} for d in draws}
+    doc["folds"] = fold_table
     return json.loads(rd.metrics_json.read_text())
 
 

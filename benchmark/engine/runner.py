@@ -30,6 +30,7 @@ from benchmark.engine.options import (
     split_and_folds,
     submission_class,
 )
+from benchmark.engine.peak_memory import PeakMemory
 from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
@@ -140,7 +141,7 @@ def run_submission(req: RunRequest) -> RunOutcome:
             continue
         fold, fold_dir = split.folds[k], rd.fold_dir(k)
         fold_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
+        started, peak = time.perf_counter(), PeakMemory(compute.device)
         seed_everything(req.seed)
         try:
             train = labelled(dataset, fold.train, size).to(compute.device)
@@ -156,12 +157,12 @@ def run_submission(req: RunRequest) -> RunOutcome:
             rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})
             print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
             continue
-        seconds = time.perf_counter() - started
+        seconds, memory = time.perf_counter() - started, peak.to_json()
         rd.write_fold_result(k, {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
-                                 "seconds": seconds, "n_train": len(fold.train), "n_val": len(fold.val),
-                                 "n_test": len(fold.test)})
+                                 "seconds": seconds, "memory": memory, "n_train": len(fold.train),
+                                 "n_val": len(fold.val), "n_test": len(fold.test)})
         (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
-        doc["folds"][str(k)] = {"seconds": round(seconds, 2), "best_epoch": best_epoch}
+        doc["folds"][str(k)] = fold_summary(rd.fold_result(k))
         doc["params"] = sum(p.numel() for p in model.parameters())
         rd.write_run(doc)
     if not req.finish:
@@ -170,6 +171,14 @@ def run_submission(req: RunRequest) -> RunOutcome:
     with ResultsStore(req.results_url or default_store_url(req.out)) as store:
         store.index_run(rd.path)
     return outcome
+
+
+def fold_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """A completed fold's line in ``run.json``'s fold table: its wall time, best epoch and peak memory."""
+    summary = {"seconds": round(result["seconds"], 2), "best_epoch": result["best_epoch"]}
+    if "memory" in result:  # folds finished before busbench recorded memory have none
+        summary["memory"] = result["memory"]
+    return summary
 
 
 def _check_same_threads(rd: RunDir, doc: dict[str, Any], compute: ComputeSetup, k: int) -> None:

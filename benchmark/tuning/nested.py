@@ -42,6 +42,7 @@ from benchmark.engine.options import (
     split_and_folds,
     submission_class,
 )
+from benchmark.engine.peak_memory import PeakMemory
 from benchmark.engine.runner import RunOutcome, finish_run, predict_test_fold
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
@@ -239,7 +240,7 @@ def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
     hparams = {**plan.base, **summary["best_params"]}
     print(f"fold {k}: best trial {summary['best_trial']} (validation {summary['best_value']:.4f}); training its "
           f"parameters and predicting the {len(fold.test)} test cases once", file=sys.stderr)
-    started = time.perf_counter()
+    started, peak = time.perf_counter(), PeakMemory(plan.compute.device)
     seed_everything(req.seed)
     try:
         submission = plan.cls(hparams)
@@ -256,15 +257,15 @@ def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
     except PluginError as exc:
         _write_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), "tuning": summary})
         return str(exc)
-    seconds = time.perf_counter() - started
+    seconds, memory = time.perf_counter() - started, peak.to_json()
     _write_result(rd, k, {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
                           "hparams": hparams, "best_params": summary["best_params"], "tuning": summary,
-                          "seconds": seconds, "n_train": len(fold.train), "n_val": len(fold.val),
+                          "seconds": seconds, "memory": memory, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test)})
     # A fold's cost is its whole study plus the final training, so the store's wall time is the tuned cost.
     plan.doc["folds"][str(k)] = {"seconds": round(summary["seconds"] + seconds, 2), "best_epoch": best_epoch,
                                  "tuning_seconds": summary["seconds"], "retrain_seconds": round(seconds, 2),
-                                 "best_params": summary["best_params"]}
+                                 "best_params": summary["best_params"], "memory": memory}
     plan.doc["params"] = sum(p.numel() for p in model.parameters())
     del model
     if plan.compute.device.startswith("cuda"):
