@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from benchmark.evaluation.score import single_predicted_class
+from benchmark.evaluation.score import constant_prediction
 
 #: Figures shown beside the headline, per task (keys of ``metrics.json``'s ``pooled``).
 OTHER_METRICS = {
@@ -97,7 +97,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
         out[m] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
-    out["only_class"] = single_predicted_class(metrics) or ""  # blank, not "None", in the board
+    out["constant_prediction"] = constant_prediction(metrics) or ""  # blank, not "None", in the board
     return out
 
 

@@ -65,6 +65,17 @@ def _class_run(folder: Path, doc: dict, split, dataset, probs_of) -> None:
     (folder / "run.json").write_text(json.dumps(doc))
 
 
+def _seg_run(folder: Path, doc: dict, split, dataset, mask_of) -> None:
+    preds = {}
+    for k, fold in enumerate(split.folds):
+        masks = {c: mask_of(c) for c in fold.test}
+        write_masks(folder / f"fold-{k}" / "masks.npz", masks)
+        preds.update({c: (k, m) for c, m in masks.items()})
+    metrics = score_predictions("segmentation", split, dataset, preds, folds=list(range(split.k)))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "run.json").write_text(json.dumps(doc))
+
+
 def build(root: Path) -> Path:
     """Write the runs under ``root/runs`` (see module docstring) and return that folder."""
     dataset = open_dataset(SPEC)
@@ -99,18 +110,13 @@ def build(root: Path) -> Path:
                                                          fp, status="failed", error=FAILED_ERROR)))
 
     seg = runs / RUN_IDS["seg"]
-    preds = {}
-    for k, fold in enumerate(split.folds):
-        masks = {}
-        for c in fold.test:
-            rgb, ref = dataset.decode(dataset.case(c))
-            ref = np.zeros(rgb.shape[:2], bool) if ref is None else ref
-            masks[c] = np.roll(ref, int(rng.integers(0, 4)), axis=1)
-        write_masks(seg / f"fold-{k}" / "masks.npz", masks)
-        preds.update({c: (k, m) for c, m in masks.items()})
-    metrics = score_predictions("segmentation", split, dataset, preds, folds=list(range(split.k)))
-    (seg / "metrics.json").write_text(json.dumps(metrics))
-    (seg / "run.json").write_text(json.dumps(_run_doc(RUN_IDS["seg"], "unet", "segmentation", split_path, fp)))
+
+    def shifted_reference(case_id: str) -> np.ndarray:
+        rgb, ref = dataset.decode(dataset.case(case_id))
+        ref = np.zeros(rgb.shape[:2], bool) if ref is None else ref
+        return np.roll(ref, int(rng.integers(0, 4)), axis=1)
+
+    _seg_run(seg, _run_doc(RUN_IDS["seg"], "unet", "segmentation", split_path, fp), split, dataset, shifted_reference)
     shutil.copy(split_path, seg / "split.json")  # a split file beside a run, as published runs have
 
     cam = runs / RUN_IDS["good"] / "gradcam"
@@ -131,3 +137,12 @@ def extra_class_run(runs: Path, store: Path, run_id: str, name: str, probs_of) -
     split = load_split(split_path, dataset)
     _class_run(store / run_id, _run_doc(run_id, name, "classification", split_path, dataset.fingerprint()), split,
                dataset, probs_of)
+
+
+def extra_seg_run(runs: Path, store: Path, run_id: str, name: str, mask_of) -> None:
+    """Like :func:`extra_class_run`, for segmentation: ``mask_of(case_id)`` gives each case's predicted mask."""
+    dataset = open_dataset(SPEC)
+    split_path = runs.parent / "split.json"
+    split = load_split(split_path, dataset)
+    _seg_run(store / run_id, _run_doc(run_id, name, "segmentation", split_path, dataset.fingerprint()), split,
+             dataset, mask_of)

@@ -14,7 +14,7 @@ from benchmark.cli import main
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
-from benchmark.evaluation.score import score_predictions, single_predicted_class
+from benchmark.evaluation.score import constant_prediction, score_predictions
 from benchmark.results.rundir import PREDICTION_HEADER, RunDir, read_masks
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.make import make_split
@@ -119,14 +119,14 @@ def test_a_run_that_predicts_one_class_is_recognised(setup):
     dataset, _, split = setup
     constant = {c: (k, np.array([0.2, 0.7, 0.1])) for k, fold in enumerate(split.folds) for c in fold.test}
     metrics = score_predictions("classification", split, dataset, constant, folds=[0, 1, 2])
-    assert single_predicted_class(metrics) == "benign"
+    assert constant_prediction(metrics) == "benign"
     assert metrics["headline"]["value"] == pytest.approx(1 / 3)  # what such a run scores, whatever the data
     assert headline_text(metrics).endswith("; the model predicted benign for every case")
     varied = score_predictions("classification", split, dataset, as_predictions(class_rows(setup)), folds=[0, 1, 2])
-    assert single_predicted_class(varied) is None
+    assert constant_prediction(varied) is None
     assert "every case" not in headline_text(varied)
-    assert single_predicted_class({"task": "segmentation", "pooled": {"dice": 0.5}}) is None
-    assert single_predicted_class({"pooled": {"per_class": {"benign": {"predicted": "many"}}}}) is None
+    assert constant_prediction({"task": "segmentation", "pooled": {"dice": 0.5}}) is None  # scored before the count
+    assert constant_prediction({"pooled": {"per_class": {"benign": {"predicted": "many"}}}}) is None
 
 
 def test_cli_prints_headline_and_reevaluation_keeps_the_folder(setup, tmp_path, capsys):
@@ -299,6 +299,22 @@ def test_perfect_masks_give_dice_one(setup, tmp_path):
         assert all(np.array_equal(masks[c], dataset.decode(dataset.case(c))[1]) for c in fold.test)
     with ResultsStore(default_store_url(tmp_path / "runs")) as store:
         assert store.get_run(outcome.run_dir.name)["headline_value"] == 1.0
+
+
+def test_a_run_that_predicts_empty_masks_is_recognised(setup):
+    dataset, _, split = setup
+    empty = {c: (k, np.zeros_like(dataset.decode(dataset.case(c))[1])) for k, fold in enumerate(split.folds)
+             for c in fold.test}
+    metrics = score_predictions("segmentation", split, dataset, empty, folds=[0, 1, 2])
+    assert metrics["pooled"]["n_empty_predictions"] == metrics["n_cases"] and metrics["headline"]["value"] == 0.0
+    assert constant_prediction(metrics) == "an empty mask"
+    assert headline_text(metrics).endswith("; the model predicted an empty mask for every case")
+    one_lesion = dict(empty)
+    case = next(iter(one_lesion))
+    one_lesion[case] = (empty[case][0], np.ones_like(empty[case][1]))
+    varied = score_predictions("segmentation", split, dataset, one_lesion, folds=[0, 1, 2])
+    assert varied["pooled"]["n_empty_predictions"] == metrics["n_cases"] - 1
+    assert constant_prediction(varied) is None
 
 
 def test_resized_mask_is_refused(setup, tmp_path):

@@ -20,6 +20,7 @@ pytest.importorskip("streamlit", reason="the leaderboard extra is not installed 
 import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from benchmark.data.open import open_dataset  # noqa: E402
 from benchmark.errors import BusbenchError  # noqa: E402
 from leaderboard import charts, ledger, sources, tables, ui  # noqa: E402
 from tests import fixtures_leaderboard as fx  # noqa: E402
@@ -182,11 +183,29 @@ def test_a_model_that_predicts_one_class_is_flagged(runs, tmp_path, monkeypatch)
     shutil.copytree(runs / fx.RUN_IDS["good"], store / fx.RUN_IDS["good"])
     at = open_page("boards", store, monkeypatch)
     board = tbl(at, "board-classification").set_index("run_id")
-    assert board.loc[run_id, "only_class"] == "benign" and board.loc[fx.RUN_IDS["good"], "only_class"] == ""
+    assert board.loc[run_id, "constant_prediction"] == "benign"
+    assert board.loc[fx.RUN_IDS["good"], "constant_prediction"] == ""
     at = open_page("submission", store, monkeypatch, run=run_id)
     assert any("predicted benign for every case" in w.value for w in at.warning)
     at = open_page("submission", store, monkeypatch, run=fx.RUN_IDS["good"])
     assert not any("for every case" in w.value for w in at.warning)
+
+
+def test_a_model_that_predicts_empty_masks_is_flagged(runs, tmp_path, monkeypatch):
+    store, run_id = tmp_path / "store", "blank-aaaa00000010"
+    dataset = open_dataset(fx.SPEC)
+    fx.extra_seg_run(runs, store, run_id, "blank",
+                     lambda case: np.zeros(dataset.decode(dataset.case(case))[0].shape[:2], bool))
+    shutil.copytree(runs / fx.RUN_IDS["seg"], store / fx.RUN_IDS["seg"])
+    at = open_page("boards", store, monkeypatch)
+    at.radio(key="f-task").set_value("segmentation").run()
+    board = tbl(at, "board-segmentation").set_index("run_id")
+    assert board.loc[run_id, "constant_prediction"] == "an empty mask"
+    assert board.loc[fx.RUN_IDS["seg"], "constant_prediction"] == ""
+    at = open_page("submission", store, monkeypatch, run=run_id)
+    assert any("empty mask for every image" in w.value for w in at.warning)
+    at = open_page("submission", store, monkeypatch, run=fx.RUN_IDS["seg"])
+    assert not any("empty mask" in w.value for w in at.warning)
 
 
 def test_submission_page_segmentation_gallery_and_without_data(runs, monkeypatch):

@@ -64,6 +64,7 @@ def test_against_numpy(seed: int) -> None:
     assert report["paper_compatible"]["pixel_accuracy"] == pytest.approx(np.mean(all_r == all_p))
     assert (report["n_images"], report["n_lesion_images"], report["n_empty_reference"]) == (
         len(refs), len(lesion), len(empty))
+    assert report["n_empty_predictions"] == sum(not p.any() for p in preds)
     assert report["convention"] == SEGMENTATION_CONVENTION
     assert report["undefined"] == {}
     assert json.loads(json.dumps(report, allow_nan=False)) == report
@@ -82,6 +83,7 @@ def test_all_empty_masks() -> None:
     for key in ("dice", "iou", "pooled_dice", "pooled_iou"):
         assert report[key] is None and key in report["undefined"]
     assert report["empty_reference_false_positive_rate"] == 0.0
+    assert report["n_empty_predictions"] == 2
     assert report["paper_compatible"]["dice"] == 1.0
     assert report["paper_compatible"]["pixel_accuracy"] == 1.0
     with pytest.raises(MetricUndefinedError):

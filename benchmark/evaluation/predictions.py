@@ -49,7 +49,7 @@ from benchmark.data.images import decode_mask
 from benchmark.data.manifest import CsvTable, format_rows, read_csv_table
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError, list_some
-from benchmark.evaluation.score import score_predictions, single_predicted_class
+from benchmark.evaluation.score import constant_prediction, score_predictions
 from benchmark.fileio import atomic_write_json
 from benchmark.metrics.classification import PROB_SUM_TOLERANCE
 from benchmark.results.rundir import (
@@ -343,7 +343,7 @@ def headline_text(metrics: dict[str, Any]) -> str:
     def num(v: Any) -> str:
         return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
-    only = single_predicted_class(metrics)
+    only = constant_prediction(metrics)
     collapsed = f"; the model predicted {only} for every case" if only else ""
     return f"{h['metric']}: {num(h['value'])} (95% CI {num(h['ci_low'])}-{num(h['ci_high'])}){collapsed}"
 

@@ -190,25 +190,34 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
     }
 
 
-def single_predicted_class(metrics: dict[str, Any]) -> str | None:
-    """The class a classification run predicted for every case, when it predicted only one; else ``None``.
+def constant_prediction(metrics: dict[str, Any]) -> str | None:
+    """What a run predicted for every case, when it predicted the same thing for all of them; else ``None``.
 
-    A model that collapsed to one class (a from-scratch network that never left the class prior, say) scores that
-    class's share as accuracy (56% on BUSI for benign) and a balanced accuracy of exactly 1/3 with a zero-width
-    interval. Reports flag it so that such a number is not read as a trained model's. Read from the pooled per-class
-    ``predicted`` counts of a ``metrics.json`` document, so it applies to every run scored so far.
+    A from-scratch network that never left its starting point predicts one class for every case (classification:
+    its accuracy is that class's share, 56% on BUSI for benign, and its balanced accuracy exactly 1/3 with a
+    zero-width interval) or an empty mask for every image (segmentation: Dice 0, and yet a paper-compatible Dice of
+    17% from the normal images). Reports flag it so that such a number is not read as a trained model's. Read from
+    the pooled figures of a ``metrics.json`` document: the per-class ``predicted`` counts, or
+    ``n_empty_predictions`` against ``n_images``.
 
     Args:
         metrics: A ``metrics.json`` document (any task).
 
     Returns:
-        The class name, or ``None`` for segmentation, for a run that predicted two or more classes, and for a
-        document without per-class counts.
+        The class name, ``"an empty mask"``, or ``None`` for a run whose predictions vary and for a document
+        without those figures (segmentation runs scored before ``n_empty_predictions`` was recorded).
     """
     pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+    empty, images = pooled.get("n_empty_predictions"), pooled.get("n_images")
+    if _is_count(empty) and _is_count(images):
+        return "an empty mask" if empty == images > 0 else None
     per_class = pooled.get("per_class") if isinstance(pooled.get("per_class"), dict) else {}
     counts = {name: row.get("predicted") for name, row in per_class.items() if isinstance(row, dict)}
-    if not counts or not all(isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
+    if not counts or not all(_is_count(n) for n in counts.values()):
         return None
     predicted = [name for name, n in counts.items() if n > 0]
     return predicted[0] if len(predicted) == 1 else None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -234,6 +234,8 @@ def report_from_counts(counts: MaskCounts) -> dict[str, Any]:
         "empty_reference_false_positive_rate": defined_or_none(
             lambda: empty_reference_false_positive_rate(counts), undefined
         ),
+        # A model that never left the all-background start predicts nothing anywhere; reports flag that.
+        "n_empty_predictions": int((counts.predicted == 0).sum()),
         "paper_compatible": {
             "convention": PAPER_CONVENTION,
             "dice": paper_dice,
@@ -249,7 +251,8 @@ def segmentation_report(refs: Sequence[np.ndarray], preds: Sequence[np.ndarray])
 
     Keys: ``convention`` (:data:`SEGMENTATION_CONVENTION`), ``n_images``, ``n_lesion_images``,
     ``n_empty_reference``, ``dice`` and ``iou`` (headline, lesion images), ``pooled_dice``, ``pooled_iou``,
-    ``empty_reference_false_positive_rate``, ``paper_compatible`` (``{"convention", "dice", "iou",
+    ``empty_reference_false_positive_rate``, ``n_empty_predictions`` (images with no predicted lesion pixel),
+    ``paper_compatible`` (``{"convention", "dice", "iou",
     "pixel_accuracy"}``) and ``undefined`` (metric -> reason: the headline without a lesion image, the
     false-positive rate without an empty-reference image, pooled figures without any lesion pixel).
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.score import single_predicted_class
+from benchmark.evaluation.score import constant_prediction
 from benchmark.fileio import atomic_write_text
 from benchmark.plugins import ModelSpec, get, list_models
 from benchmark.reports.seed_papers import NO_PUBLISHED_METRIC
@@ -149,7 +149,7 @@ def _ours(row: dict[str, str], measured: Measured) -> tuple[str, float | None]:
 
 
 def _collapsed(measured: Measured) -> str:
-    only = single_predicted_class(measured.metrics)
+    only = constant_prediction(measured.metrics)
     return f"; predicts {only} for every case" if only else ""
 
 

@@ -31,16 +31,16 @@ def board_columns(task: str, metric: str) -> tuple[list[str], dict]:
     """Columns of a task's board and how to show them."""
     cc = st.column_config
     others = list(tables.OTHER_METRICS[task])
-    columns = ["rank", "submission", "headline_value", "ci", "only_class", "fold_values", "fold_sd", *others, "params",
-               "train_min", "device", "image_size", "pretrained", "tuned", "kind", "dataset", "split", "epochs", "runs",
-               "run_id", "link"]
+    columns = ["rank", "submission", "headline_value", "ci", "constant_prediction", "fold_values", "fold_sd", *others,
+               "params", "train_min", "device", "image_size", "pretrained", "tuned", "kind", "dataset", "split",
+               "epochs", "runs", "run_id", "link"]
     config = {
         "rank": cc.NumberColumn("#", width="small"),
         "headline_value": cc.NumberColumn(metric.replace("_", " "), format="%.3f",
                                           help="headline: pooled out-of-fold score"),
         "ci": cc.TextColumn("95% CI", help="cluster bootstrap over duplicate clusters, 2,000 resamples"),
-        "only_class": cc.TextColumn("predicts only", help="the one class a collapsed model predicted for every "
-                                    "case; its accuracy is that class's share, not a trained model's"),
+        "constant_prediction": cc.TextColumn("predicts only", help="what a collapsed model predicted for every case "
+                                             "(one class, or an empty mask); its score is not a trained model's"),
         **{m: cc.NumberColumn(m.replace("_", " "), format="%.3f") for m in others},
         "fold_values": cc.BarChartColumn("per fold", y_min=0.0, y_max=1.0, help=f"{metric} of each test fold"),
         "fold_sd": cc.NumberColumn("fold SD", format="%.3f", help="standard deviation across folds"),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from benchmark.evaluation.score import single_predicted_class
+from benchmark.evaluation.score import constant_prediction
 from leaderboard import charts, data, gallery, sources, tuning, ui
 
 GALLERY_SIZE = 4
@@ -33,12 +33,18 @@ def _case_scores(run_id: str, run_dir: str, folds: tuple[int, ...], _dataset: An
     return gallery.case_scores(_dataset, Path(run_dir), folds)
 
 
-def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
-    pooled = metrics.get("pooled") or {}
-    only = single_predicted_class(metrics)
-    if only:
+def _collapse_warning(metrics: dict[str, Any]) -> None:
+    only = constant_prediction(metrics)
+    if only == "an empty mask":
+        st.warning("This model predicted an empty mask for every image: it never left the all-background start, so "
+                   "its Dice is 0 and its paper-compatible Dice is just the share of normal images.")
+    elif only:
         st.warning(f"This model predicted {ui.md_escape(only)} for every case: it collapsed to one class, so its "
                    "accuracy is that class's share of the data and its balanced accuracy 1/3.")
+
+
+def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
+    pooled = metrics.get("pooled") or {}
     classes = pooled.get("classes") or ["normal", "benign", "malignant"]
     left, right = st.columns(2)
     if pooled.get("confusion_matrix"):
@@ -194,6 +200,7 @@ def render() -> None:
     tabs = st.tabs(names, key="tab", bind="query-params")
     if tabs[0].open and metrics:
         with tabs[0]:
+            _collapse_warning(metrics)
             ui.table(_scores(metrics), key="s-scores")
             if row["task"] == "classification":
                 _classification(row, metrics)
