@@ -10,7 +10,6 @@ being drawn together. Works for trained and predictions-only runs alike (both ke
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,12 @@ import numpy as np
 
 from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.leakage import fold_leakage, patient_keys
-from benchmark.data.open import open_dataset
-from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, N_BOOT, ScoringInputs, prepare
+from benchmark.evaluation.stored_run import read_scored_run, run_data
 from benchmark.metrics.uncertainty import bootstrap_ci
 from benchmark.metrics.undefined import MetricUndefinedError
 from benchmark.results.rundir import RunDir
-from benchmark.splits.verify import load_split
 
 
 def _subset_statistic(inputs: ScoringInputs, metric: str, subset: np.ndarray):
@@ -51,20 +48,6 @@ def _difference_statistic(inputs: ScoringInputs, metric: str, leaks: np.ndarray)
     return f
 
 
-def _run_doc(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    rd = RunDir(run_dir)
-    doc = rd.read_run()
-    if doc is None:
-        raise BusbenchError(run_dir, "is not a run folder (no run.json)")
-    if doc.get("status") not in ("completed", "partial") or not rd.metrics_json.exists():
-        raise BusbenchError(run_dir, f"run is {doc.get('status')}; only scored runs can be re-scored")
-    try:
-        metrics = json.loads(rd.metrics_json.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise BusbenchError(rd.metrics_json, f"is not valid JSON ({exc})") from exc
-    return doc, metrics
-
-
 def rescore_run(run_dir: Path, dataset_spec: str | None = None, *, progress: bool = False) -> dict[str, Any]:
     """Headline metric of a run on its leaking and its clean test cases, with intervals and their difference.
 
@@ -81,15 +64,9 @@ def rescore_run(run_dir: Path, dataset_spec: str | None = None, *, progress: boo
     Raises:
         BusbenchError: If the folder is no scored run, or the data or split do not match it.
     """
-    doc, metrics = _run_doc(run_dir)
+    doc, metrics = read_scored_run(run_dir)
     task = doc["task"]
-    spec = dataset_spec or (doc.get("dataset") or {}).get("spec")
-    if not spec:
-        raise BusbenchError(run_dir, "run.json does not say which data it was scored on; give --dataset")
-    dataset = open_dataset(spec)
-    if dataset.fingerprint() != doc["dataset"]["fingerprint"]:
-        raise BusbenchError(spec, f"is not the data {run_dir} was scored on (fingerprint differs)")
-    split = load_split(Path(doc["split"]["path"]), dataset)
+    dataset, split = run_data(run_dir, doc, dataset_spec)
     folds = [int(k) for k in metrics["folds"]]
     predictions = read_run_predictions(RunDir(run_dir), task, split, folds)
     inputs = prepare(task, split, dataset, predictions, folds=folds, where=str(run_dir))

@@ -1,4 +1,8 @@
-"""``busbench results``: list indexed runs, rebuild an index, and publish a run's small files for the leaderboard."""
+"""``busbench results``: list, reindex, publish and verify runs.
+
+Publishing copies a finished run's small files for the leaderboard; verifying scores a run again from its stored
+predictions and checks its ``metrics.json``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from benchmark.errors import BusbenchError
+from benchmark.evaluation.verify import verify_run, write_added
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
 
@@ -16,6 +21,9 @@ from benchmark.results.store import ResultsStore, default_store_url
 PUBLISHED = ("run.json", "metrics.json", "split.json", "fold-*/result.json", "fold-*/predictions.csv",
              "fold-*/masks.npz", "fold-*/tuning.json", "draw-*/run.json", "draw-*/metrics.json", "draw-*/split.json",
              "draw-*/fold-*/result.json", "draw-*/fold-*/predictions.csv", "draw-*/fold-*/masks.npz")
+
+#: Differences printed per run (the rest are counted).
+SHOWN = 20
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,6 +46,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     publish.add_argument("run_dir", type=Path)
     publish.add_argument("--to", type=Path, default=Path("leaderboard/results"))
     publish.set_defaults(run=run_publish)
+
+    verify = results.add_parser(
+        "verify", help="score runs again from their stored predictions and check their metrics.json",
+        description="Score each run again from its stored predictions with this busbench's evaluator and check that "
+                    "every figure its metrics.json records comes out again. Exit status 1 if one does not. Figures "
+                    "this evaluator adds (a run scored by an older busbench) are listed; --update writes them in, "
+                    "only for runs whose recorded figures all reproduced.")
+    verify.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN")
+    verify.add_argument("--dataset", help="the data the runs were scored on (default: the spec in each run.json)")
+    verify.add_argument("--update", action="store_true", help="write the added figures into metrics.json")
+    verify.set_defaults(run=run_verify)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -83,3 +102,25 @@ def run_publish(args: argparse.Namespace) -> int:
     staging.rename(target)  # the published copy appears whole or not at all
     print(f"published {target}")
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """``busbench results verify``."""
+    status = 0
+    for run_dir in args.run_dirs:
+        check = verify_run(run_dir, args.dataset)
+        changed, added = check.differences.changed, check.differences.added
+        if changed:
+            status = 1
+            print(f"{run_dir}: {len(changed)} recorded figure(s) did not reproduce:")
+            for path, recorded, now in changed[:SHOWN]:
+                print(f"  {path}: recorded {recorded!r}, now {now!r}")
+            if len(changed) > SHOWN:
+                print(f"  ... and {len(changed) - SHOWN} more")
+            continue
+        note = f"; not recorded, from this evaluator: {', '.join(added)}" if added else ""
+        print(f"{run_dir}: every recorded figure reproduced{note}")
+        if args.update and added:
+            write_added(check)
+            print(f"  wrote {len(added)} added figure(s) into {run_dir / 'metrics.json'}")
+    return status

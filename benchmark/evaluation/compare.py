@@ -13,15 +13,14 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.dataset import Dataset
-from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import CLASSIFICATION_STATISTICS, HEADLINE, N_BOOT, SEGMENTATION_STATISTICS, prepare
+from benchmark.evaluation.stored_run import run_data
 from benchmark.metrics.paired import corrected_resampled_ttest, paired_bootstrap
 from benchmark.metrics.undefined import MetricUndefinedError
 from benchmark.results.rundir import RunDir
 from benchmark.splits.schema import SplitFile
-from benchmark.splits.verify import load_split
 
 
 def _finished(run_dir: Path) -> dict[str, Any]:
@@ -60,10 +59,7 @@ def compare_runs(run_a: Path, run_b: Path, dataset_spec: str, metric: str | None
     known = CLASSIFICATION_STATISTICS if task == "classification" else SEGMENTATION_STATISTICS
     if metric not in known:
         raise BusbenchError("--metric", f"unknown {task} metric {metric!r} (expected one of {', '.join(known)})")
-    dataset = open_dataset(dataset_spec)
-    split = load_split(Path(doc_a["split"]["path"]), dataset)
-    if dataset.fingerprint() != doc_a["dataset"]["fingerprint"]:
-        raise BusbenchError(dataset_spec, "is not the data these runs were scored on (fingerprint differs)")
+    dataset, split = run_data(run_a, doc_a, dataset_spec)
     result = paired_comparison(run_a, run_b, task, split, dataset, metric)
     return {
         "metric": metric,

@@ -1,0 +1,70 @@
+"""A finished run folder read back for scoring again: its record, its data and its split, each checked against it.
+
+Re-scoring (``busbench results verify``, ``busbench audit rescore``) and paired comparison (``busbench compare``)
+read a run's stored predictions with the evaluator's ground truth. The data must be the data the run was scored on
+(same fingerprint) and the split the same file (same sha256, verified against the data as every split load is):
+anything else would score the predictions against other labels without saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmark.data.dataset import Dataset
+from benchmark.data.open import open_dataset
+from benchmark.errors import BusbenchError
+from benchmark.results.rundir import RunDir, file_sha256
+from benchmark.splits.schema import SplitFile
+from benchmark.splits.verify import load_split
+
+
+def read_scored_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A scored run's ``run.json`` and ``metrics.json``.
+
+    Raises:
+        BusbenchError: If the folder is no run, its run has no scores, or ``metrics.json`` is not JSON.
+    """
+    rd = RunDir(run_dir)
+    doc = rd.read_run()
+    if doc is None:
+        raise BusbenchError(run_dir, "is not a run folder (no run.json)")
+    if doc.get("status") not in ("completed", "partial") or not rd.metrics_json.exists():
+        raise BusbenchError(run_dir, f"run is {doc.get('status')}; only scored runs can be re-scored")
+    try:
+        metrics = json.loads(rd.metrics_json.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BusbenchError(rd.metrics_json, f"is not valid JSON ({exc})") from exc
+    return doc, metrics
+
+
+def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> tuple[Dataset, SplitFile]:
+    """The data and the split a run was scored on, checked against what its ``run.json`` recorded.
+
+    The split is the run folder's own ``split.json`` when it has one (protocol-audit runs, published runs), else
+    the path ``run.json`` names, relative to the working directory.
+
+    Args:
+        run_dir: The run folder.
+        doc: Its ``run.json``.
+        dataset_spec: Where the data is (default: the spec recorded in ``run.json``).
+
+    Raises:
+        BusbenchError: If the data's fingerprint or the split file's sha256 differ from the recorded ones, or the
+            split does not verify against the data.
+    """
+    spec = dataset_spec or (doc.get("dataset") or {}).get("spec")
+    if not spec:
+        raise BusbenchError(run_dir, "run.json does not say which data it was scored on; give --dataset")
+    dataset = open_dataset(spec)
+    if dataset.fingerprint() != doc["dataset"]["fingerprint"]:
+        raise BusbenchError(spec, f"is not the data {run_dir} was scored on (fingerprint differs)")
+    recorded = doc.get("split") or {}
+    own = Path(run_dir) / "split.json"
+    path = own if own.is_file() else Path(str(recorded.get("path")))
+    if not path.is_file():
+        raise BusbenchError(path, f"split file of {run_dir} not found (run from the folder the run was made in)")
+    if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
+        raise BusbenchError(path, f"is not the split file {run_dir} was made on (sha256 differs)")
+    return dataset, load_split(path, dataset)

@@ -1,0 +1,127 @@
+"""``busbench results verify``: score a finished run again from its stored predictions and check its metrics.json.
+
+A published run keeps its per-fold predictions so that anyone can re-score it. Verifying does that with this
+checkout's evaluator: every figure the run's ``metrics.json`` records must come out again (the bootstrap is seeded,
+so intervals reproduce too). Figures this evaluator reports that the file lacks (a run scored by an older busbench)
+are listed as added; ``--update`` writes them in, and only when nothing recorded changed, so a published score is
+never silently replaced.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.evaluation.predictions import read_run_predictions
+from benchmark.evaluation.score import score_predictions
+from benchmark.evaluation.stored_run import read_scored_run, run_data
+from benchmark.fileio import atomic_write_json
+from benchmark.results.rundir import RunDir
+
+#: Relative tolerance for recorded floats: scoring is deterministic, but a BLAS or numpy change may move last bits.
+REL_TOL = 1e-9
+
+
+#: The recomputed value of a recorded figure this evaluator no longer reports.
+MISSING = "<missing>"
+
+
+@dataclass
+class MetricDifferences:
+    """How a recomputed ``metrics.json`` differs from the recorded one.
+
+    Attributes:
+        changed: ``(path, recorded, recomputed)`` for every recorded figure that came out otherwise; recomputed is
+            :data:`MISSING` where this evaluator no longer reports the figure.
+        added: Paths of figures the recomputed document has and the recorded one lacks.
+    """
+
+    changed: list[tuple[str, Any, Any]] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+
+
+def metric_differences(recorded: Any, recomputed: Any, path: str = "", rel_tol: float = REL_TOL) -> MetricDifferences:
+    """Compare two ``metrics.json`` documents leaf by leaf.
+
+    Floats compare within ``rel_tol`` (and NaN equals NaN); everything else compares exactly. Paths read like
+    ``pooled.per_class.benign.recall`` and ``per_fold[2].dice``.
+
+    Returns:
+        The changed and the added figures (see :class:`MetricDifferences`).
+    """
+    out = MetricDifferences()
+    _walk(recorded, recomputed, path, rel_tol, out)
+    return out
+
+
+def _walk(old: Any, new: Any, path: str, rel_tol: float, out: MetricDifferences) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in old:
+            sub = f"{path}.{key}" if path else str(key)
+            if key in new:
+                _walk(old[key], new[key], sub, rel_tol, out)
+            else:
+                out.changed.append((sub, old[key], MISSING))
+        out.added.extend(f"{path}.{key}" if path else str(key) for key in new if key not in old)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _walk(a, b, f"{path}[{i}]", rel_tol, out)
+    elif not _same(old, new, rel_tol):
+        out.changed.append((path, old, new))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any, rel_tol: float) -> bool:
+    if _is_number(a) and _is_number(b):
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=0.0)
+    return type(a) is type(b) and a == b
+
+
+@dataclass
+class Verification:
+    """The outcome of verifying one run: the recomputed document and how it differs from the recorded one."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    differences: MetricDifferences
+
+    @property
+    def reproduced(self) -> bool:
+        """Whether every recorded figure came out again."""
+        return not self.differences.changed
+
+
+def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
+    """Re-score a finished run from its stored predictions and compare with its ``metrics.json``.
+
+    Args:
+        run_dir: A scored run folder (trained, tuned, predictions-only or a protocol-audit fold set).
+        dataset_spec: Where its data is (default: the spec in ``run.json``).
+
+    Raises:
+        BusbenchError: If the folder holds no scored run, or the data or split are not the run's own.
+    """
+    doc, recorded = read_scored_run(run_dir)
+    dataset, split = run_data(run_dir, doc, dataset_spec)
+    folds = [int(k) for k in recorded["folds"]]
+    predictions = read_run_predictions(RunDir(run_dir), doc["task"], split, folds)
+    metrics = score_predictions(doc["task"], split, dataset, predictions, folds=folds)
+    return Verification(Path(run_dir), metrics, metric_differences(recorded, metrics))
+
+
+def write_added(verification: Verification) -> None:
+    """Write the recomputed ``metrics.json`` of a reproduced run, atomically.
+
+    Raises:
+        ValueError: If a recorded figure changed: a published score is never replaced.
+    """
+    if not verification.reproduced:
+        raise ValueError(f"{verification.run_dir}: recorded figures changed; metrics.json is left as it is")
+    atomic_write_json(RunDir(verification.run_dir).metrics_json, verification.metrics)
