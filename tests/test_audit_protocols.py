@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from benchmark.cli import main
 from benchmark.data.open import open_dataset
 from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
+from benchmark.evaluation.verify import verify_run
 from benchmark.plugins import registry
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import check_structure
@@ -213,6 +215,19 @@ def test_lucky_split_reports_the_best_of_its_draws(audit):
     assert json.loads((run_dir / "metrics.json").read_text()) == json.loads(
         (run_dir / f"draw-{best['draw']}" / "metrics.json").read_text())
     assert lucky["n_cases"] == best["n_cases"] < 45
+
+
+def test_every_protocol_run_verifies_from_its_predictions(audit, tmp_path):
+    summary, _, _ = audit
+    for row in summary["rows"]:
+        assert verify_run(Path(row["run_dir"])).reproduced, row["protocol"]
+    lucky = Path(next(r for r in summary["rows"] if r["protocol"] == "lucky-split")["run_dir"])
+    tampered = Path(shutil.copytree(lucky, tmp_path / lucky.name))
+    draw_metrics = tampered / "draw-1" / "metrics.json"
+    doc = json.loads(draw_metrics.read_text())
+    doc["n_cases"] += 1
+    draw_metrics.write_text(json.dumps(doc))
+    assert verify_run(tampered).differences.changed == [("draw-1/n_cases", doc["n_cases"], doc["n_cases"] - 1)]
 
 
 def test_cli_reuses_finished_protocols(audit, capsys):

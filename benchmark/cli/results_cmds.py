@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 from benchmark.errors import BusbenchError
@@ -108,19 +109,24 @@ def run_verify(args: argparse.Namespace) -> int:
     """``busbench results verify``."""
     status = 0
     for run_dir in args.run_dirs:
-        check = verify_run(run_dir, args.dataset)
+        try:
+            check = verify_run(run_dir, args.dataset)
+        except BusbenchError as exc:  # one bad folder does not stop the others
+            print(f"busbench: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
         changed, added = check.differences.changed, check.differences.added
         if changed:
-            status = 1
             print(f"{run_dir}: {len(changed)} recorded figure(s) did not reproduce:")
             for path, recorded, now in changed[:SHOWN]:
                 print(f"  {path}: recorded {recorded!r}, now {now!r}")
             if len(changed) > SHOWN:
                 print(f"  ... and {len(changed) - SHOWN} more")
+            status = max(status, 1)
             continue
         note = f"; not recorded, from this evaluator: {', '.join(added)}" if added else ""
         print(f"{run_dir}: every recorded figure reproduced{note}")
         if args.update and added:
             write_added(check)
-            print(f"  wrote {len(added)} added figure(s) into {run_dir / 'metrics.json'}")
+            print(f"  wrote {len(added)} added figure(s) into {len(check.documents)} metrics.json file(s)")
     return status

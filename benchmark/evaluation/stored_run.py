@@ -32,11 +32,36 @@ def read_scored_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise BusbenchError(run_dir, "is not a run folder (no run.json)")
     if doc.get("status") not in ("completed", "partial") or not rd.metrics_json.exists():
         raise BusbenchError(run_dir, f"run is {doc.get('status')}; only scored runs can be re-scored")
+    return doc, read_json(rd.metrics_json)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON document that must exist and parse.
+
+    Raises:
+        BusbenchError: Naming the file, if it is missing or not valid JSON.
+    """
     try:
-        metrics = json.loads(rd.metrics_json.read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BusbenchError(path, "is missing") from exc
     except ValueError as exc:
-        raise BusbenchError(rd.metrics_json, f"is not valid JSON ({exc})") from exc
-    return doc, metrics
+        raise BusbenchError(path, f"is not valid JSON ({exc})") from exc
+
+
+def run_dataset(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> Dataset:
+    """The data a run was scored on, opened from ``dataset_spec`` (default: the spec in ``run.json``) and checked.
+
+    Raises:
+        BusbenchError: If no spec is known, or the data's fingerprint differs from the recorded one.
+    """
+    spec = dataset_spec or (doc.get("dataset") or {}).get("spec")
+    if not spec:
+        raise BusbenchError(run_dir, "run.json does not say which data it was scored on; give --dataset")
+    dataset = open_dataset(spec)
+    if dataset.fingerprint() != doc["dataset"]["fingerprint"]:
+        raise BusbenchError(spec, f"is not the data {run_dir} was scored on (fingerprint differs)")
+    return dataset
 
 
 def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> tuple[Dataset, SplitFile]:
@@ -54,15 +79,12 @@ def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None
         BusbenchError: If the data's fingerprint or the split file's sha256 differ from the recorded ones, or the
             split does not verify against the data.
     """
-    spec = dataset_spec or (doc.get("dataset") or {}).get("spec")
-    if not spec:
-        raise BusbenchError(run_dir, "run.json does not say which data it was scored on; give --dataset")
-    dataset = open_dataset(spec)
-    if dataset.fingerprint() != doc["dataset"]["fingerprint"]:
-        raise BusbenchError(spec, f"is not the data {run_dir} was scored on (fingerprint differs)")
+    dataset = run_dataset(run_dir, doc, dataset_spec)
     recorded = doc.get("split") or {}
     own = Path(run_dir) / "split.json"
-    path = own if own.is_file() else Path(str(recorded.get("path")))
+    if not own.is_file() and not recorded.get("path"):
+        raise BusbenchError(run_dir, "run.json names no split file and the folder has no split.json")
+    path = own if own.is_file() else Path(str(recorded["path"]))
     if not path.is_file():
         raise BusbenchError(path, f"split file of {run_dir} not found (run from the folder the run was made in)")
     if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.data.dataset import Dataset
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
-from benchmark.evaluation.stored_run import read_scored_run, run_data
+from benchmark.evaluation.stored_run import read_json, read_scored_run, run_data, run_dataset
 from benchmark.fileio import atomic_write_json
 from benchmark.results.rundir import RunDir
+from benchmark.splits.schema import SplitFile
+from benchmark.splits.verify import load_split
 
 #: Relative tolerance for recorded floats: scoring is deterministic, but a BLAS or numpy change may move last bits.
 REL_TOL = 1e-9
@@ -86,10 +89,17 @@ def _same(a: Any, b: Any, rel_tol: float) -> bool:
 
 @dataclass
 class Verification:
-    """The outcome of verifying one run: the recomputed document and how it differs from the recorded one."""
+    """The outcome of verifying one run.
+
+    Attributes:
+        run_dir: The run folder.
+        documents: Each ``metrics.json`` verified (the run's own, and a lucky-split audit's per-draw ones) and its
+            recomputed content.
+        differences: How the recorded documents differ from the recomputed ones (draws' paths start ``draw-<i>/``).
+    """
 
     run_dir: Path
-    metrics: dict[str, Any]
+    documents: dict[Path, dict[str, Any]]
     differences: MetricDifferences
 
     @property
@@ -101,27 +111,55 @@ class Verification:
 def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     """Re-score a finished run from its stored predictions and compare with its ``metrics.json``.
 
+    A lucky-split protocol audit keeps one scored split per draw (``draw-<i>/``, each with its ``split.json``) and
+    reports the best draw: each draw is verified, and the run's own ``metrics.json`` against the reported draw.
+
     Args:
-        run_dir: A scored run folder (trained, tuned, predictions-only or a protocol-audit fold set).
+        run_dir: A scored run folder (trained, tuned, predictions-only or a protocol audit).
         dataset_spec: Where its data is (default: the spec in ``run.json``).
 
     Raises:
         BusbenchError: If the folder holds no scored run, or the data or split are not the run's own.
     """
+    run_dir = Path(run_dir)
     doc, recorded = read_scored_run(run_dir)
-    dataset, split = run_data(run_dir, doc, dataset_spec)
+    protocol = doc.get("protocol") or {}
+    if not protocol.get("draws"):
+        dataset, split = run_data(run_dir, doc, dataset_spec)
+        metrics = _score(run_dir, doc["task"], split, dataset, recorded)
+        return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, metric_differences(recorded, metrics))
+    dataset = run_dataset(run_dir, doc, dataset_spec)
+    documents, differences = {}, MetricDifferences()
+    for draw in protocol["draws"]:
+        draw_dir = run_dir / f"draw-{draw['draw']}"
+        draw_recorded = read_json(RunDir(draw_dir).metrics_json)
+        metrics = _score(draw_dir, doc["task"], load_split(draw_dir / "split.json", dataset), dataset, draw_recorded)
+        documents[RunDir(draw_dir).metrics_json] = metrics
+        _merge(differences, metric_differences(draw_recorded, metrics), f"{draw_dir.name}/")
+        if draw["draw"] == protocol.get("reported_draw"):
+            documents[RunDir(run_dir).metrics_json] = metrics
+            _merge(differences, metric_differences(recorded, metrics), "")
+    return Verification(run_dir, documents, differences)
+
+
+def _score(folder: Path, task: str, split: SplitFile, dataset: Dataset, recorded: dict[str, Any]) -> dict[str, Any]:
     folds = [int(k) for k in recorded["folds"]]
-    predictions = read_run_predictions(RunDir(run_dir), doc["task"], split, folds)
-    metrics = score_predictions(doc["task"], split, dataset, predictions, folds=folds)
-    return Verification(Path(run_dir), metrics, metric_differences(recorded, metrics))
+    predictions = read_run_predictions(RunDir(folder), task, split, folds)
+    return score_predictions(task, split, dataset, predictions, folds=folds)
+
+
+def _merge(into: MetricDifferences, part: MetricDifferences, prefix: str) -> None:
+    into.changed.extend((prefix + path, old, new) for path, old, new in part.changed)
+    into.added.extend(prefix + path for path in part.added)
 
 
 def write_added(verification: Verification) -> None:
-    """Write the recomputed ``metrics.json`` of a reproduced run, atomically.
+    """Write the recomputed ``metrics.json`` documents of a reproduced run, each atomically.
 
     Raises:
         ValueError: If a recorded figure changed: a published score is never replaced.
     """
     if not verification.reproduced:
         raise ValueError(f"{verification.run_dir}: recorded figures changed; metrics.json is left as it is")
-    atomic_write_json(RunDir(verification.run_dir).metrics_json, verification.metrics)
+    for path, metrics in verification.documents.items():
+        atomic_write_json(path, metrics)
