@@ -64,6 +64,19 @@ def _description(run: dict[str, Any]) -> str:
     return str(sub.get("description") or "") if isinstance(sub, dict) else ""
 
 
+def peak_memory_mib(run: dict[str, Any]) -> float | None:
+    """The largest fold's peak memory in MiB: GPU memory for a CUDA run, host memory otherwise.
+
+    ``None`` for a run whose folds recorded none (runs made before busbench recorded memory, predictions-only runs).
+    """
+    folds = run.get("folds") if isinstance(run.get("folds"), dict) else {}
+    compute = run.get("compute") if isinstance(run.get("compute"), dict) else {}
+    key = "gpu_mib" if str(compute.get("device") or "").startswith("cuda") else "host_mib"
+    peaks = [m[key] for f in folds.values() if isinstance(f, dict) and isinstance(m := f.get("memory"), dict)
+             and isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)]
+    return float(max(peaks)) if peaks else None
+
+
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
     """One store row as a flat record of the board's columns (the full JSON documents are dropped)."""
     run = row.get("run_json") or {}
@@ -84,6 +97,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
         "dataset_spec": (run.get("dataset") or {}).get("spec") if isinstance(run.get("dataset"), dict) else None,
         "device": device or None,
         "threads": compute.get("threads"),
+        "peak_mib": peak_memory_mib(run),
         "versions": _versions(run),
         "fold_values": folds,
         "fold_mean": sum(folds) / len(folds) if folds else None,

@@ -45,7 +45,8 @@ def _run_doc(run_id: str, name: str, task: str, split_path: Path, fingerprint: s
         "dataset": {"name": SPEC, "fingerprint": fingerprint, "spec": SPEC},
         "split": {"path": str(split_path), "sha256": file_sha256(split_path), "k": 3, "group": "duplicates",
                   "protocol": protocol},
-        "folds": {str(k): {"seconds": 1.5 + k, "best_epoch": 1} for k in range(3)} if status != "failed" else {},
+        "folds": {str(k): {"seconds": 1.5 + k, "best_epoch": 1, "memory": {"host_mib": 500.0 + k, "host_since": "fold"}}
+                  for k in range(3)} if status != "failed" else {},
         "status": status, "compute": {"device": "cpu", "device_name": "test cpu", "precision": "fp32", "threads": 1},
         "git_commit": "0123456789abcdef0123456789abcdef01234567",
         "versions": {"python": "3.11", "busbench": "0.1.0", "torch": "2.13.0"}, "params": 1234,

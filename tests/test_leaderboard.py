@@ -86,6 +86,7 @@ def test_boards_rank_clean_runs_and_keep_leaky_and_failed_apart(runs, monkeypatc
         assert row["ci"] == f"{head['ci_low']:.3f}–{head['ci_high']:.3f}"
         assert row["fold_values"] == pytest.approx([f["balanced_accuracy"] for f in metrics[row["run_id"]]["per_fold"]])
     assert board.loc[board["run_id"] == fx.RUN_IDS["good"], "device"].item() == "cpu (test cpu)"
+    assert board.loc[board["run_id"] == fx.RUN_IDS["good"], "peak_mib"].item() == 502.0  # the largest fold's
     leaky = tbl(at, "leaky-classification")
     assert list(leaky["run_id"]) == [fx.RUN_IDS["naive"]] and "duplicate" in leaky["why"].item()
     failed = tbl(at, "failed-classification")
@@ -94,6 +95,19 @@ def test_boards_rank_clean_runs_and_keep_leaky_and_failed_apart(runs, monkeypatc
     prov = tbl(at, "prov-classification")
     assert set(prov["git_commit"]) == {"0123456789abcdef0123456789abcdef01234567"}
     assert prov["split_sha256"].str.len().eq(64).all() and prov["dataset_fingerprint"].str.len().eq(64).all()
+
+
+def test_peak_memory_is_the_largest_folds_on_the_device_that_trained():
+    def run(device: str, folds: dict) -> dict:
+        return {"compute": {"device": device}, "folds": folds}
+
+    both = {"0": {"memory": {"host_mib": 900.0, "gpu_mib": 300.0}}, "1": {"memory": {"host_mib": 800.0,
+                                                                                      "gpu_mib": 400.0}}}
+    assert tables.peak_memory_mib(run("cpu", both)) == 900.0
+    assert tables.peak_memory_mib(run("cuda:0", both)) == 400.0
+    assert tables.peak_memory_mib(run("cpu", {"0": {"seconds": 1.0}})) is None  # made before memory was recorded
+    assert tables.peak_memory_mib({}) is None
+    assert tables.peak_memory_mib(run("cpu", {"0": {"memory": {"host_mib": True}}})) is None
 
 
 def test_board_filters_change_the_tables(runs, monkeypatch):

@@ -32,8 +32,8 @@ def board_columns(task: str, metric: str) -> tuple[list[str], dict]:
     cc = st.column_config
     others = list(tables.OTHER_METRICS[task])
     columns = ["rank", "submission", "headline_value", "ci", "constant_prediction", "fold_values", "fold_sd", *others,
-               "params", "train_min", "device", "image_size", "pretrained", "tuned", "kind", "dataset", "split",
-               "epochs", "runs", "run_id", "link"]
+               "params", "train_min", "peak_mib", "device", "image_size", "pretrained", "tuned", "kind", "dataset",
+               "split", "epochs", "runs", "run_id", "link"]
     config = {
         "rank": cc.NumberColumn("#", width="small"),
         "headline_value": cc.NumberColumn(metric.replace("_", " "), format="%.3f",
@@ -46,6 +46,8 @@ def board_columns(task: str, metric: str) -> tuple[list[str], dict]:
         "fold_sd": cc.NumberColumn("fold SD", format="%.3f", help="standard deviation across folds"),
         "params": cc.NumberColumn("params", format="compact"),
         "train_min": cc.NumberColumn("training", format="%.1f min", help="sum of the folds' wall time"),
+        "peak_mib": cc.NumberColumn("peak memory", format="%.0f MiB", help="the largest fold's peak: GPU memory "
+                                    "allocated on CUDA, resident host memory on CPU (blank: not recorded)"),
         "image_size": cc.NumberColumn("px"),
         "run_id": cc.TextColumn("run"),
         "link": cc.LinkColumn("details", display_text="open", help="the run's submission page"),
