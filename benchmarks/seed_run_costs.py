@@ -4,8 +4,9 @@ Usage: ``python benchmarks/seed_run_costs.py [--results leaderboard/results]``
 
 Reads ``run.json`` and ``fold-*/result.json`` of every published run of a seed-paper submission (names like
 ``cheyi2024_cnn``) and prints a Markdown table for BENCHMARKS.md: parameters, input size, epochs, device and
-threads, the median seconds per epoch over all folds, and the run's total wall time. The figures are whatever the
-machine gave the run (state in BENCHMARKS.md what else ran beside it); they plan budgets, they do not rank models.
+threads, the median seconds per epoch over all folds, the run's total wall time and the largest fold's peak
+resident memory ("-" for runs made before busbench recorded it). The figures are whatever the machine gave the run
+(state in BENCHMARKS.md what else ran beside it); they plan budgets, they do not rank models.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def run_costs(results: Path, pattern: str = "*20??_*") -> list[dict[str, object]
             "precision": run["compute"]["precision"],
             "s_per_epoch": statistics.median(epochs) if epochs else None,
             "minutes": sum(f["seconds"] for f in run["folds"].values()) / 60,
+            "peak_mib": max((f["memory"]["host_mib"] for f in run["folds"].values() if "memory" in f), default=None),
         })
     return sorted(rows, key=lambda r: str(r["submission"]))
 
@@ -40,12 +42,13 @@ def run_costs(results: Path, pattern: str = "*20??_*") -> list[dict[str, object]
 def markdown(rows: list[dict[str, object]]) -> str:
     """The rows as a Markdown table."""
     lines = ["| submission | parameters | input | epochs | device, precision, threads | s / epoch (median) | "
-             "run, 5 folds (min) |", "|---|---:|---:|---:|---|---:|---:|"]
+             "run, 5 folds (min) | peak memory (MiB) |", "|---|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
         params = f"{r['params'] / 1e6:.2f} M" if r["params"] else "-"
         per_epoch = f"{r['s_per_epoch']:.1f}" if r["s_per_epoch"] is not None else "-"
+        peak = f"{r['peak_mib']:,.0f}" if r["peak_mib"] is not None else "-"
         lines.append(f"| `{r['submission']}` | {params} | {r['image_size']} px | {r['epochs']} | {r['device']}, "
-                     f"{r['precision']}, {r['threads']} | {per_epoch} | {r['minutes']:.1f} |")
+                     f"{r['precision']}, {r['threads']} | {per_epoch} | {r['minutes']:.1f} | {peak} |")
     return "\n".join(lines)
 
 
