@@ -262,7 +262,8 @@ def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
                           "hparams": hparams, "best_params": summary["best_params"], "tuning": summary,
                           "seconds": seconds, "memory": memory, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test)})
-    # A fold's cost is its whole study plus the final training, so the store's wall time is the tuned cost.
+    # A fold's cost is its whole study plus the final training, so the store's wall time is the tuned cost; its
+    # memory is the final training's (a trial trains the same model on the same data).
     plan.doc["folds"][str(k)] = {"seconds": round(summary["seconds"] + seconds, 2), "best_epoch": best_epoch,
                                  "tuning_seconds": summary["seconds"], "retrain_seconds": round(seconds, 2),
                                  "best_params": summary["best_params"], "memory": memory}
