@@ -1,6 +1,7 @@
 """The boards as tables: store rows flattened into one frame, then the clean ranking, the leaky runs and the failures.
 
-Pure pandas (no Streamlit), so the benchmark times exactly what the page renders.
+Pure pandas (no Streamlit), so the benchmark times exactly what the page renders. Each row's convergence flags
+come from its folds' histories, read from its run folder when that is on this machine (blank otherwise).
 
 A *configuration* is what the issue lists as making a row: submission, task, kind of run, dataset, split file,
 input size, tuned or default, pretrained or not, and the split protocol. Several runs of one configuration (seeds,
@@ -18,6 +19,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from benchmark.evaluation.score import constant_prediction
+from benchmark.evaluation.training import budget_text, convergence, read_fold_results
 
 #: Figures shown beside the headline, per task (keys of ``metrics.json``'s ``pooled``).
 OTHER_METRICS = {
@@ -112,6 +114,8 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
     out["constant_prediction"] = constant_prediction(metrics) or ""  # blank, not "None", in the board
+    out["budget"] = budget_text(run)
+    out["convergence"] = convergence(run, metrics, read_fold_results(row.get("run_dir"), run)).text()
     return out
 
 

@@ -483,3 +483,24 @@ def test_newest_run_per_configuration():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_boards_and_submission_show_budget_and_convergence(runs, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    good, weak = fx.RUN_IDS["good"], fx.RUN_IDS["weak"]
+    for run_id in (good, weak):
+        shutil.copytree(runs / run_id, store / run_id)
+    for k in range(3):  # one epoch at a loss far above any chance level: still improving, and did not learn
+        (store / good / f"fold-{k}" / "result.json").write_text(json.dumps(
+            {"fold": k, "status": "completed", "best_epoch": 1,
+             "history": [{"epoch": 1, "train_loss": 5.0, "val_score": 0.4, "seconds": 1.0}]}))
+    at = open_page("boards", store, monkeypatch)
+    board = tbl(at, "board-classification").set_index("run_id")
+    assert board.loc[good, "budget"] == board.loc[weak, "budget"] == "32 px, 1 ep, scratch"
+    assert board.loc[good, "convergence"] == "still improving (budget-limited); did not learn"
+    assert board.loc[weak, "convergence"] == ""  # no fold history: nothing to judge
+    at = open_page("submission", store, monkeypatch, run=good)
+    assert any("did not learn" in w.value for w in at.warning)
+    assert any("Still improving" in w.value for w in at.warning)
+    at = open_page("submission", store, monkeypatch, run=weak)
+    assert not any("did not learn" in w.value or "Still improving" in w.value for w in at.warning)

@@ -199,7 +199,7 @@ def test_seeds_report_puts_ours_beside_published(tmp_path, ledger):
     lines = text.splitlines()
     with_overlay = next(line for line in lines if "0.96" in line)
     assert "0.700 [0.650, 0.750] (newest of 2 runs)" in with_overlay and "+26.0 pp" in with_overlay
-    assert "`fixture-vgg16-new`: 64 px, 3 epochs, from scratch" in with_overlay
+    assert "`fixture-vgg16-new`: 64 px, 3 ep, scratch" in with_overlay
     assert "mask/label overlay in input" in with_overlay
     collapsed_line = next(line for line in lines if "dajam2025_vgg16" in line)
     assert "0.560; predicts benign for every case" in collapsed_line

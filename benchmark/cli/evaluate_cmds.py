@@ -64,7 +64,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if outcome.reused:
         print(f"{outcome.run_dir}: these predictions were evaluated already; kept as they are", file=sys.stderr)
     print(f"run folder: {outcome.run_dir}  status: {outcome.status}")
-    print(headline_text(outcome.metrics))
+    print(headline_text(outcome.metrics, outcome.run_dir))
     return 0
 
 

@@ -125,5 +125,5 @@ def run_run(args: argparse.Namespace) -> int:
         for fold, error in sorted(outcome.failed.items()):
             print(f"fold {fold} failed: {error}", file=sys.stderr)
         if outcome.metrics is not None:
-            print(headline_text(outcome.metrics))
+            print(headline_text(outcome.metrics, outcome.run_dir))
     return 1 if any(outcome.failed for outcome in outcomes) else 0

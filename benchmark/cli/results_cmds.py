@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from benchmark.errors import BusbenchError
+from benchmark.evaluation.score import collapse_note
+from benchmark.evaluation.training import how_trained
 from benchmark.evaluation.verify import verify_run, write_added
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
@@ -72,7 +74,8 @@ def run_list(args: argparse.Namespace) -> int:
             low, high = r["headline_ci_low"], r["headline_ci_high"]
             score = f"{r['headline_metric']} {r['headline_value']:.4f} [{low:.4f}, {high:.4f}]"
         print(f"{r['run_id']:<40} {r['status']:<9} {r['task']:<14} {r['dataset']:<12} {r['protocol'] or '-':<11} "
-              f"{score}{'  error: ' + r['error'] if r['error'] else ''}")
+              f"{score}{collapse_note(r['metrics_json'] or {})}  ({how_trained(r)})"
+              f"{'  error: ' + r['error'] if r['error'] else ''}")
     return 0
 
 

@@ -105,5 +105,5 @@ def run_tune(args: argparse.Namespace) -> int:
     for fold, error in sorted(outcome.failed.items()):
         print(f"fold {fold} failed: {error}", file=sys.stderr)
     if outcome.metrics is not None:
-        print(headline_text(outcome.metrics))
+        print(headline_text(outcome.metrics, outcome.run_dir))
     return 1 if outcome.failed else 0

@@ -50,6 +50,7 @@ from benchmark.data.manifest import CsvTable, format_rows, read_csv_table
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError, list_some
 from benchmark.evaluation.score import constant_prediction, score_predictions
+from benchmark.evaluation.training import trained_text
 from benchmark.fileio import atomic_write_json
 from benchmark.metrics.classification import PROB_SUM_TOLERANCE
 from benchmark.results.rundir import (
@@ -333,10 +334,11 @@ def read_run_predictions(rd: RunDir, task: str, split: SplitFile, folds: Sequenc
     return out
 
 
-def headline_text(metrics: dict[str, Any]) -> str:
+def headline_text(metrics: dict[str, Any], run_dir: Path | None = None) -> str:
     """The headline line printed after scoring, as ``busbench run`` prints it: ``"dice: 0.8123 (95% CI ...)"``.
 
-    A classifier that predicted one class for every case gets that said on the same line.
+    A classifier that predicted one class for every case gets that said on the same line. Given the run folder of
+    a trained run, so do its budget and its convergence flags (:mod:`benchmark.evaluation.training`).
     """
     h = metrics["headline"]
 
@@ -345,7 +347,9 @@ def headline_text(metrics: dict[str, Any]) -> str:
 
     only = constant_prediction(metrics)
     collapsed = f"; the model predicted {only} for every case" if only else ""
-    return f"{h['metric']}: {num(h['value'])} (95% CI {num(h['ci_low'])}-{num(h['ci_high'])}){collapsed}"
+    run = RunDir(run_dir).read_run() if run_dir is not None else None
+    trained = f"; {trained_text(run, metrics, run_dir)}" if isinstance(run, dict) else ""
+    return f"{h['metric']}: {num(h['value'])} (95% CI {num(h['ci_low'])}-{num(h['ci_high'])}){collapsed}{trained}"
 
 
 def _load_json(path: Path) -> dict[str, Any]:

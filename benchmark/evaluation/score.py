@@ -219,5 +219,11 @@ def constant_prediction(metrics: dict[str, Any]) -> str | None:
     return predicted[0] if len(predicted) == 1 else None
 
 
+def collapse_note(metrics: dict[str, Any]) -> str:
+    """``"; predicts benign for every case"`` for a collapsed run (:func:`constant_prediction`), else ``""``."""
+    only = constant_prediction(metrics)
+    return f"; predicts {only} for every case" if only else ""
+
+
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)

@@ -7,7 +7,8 @@ minus ours, in percentage points). Only completed clean-protocol runs on the 5-f
 the same folds); with several runs of a submission, the newest is used and the table says how many there were. Ours
 is the clean convention: segmentation Dice/IoU over images with a lesion; where the paper averaged normal images in,
 scored 1, our paper-compatible figure is shown beside it. A run that predicted one class for every case says so
-(its accuracy is that class's share, not a trained model's).
+(its accuracy is that class's share, not a trained model's); its budget column says how it was trained and what its
+training history shows (:func:`benchmark.evaluation.training.trained_text`).
 (b) The choices each registered seed submission made where its paper is silent (from its ``ModelSpec.notes``).
 
 The README keeps the output between ``<!-- seeds:begin -->`` and ``<!-- seeds:end -->``; ``busbench report seeds
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.score import constant_prediction
+from benchmark.evaluation.score import collapse_note
+from benchmark.evaluation.training import trained_text
 from benchmark.fileio import atomic_write_text
 from benchmark.plugins import ModelSpec, get, list_models
 from benchmark.reports.seed_papers import NO_PUBLISHED_METRIC
@@ -64,12 +66,14 @@ class Measured:
         run: Its ``run.json``.
         metrics: Its ``metrics.json``.
         n_runs: How many completed runs on the split the submission has.
+        folder: Its run folder (the fold histories behind its convergence flags).
     """
 
     run_id: str
     run: dict[str, Any]
     metrics: dict[str, Any]
     n_runs: int
+    folder: Path | None = None
 
 
 def _read_json(path: Path) -> Any:
@@ -111,7 +115,7 @@ def clean_runs(results: Path, split_file: Path) -> dict[str, Measured]:
     newest = {}
     for name, runs in found.items():
         created, run_id, run, folder = max(runs, key=lambda r: (r[0], r[1]))
-        newest[name] = Measured(run_id, run, _read_json(folder / "metrics.json"), len(runs))
+        newest[name] = Measured(run_id, run, _read_json(folder / "metrics.json"), len(runs), folder)
     return newest
 
 
@@ -145,12 +149,7 @@ def _ours(row: dict[str, str], measured: Measured) -> tuple[str, float | None]:
         text += f"; paper-compatible {compatible:.3f}"
     if measured.n_runs > 1:
         text += f" (newest of {measured.n_runs} runs)"
-    return text + _collapsed(measured), float(value)
-
-
-def _collapsed(measured: Measured) -> str:
-    only = constant_prediction(measured.metrics)
-    return f"; predicts {only} for every case" if only else ""
+    return text + collapse_note(measured.metrics), float(value)
 
 
 def _headline(measured: Measured) -> str:
@@ -158,13 +157,11 @@ def _headline(measured: Measured) -> str:
     if not isinstance(head.get("value"), (int, float)):
         return "no headline in metrics.json"
     return f"{head.get('metric')} {head['value']:.3f} [{head.get('ci_low', float('nan')):.3f}, " \
-           f"{head.get('ci_high', float('nan')):.3f}]" + _collapsed(measured)
+           f"{head.get('ci_high', float('nan')):.3f}]" + collapse_note(measured.metrics)
 
 
 def _budget(measured: Measured) -> str:
-    run = measured.run
-    weights = "pretrained" if run.get("pretrained") else "from scratch"
-    return f"`{measured.run_id}`: {run.get('image_size')} px, {run.get('epochs')} epochs, {weights}"
+    return f"`{measured.run_id}`: {trained_text(measured.run, measured.metrics, measured.folder)}"
 
 
 def _cell(text: str) -> str:
@@ -174,7 +171,7 @@ def _cell(text: str) -> str:
 def published_vs_clean(rows: list[dict[str, str]], measured: dict[str, Measured], registered: set[str]) -> list[str]:
     """Table (a), as Markdown lines (``registered``: seed submissions in the registry)."""
     lines = ["| paper | system | published (where; condition) | protocol as published | ours, clean protocol "
-             "[95% CI] | our run: budget | published - ours |", "|---|---|---|---|---|---|---|"]
+             "[95% CI] | our run: budget; convergence | published - ours |", "|---|---|---|---|---|---|---|"]
     headline = [r for r in rows if r["headline"] == "1"]
     papers = list(dict.fromkeys(r["paper"] for r in headline))
     for paper in papers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from benchmark.evaluation.training import CLEARLY_BELOW
 from leaderboard import tables, ui
 
 CHOICE = {"any": None, "yes": True, "no": False}
@@ -31,7 +32,8 @@ def board_columns(task: str, metric: str) -> tuple[list[str], dict]:
     """Columns of a task's board and how to show them."""
     cc = st.column_config
     others = list(tables.OTHER_METRICS[task])
-    columns = ["rank", "submission", "headline_value", "ci", "constant_prediction", "fold_values", "fold_sd", *others,
+    columns = ["rank", "submission", "headline_value", "ci", "budget", "constant_prediction", "convergence",
+               "fold_values", "fold_sd", *others,
                "params", "train_min", "peak_mib", "device", "image_size", "pretrained", "tuned", "kind", "dataset",
                "split", "epochs", "runs", "run_id", "link"]
     config = {
@@ -41,6 +43,12 @@ def board_columns(task: str, metric: str) -> tuple[list[str], dict]:
         "ci": cc.TextColumn("95% CI", help="cluster bootstrap over duplicate clusters, 2,000 resamples"),
         "constant_prediction": cc.TextColumn("predicts only", help="what a collapsed model predicted for every case "
                                              "(one class, or an empty mask); its score is not a trained model's"),
+        "budget": cc.TextColumn("budget", help="input size, epochs, pretrained weights (their source) or scratch"),
+        "convergence": cc.TextColumn("convergence", help="from the folds' training histories: 'still improving' "
+                                     "(selected epoch in the last tenth in most folds), 'did not learn' (training "
+                                     f"loss never {1 - CLEARLY_BELOW:.0%} below the chance-level loss in most folds), "
+                                     "'learning unknown' "
+                                     "(no chance level can be derived for its loss)"),
         **{m: cc.NumberColumn(m.replace("_", " "), format="%.3f") for m in others},
         "fold_values": cc.BarChartColumn("per fold", y_min=0.0, y_max=1.0, help=f"{metric} of each test fold"),
         "fold_sd": cc.NumberColumn("fold SD", format="%.3f", help="standard deviation across folds"),

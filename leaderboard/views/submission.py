@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from benchmark.evaluation.score import constant_prediction
+from benchmark.evaluation.training import CLEARLY_BELOW, budget_text, convergence, read_fold_results
 from leaderboard import charts, data, gallery, sources, tuning, ui
 
 GALLERY_SIZE = 4
@@ -41,6 +42,21 @@ def _collapse_warning(metrics: dict[str, Any]) -> None:
     elif only:
         st.warning(f"This model predicted {ui.md_escape(only)} for every case: it collapsed to one class, so its "
                    "accuracy is that class's share of the data and its balanced accuracy 1/3.")
+
+
+def _convergence_warning(row: dict[str, Any], run_json: dict[str, Any], metrics: dict[str, Any]) -> None:
+    found = convergence(run_json, metrics, read_fold_results(row.get("run_dir"), run_json))
+    st.caption(f"Budget: {ui.md_escape(budget_text(run_json))}.")
+    if found.budget_limited:
+        st.warning("Still improving when its budget ran out: in most folds the epoch chosen on validation lies in "
+                   "the last tenth of the epochs, so more epochs would likely score higher.")
+    if found.did_not_learn:
+        st.warning(f"This model did not learn: in most folds its training loss never fell {1 - CLEARLY_BELOW:.0%} "
+                   "below the chance "
+                   f"level ({found.chance_loss:.3f}, the loss of predicting the class prior), so its score is not "
+                   "a trained model's.")
+    elif found.folds and found.did_not_learn is None:
+        st.info("Whether this model learned is unknown: no chance-level loss can be derived for its training loss.")
 
 
 def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -201,6 +217,7 @@ def render() -> None:
     if tabs[0].open and metrics:
         with tabs[0]:
             _collapse_warning(metrics)
+            _convergence_warning(row, run_json, metrics)
             ui.table(_scores(metrics), key="s-scores")
             if row["task"] == "classification":
                 _classification(row, metrics)
