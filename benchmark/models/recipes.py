@@ -11,6 +11,16 @@ Hyper-parameters read (missing ones take the defaults in :data:`RECIPE_DEFAULTS`
 - ``lr``, ``weight_decay``, ``momentum`` (SGD only).
 - ``schedule``: ``"cosine"`` (per step, to zero), ``"constant"``, or ``"plateau"`` (``ReduceLROnPlateau``: the
   engine steps it once per epoch with the validation score; ``plateau_factor``, ``plateau_patience``).
+
+For fine-tuning a pretrained backbone under a freshly initialised head or decoder (the submission names the
+backbone's parameters, see :func:`recipe_optimizers`):
+
+- ``backbone_lr_scale``: the backbone's learning rate is ``lr * backbone_lr_scale`` (1: one rate for all).
+- ``warmup_epochs``: the learning rate rises linearly from ``lr / warm-up steps`` to ``lr`` over this many epochs
+  (a fraction is fine), then follows the schedule (cosine: over the remaining steps; constant: stays). 0: none.
+  Not with ``"plateau"``.
+
+Their defaults (1 and 0) reproduce the recipe without them exactly: same parameter groups, same schedule.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "schedule": "cosine",
     "plateau_factor": 0.1,
     "plateau_patience": 5,
+    "backbone_lr_scale": 1.0,
+    "warmup_epochs": 0,
 }
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant", "plateau")
@@ -64,6 +76,7 @@ def recipe_optimizers(
     steps_per_epoch: int,
     l2: float = 0.0,
     l2_params: Iterable[nn.Parameter] = (),
+    backbone: Iterable[nn.Parameter] = (),
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
            | None]:
     """The optimiser and schedule a recipe names (see the module docstring).
@@ -77,10 +90,12 @@ def recipe_optimizers(
             the loss, so its gradient is ``2c * w``: those parameters get ``2 * l2`` of coupled weight decay,
             added to the recipe's own).
         l2_params: The parameters the penalty applies to (e.g. the hidden dense kernels of a head).
+        backbone: The pretrained backbone's parameters, trained at ``lr * backbone_lr_scale``.
 
     Raises:
-        BusbenchError: On an unknown optimiser or schedule, or an L2 penalty with AdamW (whose decoupled decay is
-            not a penalty in the loss).
+        BusbenchError: On an unknown optimiser or schedule, an L2 penalty with AdamW (whose decoupled decay is
+            not a penalty in the loss), a negative ``backbone_lr_scale`` or ``warmup_epochs``, a
+            ``backbone_lr_scale`` other than 1 with no backbone named, or a warm-up before ``"plateau"``.
     """
     h = {**RECIPE_DEFAULTS, **hparams}
     name, schedule_name = str(h["optimizer"]), str(h["schedule"])
@@ -89,25 +104,55 @@ def recipe_optimizers(
     if schedule_name not in SCHEDULES:
         raise BusbenchError("hyper-parameter schedule", f"unknown {schedule_name!r} (known: {', '.join(SCHEDULES)})")
     lr, decay = float(h["lr"]), float(h["weight_decay"])
+    scale, warmup_epochs = float(h["backbone_lr_scale"]), float(h["warmup_epochs"])
+    if scale < 0 or warmup_epochs < 0:
+        raise BusbenchError("hyper-parameters", "backbone_lr_scale and warmup_epochs must not be negative")
     penalised = {id(p) for p in l2_params if p.requires_grad}
+    # Split the backbone off only when its rate differs: the default keeps the groups as they always were.
+    slow = {id(p) for p in backbone if p.requires_grad} if scale != 1 else set()
+    if scale != 1 and not slow:
+        raise BusbenchError("hyper-parameter backbone_lr_scale", "this model names no trainable backbone parameters")
     if l2 and name == "adamw":
         raise BusbenchError("hyper-parameter optimizer", "an L2 penalty needs adam or sgd (AdamW decays decoupled)")
     trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in trainable if id(p) not in penalised], "weight_decay": decay}]
-    if penalised:
-        groups.append({"params": [p for p in trainable if id(p) in penalised], "weight_decay": decay + 2 * l2})
+    groups: list[dict[str, Any]] = []
+    for is_penalised in (False, True):
+        for is_backbone in (False, True):
+            params = [p for p in trainable if (id(p) in penalised, id(p) in slow) == (is_penalised, is_backbone)]
+            group: dict[str, Any] = {"params": params, "weight_decay": decay + 2 * l2 if is_penalised else decay}
+            if is_backbone:
+                group["lr"] = lr * scale
+            groups.append(group)
     groups = [g for g in groups if g["params"]]
     if name in ("adamw", "adam"):
         optimiser: torch.optim.Optimizer = adam(groups, lr=lr, decoupled=name == "adamw")
     else:
         optimiser = torch.optim.SGD(groups, lr=lr, momentum=float(h["momentum"]))
-    if schedule_name == "constant":
-        return optimiser, None
+    total = max(1, epochs * steps_per_epoch)
+    warm = min(total, round(warmup_epochs * steps_per_epoch))
     if schedule_name == "plateau":
+        if warm:
+            raise BusbenchError("hyper-parameter warmup_epochs", "a warm-up needs the cosine or constant schedule")
         return optimiser, torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimiser, mode="max", factor=float(h["plateau_factor"]), patience=int(h["plateau_patience"])
         )
-    total = max(1, epochs * steps_per_epoch)
+    if schedule_name == "constant" and not warm:
+        return optimiser, None
     return optimiser, torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        optimiser, lambda step: lr_factor(step, total, warm, cosine=schedule_name == "cosine")
     )
+
+
+def lr_factor(step: int, total: int, warm: int, *, cosine: bool) -> float:
+    """The learning-rate multiplier at optimiser step ``step`` (from 0) of ``total``.
+
+    A linear warm-up over the first ``warm`` steps (``(step + 1) / warm``), then 1 (``cosine=False``) or a cosine
+    decay to zero over the remaining ``total - warm`` steps; with ``warm == 0`` this is exactly the plain cosine
+    ``0.5 * (1 + cos(pi * min(step, total) / total))``.
+    """
+    if step < warm:
+        return (step + 1) / warm
+    if not cosine:
+        return 1.0
+    rest = max(1, total - warm)
+    return 0.5 * (1 + math.cos(math.pi * min(step - warm, rest) / rest))
