@@ -231,7 +231,7 @@ def test_verify_not_a_split_file(tmp_path):
 # --- the committed BUSI split files ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["5fold_grouped.json", "5fold_naive.json"])
+@pytest.mark.parametrize("name", ["5fold_examination.json", "5fold_grouped.json", "5fold_naive.json"])
 def test_committed_busi_splits_verify(busi, name):
     split = load_split(REPO / "splits" / "busi" / name, busi)
     assert split.k == 5 and len(split.cases) == 780
@@ -240,6 +240,9 @@ def test_committed_busi_splits_verify(busi, name):
     if name == "5fold_grouped.json":
         assert split.generator["group"] == "duplicates" and leaked == 0
         assert split.cases["benign-433"].group == split.cases["malignant-145"].group
+    elif name == "5fold_examination.json":
+        assert split.generator["group"] == "examination" and leaked == 0
+        assert split.generator["examination_rule"]["rule"] == "busbench-examinations-v1"
     else:
         assert split.generator["group"] == "none" and leaked > 0
     for s in summaries:  # stratified: each test fold within 2 cases of a fifth of each class
@@ -247,7 +250,8 @@ def test_committed_busi_splits_verify(busi, name):
             assert abs(s.class_counts["test"][label] - n / 5) <= 3, (s.fold, label)
 
 
-@pytest.mark.parametrize(("name", "group"), [("5fold_grouped.json", "duplicates"), ("5fold_naive.json", "none")])
+@pytest.mark.parametrize(("name", "group"), [("5fold_examination.json", "examination"),
+                                             ("5fold_grouped.json", "duplicates"), ("5fold_naive.json", "none")])
 def test_committed_busi_splits_are_reproducible(busi, name, group):
     # The committed files are what `busbench splits make BUSI --k 5 --seed 0 --group ...` makes, folds and all.
     committed = json.loads((REPO / "splits" / "busi" / name).read_text())
@@ -255,3 +259,27 @@ def test_committed_busi_splits_are_reproducible(busi, name, group):
     for doc in (committed, remade):
         doc["generator"].pop("versions")
     assert remade == committed
+
+
+# Frames of one examination, viewed by eye (BENCHMARKS.md, "Examination grouping"): cine frames, the same view with and
+# without calipers or a Doppler box. The duplicate split put each of these pairs in two folds.
+SAME_EXAMINATION = [("benign-61", "benign-94"), ("malignant-6", "malignant-7"), ("malignant-27", "malignant-28"),
+                    ("malignant-85", "malignant-86"), ("benign-238", "benign-277"), ("benign-400", "benign-404"),
+                    ("benign-114", "benign-119"), ("malignant-6", "malignant-9")]
+# Look-alike lesions of different patients that the looser match reaches but the rule keeps apart (mirrored, or at
+# another scale).
+OTHER_PATIENTS = [("benign-49", "benign-68"), ("benign-170", "benign-9"), ("benign-188", "malignant-208"),
+                  ("benign-174", "benign-326")]
+
+
+def test_examination_split_groups_frames_of_one_examination(busi):
+    exam = load_split(REPO / "splits" / "busi" / "5fold_examination.json", busi)
+    old = load_split(REPO / "splits" / "busi" / "5fold_grouped.json", busi)
+    test_fold = {cid: k for k, fold in enumerate(old.folds) for cid in fold.test}
+    for a, b in SAME_EXAMINATION:
+        assert exam.cases[a].group == exam.cases[b].group, (a, b)
+        assert test_fold[a] != test_fold[b], (a, b)  # what the examination split fixes
+    for a, b in OTHER_PATIENTS:
+        assert exam.cases[a].group != exam.cases[b].group, (a, b)
+    for cluster in {r.cluster for r in exam.cases.values()}:  # every duplicate cluster inside one examination
+        assert len({r.group for r in exam.cases.values() if r.cluster == cluster}) == 1

@@ -29,7 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     make.add_argument("--k", type=int, default=5, help="number of folds (default 5)")
     make.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
     make.add_argument("--group", choices=GROUPINGS, default="duplicates",
-                      help="keep duplicate clusters (default), patients, or nothing (image-level) within one fold")
+                      help="keep within one fold: frames of one examination (duplicates included), duplicate "
+                           "clusters (default), patients, or nothing (image-level)")
     make.add_argument("--val-fraction", type=float, default=0.2,
                       help="share of each training side kept as the inner validation part (default 0.2)")
     make.add_argument("--out", type=Path, required=True, help="split file to write")

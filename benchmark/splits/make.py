@@ -12,11 +12,12 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 import benchmark
 from benchmark.audit.duplicates import DetectorParams, DuplicateReport, find_duplicates
+from benchmark.audit.examinations import ExaminationParams, examination_groups
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 from benchmark.splits.schema import CaseRecord, Fold, SplitFile
 
-GROUPINGS = ("duplicates", "patient", "none")
+GROUPINGS = ("examination", "duplicates", "patient", "none")
 
 
 def library_versions() -> dict[str, str]:
@@ -34,7 +35,8 @@ def group_ids(dataset: Dataset, group: str, clusters: dict[str, str]) -> dict[st
 
     Args:
         dataset: The data.
-        group: ``"duplicates"`` (duplicate cluster), ``"patient"`` (the dataset's group column) or ``"none"``.
+        group: ``"duplicates"`` (duplicate cluster), ``"patient"`` (the dataset's group column) or ``"none"``
+            (``"examination"`` needs the pixels again: see :func:`benchmark.audit.examinations.examination_groups`).
         clusters: Duplicate cluster id of every case.
 
     Raises:
@@ -85,6 +87,7 @@ def make_split(
     val_fraction: float = 0.2,
     duplicates: DuplicateReport | None = None,
     detector: DetectorParams | None = None,
+    examination: ExaminationParams | None = None,
     progress: bool = False,
 ) -> SplitFile:
     """Make a k-fold split, stratified by class and grouped so that no group straddles folds.
@@ -97,10 +100,13 @@ def make_split(
         dataset: The data.
         k: Number of outer folds (>= 2).
         seed: Seed of the fold assignment.
-        group: ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept only to measure leakage).
+        group: ``"examination"`` (duplicates and frames of one examination, see
+            :mod:`benchmark.audit.examinations`), ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept
+            only to measure leakage).
         val_fraction: Share of each training side that becomes the inner validation part (0 < f <= 0.5).
         duplicates: A ready duplicate report (computed with ``detector`` when ``None``).
         detector: Parameters of the duplicate detector.
+        examination: The examination rule (``group="examination"`` only; defaults: :class:`ExaminationParams`).
         progress: Show progress while decoding and detecting.
 
     Returns:
@@ -119,7 +125,11 @@ def make_split(
     ids = [c.case_id for c in dataset.cases]
     labels = [c.label for c in dataset.cases]
     clusters = report.cluster_ids(ids)
-    groups = group_ids(dataset, group, clusters)
+    if group == "examination":
+        rule = examination or ExaminationParams()
+        groups = examination_groups(dataset, report, rule, progress=progress)
+    else:
+        groups = group_ids(dataset, group, clusters)
     group_list = [groups[i] for i in ids]
     inner_k = max(2, round(1 / val_fraction))
     folds = []
@@ -147,6 +157,7 @@ def make_split(
         "stratify": "label",
         "method": "sklearn StratifiedGroupKFold(shuffle=True) for outer folds and for the inner validation part",
         "duplicate_detector": report.params.as_dict(),
+        **({"examination_rule": rule.as_dict()} if group == "examination" else {}),
         "versions": library_versions(),
     }
     cases = case_records(dataset, groups, clusters)
