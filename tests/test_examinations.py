@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.audit.duplicates import DetectorParams, DuplicatePair
-from benchmark.audit.examinations import ExaminationParams, _components
+from benchmark.audit.examinations import ExaminationParams
 from benchmark.errors import BusbenchError
 
 
@@ -38,11 +38,6 @@ def test_detector_is_the_duplicate_detector_loosened():
     assert loose.accept_threshold == 0.45 and loose.coarse_floor == 0.30
     assert {k: v for k, v in loose.as_dict().items() if k not in ("accept_threshold", "coarse_floor")} == {
         k: v for k, v in base.as_dict().items() if k not in ("accept_threshold", "coarse_floor")}
-
-
-def test_components_join_chains_and_name_groups_by_first_member():
-    groups = _components(["c", "a", "b", "d", "e"], [("c", "b"), ("b", "a"), ("d", "d")])
-    assert groups == {"a": "exam-a", "b": "exam-a", "c": "exam-a", "d": "d", "e": "e"}
 
 
 def test_bad_rule_is_refused():

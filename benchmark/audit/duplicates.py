@@ -383,7 +383,10 @@ def _verify(a: _Prepared, b: _Prepared, flipped: bool, params: DetectorParams) -
 
 
 # --- clustering ----------------------------------------------------------------------------------------------------
-def _components(ids: Sequence[str], pairs: Iterable[DuplicatePair]) -> list[list[str]]:
+def connected_components(ids: Sequence[str], pairs: Iterable[DuplicatePair]) -> list[list[str]]:
+    """Groups of at least two ids joined by ``pairs`` (directly or through others): members sorted, groups sorted
+    by their first member.
+    """
     parent = {cid: cid for cid in ids}
 
     def root(x: str) -> str:
@@ -440,7 +443,7 @@ def detect(
             if score >= params.accept_threshold:
                 pairs.append(DuplicatePair(reps[i], reps[j], "near", flip, round(score, 4), round(scale, 4)))
     pairs.sort(key=lambda p: (p.a, p.b))
-    return DuplicateReport(params, pairs, _components(ids, pairs), dataset.fingerprint(), len(candidates))
+    return DuplicateReport(params, pairs, connected_components(ids, pairs), dataset.fingerprint(), len(candidates))
 
 
 def find_duplicates(

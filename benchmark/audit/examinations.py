@@ -26,10 +26,15 @@ group larger, a missed merge leaks a patient across folds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from benchmark.audit.duplicates import DetectorParams, DuplicatePair, DuplicateReport, find_duplicates
+from benchmark.audit.duplicates import (
+    DetectorParams,
+    DuplicatePair,
+    DuplicateReport,
+    connected_components,
+    find_duplicates,
+)
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 
@@ -83,30 +88,6 @@ class ExaminationParams:
         return 1.0 / self.max_scale_ratio <= pair.scale <= self.max_scale_ratio
 
 
-def _components(ids: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Group id of every case: ``"exam-<first member>"`` for multi-image components, the case id otherwise."""
-    parent = {cid: cid for cid in ids}
-
-    def root(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    members: dict[str, list[str]] = {}
-    for cid in parent:
-        members.setdefault(root(cid), []).append(cid)
-    groups = {}
-    for group in members.values():
-        name = f"exam-{min(group)}" if len(group) > 1 else group[0]
-        groups.update({cid: name for cid in group})
-    return groups
-
-
 def examination_groups(
     dataset: Dataset,
     duplicates: DuplicateReport,
@@ -129,6 +110,8 @@ def examination_groups(
     rule = params or ExaminationParams()
     loose = find_duplicates(dataset, rule.detector(duplicates.params), progress=progress)
     threshold = duplicates.params.accept_threshold
-    pairs = [(p.a, p.b) for p in duplicates.pairs]
-    pairs += [(p.a, p.b) for p in loose.pairs if rule.same_examination(p, threshold)]
-    return _components(sorted(c.case_id for c in dataset.cases), pairs)
+    pairs = duplicates.pairs + [p for p in loose.pairs if rule.same_examination(p, threshold)]
+    groups = {c.case_id: c.case_id for c in dataset.cases}
+    for members in connected_components(sorted(groups), pairs):
+        groups.update({cid: f"exam-{members[0]}" for cid in members})
+    return groups
