@@ -384,8 +384,9 @@ def _verify(a: _Prepared, b: _Prepared, flipped: bool, params: DetectorParams) -
 
 # --- clustering ----------------------------------------------------------------------------------------------------
 def connected_components(ids: Sequence[str], pairs: Iterable[DuplicatePair]) -> list[list[str]]:
-    """Groups of at least two ids joined by ``pairs`` (directly or through others): members sorted, groups sorted
-    by their first member.
+    """Groups of at least two ids joined by ``pairs``, directly or through others.
+
+    Members are sorted, and groups sorted by their first member.
     """
     parent = {cid: cid for cid in ids}
 
