@@ -204,12 +204,14 @@ def test_compare_two_runs_on_one_split(tiny_split, tmp_path, capsys):
         compare_runs(runs[0], runs[1], TINY, metric="dice")
 
 
-def test_a_cpu_run_is_not_continued_with_another_thread_count(tiny_split, tmp_path):
-    first = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(0,), epochs=1, image_size=32,
-                                      precision="fp32", threads=1, out=tmp_path))
-    with pytest.raises(BusbenchError, match="was run with 1 CPU thread.*resume with --threads 1"):
-        run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(1,), epochs=1, image_size=32,
-                                  precision="fp32", threads=2, out=tmp_path))
+def test_another_cpu_thread_count_is_another_run(tiny_split, tmp_path):
+    # CPU reductions depend on the thread count, so it is part of the run identity: a new folder, never a mix.
+    runs = {threads: run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(0,), epochs=1, image_size=32,
+                                               precision="fp32", threads=threads, out=tmp_path))
+            for threads in (1, 2)}
+    assert runs[1].run_dir != runs[2].run_dir and {r.status for r in runs.values()} == {"partial"}
+    docs = {t: json.loads((r.run_dir / "run.json").read_text()) for t, r in runs.items()}
+    assert {t: d["identity"]["compute"]["threads"] for t, d in docs.items()} == {1: 1, 2: 2}
     again = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(1,), epochs=1, image_size=32,
                                       precision="fp32", threads=1, out=tmp_path))
-    assert again.run_dir == first.run_dir and again.status == "partial"
+    assert again.run_dir == runs[1].run_dir

@@ -73,9 +73,9 @@ from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
 from benchmark.fileio import atomic_write_json
+from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import (
     RunDir,
-    config_hash,
     file_sha256,
     git_commit,
     package_versions,
@@ -163,8 +163,9 @@ def _scoring_inputs(rd: RunDir, plan: ProtocolPlan, ctx: AuditContext) -> Scorin
 # --- the audit --------------------------------------------------------------------------------------------------------
 
 
-def _run_doc(run_id: str, name: str, ctx: AuditContext, req: AuditRequest, epochs: int, rd: RunDir,
-             plan: ProtocolPlan | None, compute: ComputeSetup) -> dict[str, Any]:
+def _run_doc(rid: str, name: str, ctx: AuditContext, req: AuditRequest, epochs: int, rd: RunDir,
+             plan: ProtocolPlan | None, compute: ComputeSetup, identity: dict[str, Any],
+             code: dict[str, Any]) -> dict[str, Any]:
     spec, sub = ctx.submission.spec, ctx.submission
     if plan is None:  # lucky split: each draw keeps its own split.json
         split_doc = {"path": None, "sha256": None, "k": 5, "group": "duplicates", "protocol": name}
@@ -174,13 +175,13 @@ def _run_doc(run_id: str, name: str, ctx: AuditContext, req: AuditRequest, epoch
                      "group": plan.split.generator.get("group"), "protocol": name}
         details = plan.details
     return {
-        "run_id": run_id, "kind": "protocol-audit",
+        "run_id": rid, "kind": "protocol-audit",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "task": spec.task, "submission": spec.to_json(), "hparams": sub.hparams, "image_size": ctx.size,
         "epochs": epochs, "seed": ctx.seed, "tuned": False, "pretrained": bool(sub.hparams.get("pretrained")),
         "dataset": {"name": ctx.dataset.name, "fingerprint": ctx.dataset.fingerprint(), "spec": req.dataset},
         "split": split_doc,
-        "protocol": {"name": name, **details}, "folds": {}, "status": "running",
+        "protocol": {"name": name, **details}, "identity": identity, "code": code, "folds": {}, "status": "running",
         "compute": compute.to_json(), "git_commit": git_commit(), "versions": package_versions(),
     }
 
@@ -244,17 +245,18 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     ctx = AuditContext(dataset, submission, int(req.image_size or spec.input_size), req.k, req.seed,
                        find_duplicates(dataset, progress=req.progress))
     base = {"submission": spec.name, "task": spec.task, "hparams": submission.hparams, "image_size": ctx.size,
-            "dataset": dataset.fingerprint(), "k": req.k, "seed": req.seed,
-            "device": compute.device.split(":")[0], "precision": compute.precision}
+            "dataset": dataset.fingerprint(), "k": req.k, "seed": req.seed}
+    code = source_fingerprint(cls)
     metric = HEADLINE[spec.task]
     rows: list[dict[str, Any]] = []
     inputs: dict[str, ScoringInputs] = {}
     for name in names:
-        identity = {**base, "protocol": name, "copies": AUGMENTED_COPIES if name == "augment-before-split" else None,
-                    "alpha": OVERLAY_ALPHA if name == "mask-overlay" else None,
-                    "draws": req.lucky_draws if name == "lucky-split" else None}
-        run_id = f"{spec.name}-{name}-{config_hash(identity)}"
-        rd = RunDir(req.out / run_id)
+        identity = run_identity(
+            {**base, "protocol": name, "copies": AUGMENTED_COPIES if name == "augment-before-split" else None,
+             "alpha": OVERLAY_ALPHA if name == "mask-overlay" else None,
+             "draws": req.lucky_draws if name == "lucky-split" else None}, code, compute)
+        rid = run_id(f"{spec.name}-{name}", identity)
+        rd = RunDir(req.out / rid)
         plan = None if name == "lucky-split" else _BUILDERS[name](ctx)
         if _is_done(rd):
             print(f"{name}: complete already, kept ({rd.path})", file=sys.stderr)
@@ -263,7 +265,7 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
             print(f"{name}: training {spec.name}, {epochs} epochs at {ctx.size} px -> {rd.path}", file=sys.stderr)
             if plan is not None:
                 atomic_write_json(rd.path / "split.json", plan.split.to_json())
-            doc = rd.read_run() or _run_doc(run_id, name, ctx, req, epochs, rd, plan, compute)
+            doc = rd.read_run() or _run_doc(rid, name, ctx, req, epochs, rd, plan, compute, identity, code)
             rd.write_run(doc)
             try:
                 if plan is None:

@@ -15,6 +15,7 @@ from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import collapse_note
 from benchmark.evaluation.training import how_trained
 from benchmark.evaluation.verify import verify_run, write_added
+from benchmark.results.identity import IDENTITY_VERSION
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
 
@@ -53,7 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify = results.add_parser(
         "verify", help="score runs again from their stored predictions and check their metrics.json",
         description="Score each run again from its stored predictions with this busbench's evaluator and check that "
-                    "every figure its metrics.json records comes out again. Exit status 1 if one does not. Figures "
+                    "every figure its metrics.json records comes out again, and that its run id is the hash of its "
+                    "identity. Exit status 1 if one does not. Figures "
                     "this evaluator adds (a run scored by an older busbench) are listed; --update writes them in, "
                     "only for runs whose recorded figures all reproduced.")
     verify.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN")
@@ -119,6 +121,9 @@ def run_verify(args: argparse.Namespace) -> int:
             status = 2
             continue
         changed, added = check.differences.changed, check.differences.added
+        if check.identity_problem:
+            print(f"{run_dir}: {check.identity_problem}")
+            status = max(status, 1)
         if changed:
             print(f"{run_dir}: {len(changed)} recorded figure(s) did not reproduce:")
             for path, recorded, now in changed[:SHOWN]:
@@ -128,8 +133,10 @@ def run_verify(args: argparse.Namespace) -> int:
             status = max(status, 1)
             continue
         note = f"; not recorded, from this evaluator: {', '.join(added)}" if added else ""
+        if check.identity_version is not None and check.identity_version < IDENTITY_VERSION:
+            note += f"; run id of identity v{check.identity_version} (made before plugin code and threads counted)"
         print(f"{run_dir}: every recorded figure reproduced{note}")
-        if args.update and added:
+        if args.update and added and not check.identity_problem:
             write_added(check)
             print(f"  wrote {len(added)} added figure(s) into {len(check.documents)} metrics.json file(s)")
     return status

@@ -11,7 +11,8 @@ What a cluster of several machines needs:
 * one shared filesystem, mounted at the same place everywhere, holding the dataset, the split file and ``--out``;
 * every worker started in the folder ``busbench run`` is started from (relative paths and ``./submissions`` then
   mean the same files; checked before anything trains), with the same busbench, plugins and package versions;
-* workers that resolve ``--device``/``--precision`` alike (these are part of the run's identity; checked too).
+* workers that resolve ``--device``/``--precision``/``--threads`` alike, to one GPU model on CUDA (these are part of
+  the run's identity, :func:`benchmark.results.identity.compute_identity`; checked too).
 
 Dask was chosen over Ray by measurement (BENCHMARKS.md, "Distributed executor"): +32 MB installed and a 0.7 s local
 cluster, against +244 MB and 2.8-3.6 s. Dask sends no telemetry; the local cluster listens on 127.0.0.1 only and starts
@@ -34,6 +35,7 @@ from benchmark.data.open import open_dataset
 from benchmark.engine.device import resolve_compute
 from benchmark.engine.runner import RunOutcome, RunRequest, finish_run, fold_summary, run_submission
 from benchmark.errors import BusbenchError
+from benchmark.results.identity import compute_identity
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import read_split
@@ -168,19 +170,19 @@ def _run_on_dask(client: Any, executor: dict[str, Any], requests: list[RunReques
 
 
 def _check_workers(client: Any, requests: list[RunRequest]) -> None:
-    """Every worker must see this folder and resolve each run's device and precision as the others do."""
-    settings = sorted({(r.device, r.precision) for r in requests})
+    """Every worker must see this folder and resolve each run's compute identity as the others do."""
+    settings = sorted({(r.device, r.precision, r.threads) for r in requests}, key=repr)
     facts = {w: _unwrap(f) for w, f in client.run(_on_worker, _worker_facts, settings).items()}
     here = os.getcwd()
     for worker, (cwd, _) in sorted(facts.items()):
         if cwd != here:
             raise BusbenchError(f"Dask worker {worker}", f"runs in {cwd}, not in {here}; start the workers in the "
                                                          "folder busbench runs from, on a shared filesystem")
-    resolved = {tuple(r) for _, r in facts.values()}
+    resolved = {repr(r) for _, r in facts.values()}
     if len(resolved) > 1:
         seen = ", ".join(f"{w}: {r}" for w, (_, r) in sorted(facts.items()))
-        raise BusbenchError("--device/--precision", f"the workers resolve them differently ({seen}), which would "
-                                                    "split each run into several; pass both explicitly")
+        raise BusbenchError("--device/--precision/--threads", f"the workers resolve them differently ({seen}), "
+                            "which would split each run into several; pass them explicitly (and use one GPU model)")
 
 
 @dataclass(frozen=True)
@@ -211,12 +213,11 @@ def _gather(client: Any, futures: list[Any]) -> list[Any]:
     return [_unwrap(r) for r in client.gather(futures)]
 
 
-def _worker_facts(settings: list[tuple[str, str]]) -> tuple[str, list[tuple[str, str]]]:
-    """(working folder, the (device type, precision) each of ``settings`` resolves to), on one worker."""
+def _worker_facts(settings: list[tuple[str, str, int | None]]) -> tuple[str, list[list[tuple[str, Any]]]]:
+    """(working folder, the compute identity each (device, precision, threads) of ``settings`` resolves to)."""
     resolved = []
-    for device, precision in settings:
-        compute = resolve_compute(device, precision, None)
-        resolved.append((compute.device.split(":")[0], compute.precision))
+    for device, precision, threads in settings:
+        resolved.append(sorted(compute_identity(resolve_compute(device, precision, threads)).items()))
     return os.getcwd(), resolved
 
 
@@ -237,8 +238,9 @@ def _train_fold(req: RunRequest, fold: int, run_id: str) -> tuple[str | None, st
 
     outcome = run_submission(replace(req, folds=(fold,), finish=False))
     if outcome.run_dir.name != run_id:
-        raise BusbenchError(f"Dask worker {get_worker().address}", f"made run {outcome.run_dir.name}, not {run_id} "
-                                                                   "(another device, precision or busbench?)")
+        raise BusbenchError(f"Dask worker {get_worker().address}",
+                            f"made run {outcome.run_dir.name}, not {run_id} (other plugin code, device, precision, "
+                            "threads or busbench?)")
     return outcome.failed.get(fold), get_worker().address
 
 

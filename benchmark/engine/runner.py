@@ -1,9 +1,11 @@
 """``busbench run``: train and evaluate a submission on every fold of a committed split, resumably.
 
 A run's folder name is the submission name plus a hash of everything that changes its numbers (hyper-parameters,
-image size, dataset fingerprint, split file, seed, device type, precision), so the same command finds its own
-folder again: finished folds are skipped, an interrupted fold continues from its last checkpointed epoch, and
-finished results are never rewritten. Folds may be run in separate invocations (``--folds``) and accumulate.
+image size, dataset fingerprint, split file, seed, the submission's source files, device type, precision, CPU
+threads or GPU model; :mod:`benchmark.results.identity`), so the same command finds its own folder again while
+nothing of that changed: finished folds are skipped, an interrupted fold continues from its last checkpointed epoch,
+and finished results are never rewritten; an edited plugin or another ``--threads`` is another run. Folds may be
+run in separate invocations (``--folds``) and accumulate.
 """
 
 from __future__ import annotations
@@ -32,14 +34,13 @@ from benchmark.engine.options import (
 )
 from benchmark.engine.peak_memory import PeakMemory
 from benchmark.engine.tensors import images_only, labelled
-from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.fileio import atomic_write_json
 from benchmark.plugins.submission import Submission
+from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import (
     RunDir,
-    config_hash,
     file_sha256,
     git_commit,
     package_versions,
@@ -110,26 +111,24 @@ def run_submission(req: RunRequest) -> RunOutcome:
     split, folds = split_and_folds(req.splits, dataset, req.folds)
     compute = resolve_compute(req.device, req.precision, req.threads)
     split_sha = file_sha256(req.splits)
-    identity = {
-        "submission": spec.name, "task": spec.task, "hparams": submission.hparams, "image_size": size,
-        "dataset": dataset.fingerprint(), "split": split_sha, "seed": req.seed,
-        "device": compute.device.split(":")[0], "precision": compute.precision,
-    }
-    run_id = f"{spec.name}-{config_hash(identity)}"
-    rd = RunDir(req.out / run_id)
+    code = source_fingerprint(cls)
+    identity = run_identity({"submission": spec.name, "task": spec.task, "hparams": submission.hparams,
+                             "image_size": size, "dataset": dataset.fingerprint(), "split": split_sha,
+                             "seed": req.seed}, code, compute)
+    rid = run_id(spec.name, identity)
+    rd = RunDir(req.out / rid)
     doc = rd.read_run() or {
-        "run_id": run_id, "kind": "trained", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": rid, "kind": "trained", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "task": spec.task, "submission": spec.to_json(), "hparams": submission.hparams, "image_size": size,
         "epochs": epochs, "seed": req.seed, "tuned": False, "pretrained": bool(submission.hparams.get("pretrained")),
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "spec": req.dataset},
         "split": {"path": str(req.splits), "sha256": split_sha, "k": split.k, "group": split.generator.get("group"),
                   "protocol": split.protocol},
-        "folds": {}, "status": "running",
+        "identity": identity, "code": code, "folds": {}, "status": "running",
     }
-    _check_same_threads(rd, doc, compute, split.k)
     doc.update({"compute": compute.to_json(), "git_commit": git_commit(), "versions": package_versions()})
     rd.write_run(doc)
-    print(f"run {run_id}: {spec.name} on {dataset.name}, {len(folds)} fold(s), {epochs} epochs at {size} px, "
+    print(f"run {rid}: {spec.name} on {dataset.name}, {len(folds)} fold(s), {epochs} epochs at {size} px, "
           f"{compute.device} ({compute.device_name}), {compute.precision}, {compute.threads} threads -> {rd.path}",
           file=sys.stderr)
     failed: dict[int, str] = {}
@@ -179,24 +178,6 @@ def fold_summary(result: dict[str, Any]) -> dict[str, Any]:
     if "memory" in result:  # folds finished before busbench recorded memory have none
         summary["memory"] = result["memory"]
     return summary
-
-
-def _check_same_threads(rd: RunDir, doc: dict[str, Any], compute: ComputeSetup, k: int) -> None:
-    """Refuse to continue a CPU run with another thread count than the one its finished work used.
-
-    CPU kernels split reductions by thread, so the thread count changes the last bits of every sum and, over an
-    epoch of training, the model; it is recorded in ``run.json`` but is not part of the run's identity (a run
-    folder must stay findable by the same command). Mixing folds or epochs trained with different counts would
-    make a run that no single command reproduces.
-    """
-    before = doc.get("compute", {}).get("threads")
-    if compute.device != "cpu" or before in (None, compute.threads):
-        return
-    started = any((rd.fold_dir(f) / "checkpoint.pt").exists() or rd.fold_result(f) is not None for f in range(k))
-    if started:
-        raise BusbenchError(rd.path, f"was run with {before} CPU thread(s) and this command uses {compute.threads}; "
-                            f"CPU results depend on the thread count: resume with --threads {before}, or start a new "
-                            "run with another --out")
 
 
 def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Dataset,

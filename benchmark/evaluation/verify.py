@@ -2,9 +2,11 @@
 
 A published run keeps its per-fold predictions so that anyone can re-score it. Verifying does that with this
 checkout's evaluator: every figure the run's ``metrics.json`` records must come out again (the bootstrap is seeded,
-so intervals reproduce too). Figures this evaluator reports that the file lacks (a run scored by an older busbench)
-are listed as added; ``--update`` writes them in, and only when nothing recorded changed, so a published score is
-never silently replaced.
+so intervals reproduce too), and the run id must be the hash of the identity its ``run.json`` records (or, for a run
+made before identity version 2, of the version-1 identity its fields imply; :mod:`benchmark.results.identity`).
+Figures this evaluator reports that the file lacks (a run scored by an older busbench) are listed as added;
+``--update`` writes them in, and only when nothing recorded changed, so a published score is never silently
+replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.evaluation.stored_run import read_json, read_scored_run, run_data, run_dataset
 from benchmark.fileio import atomic_write_json
+from benchmark.results.identity import check_run_id, identity_of
 from benchmark.results.rundir import RunDir
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
@@ -96,11 +99,16 @@ class Verification:
         documents: Each ``metrics.json`` verified (the run's own, and a lucky-split audit's per-draw ones) and its
             recomputed content.
         differences: How the recorded documents differ from the recomputed ones (draws' paths start ``draw-<i>/``).
+        identity_version: The identity recipe the run id was made with (1: before plugin code and threads counted),
+            or ``None`` for a run whose identity ``run.json`` cannot rebuild (predictions-only runs).
+        identity_problem: Why the run id is not its identity's hash, or ``None`` when it is (or cannot be rebuilt).
     """
 
     run_dir: Path
     documents: dict[Path, dict[str, Any]]
     differences: MetricDifferences
+    identity_version: int | None = None
+    identity_problem: str | None = None
 
     @property
     def reproduced(self) -> bool:
@@ -123,11 +131,14 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     """
     run_dir = Path(run_dir)
     doc, recorded = read_scored_run(run_dir)
+    version, rebuilt = identity_of(doc)
+    identity = {"identity_version": version if rebuilt is not None else None, "identity_problem": check_run_id(doc)}
     protocol = doc.get("protocol") or {}
     if not protocol.get("draws"):
         dataset, split = run_data(run_dir, doc, dataset_spec)
         metrics = _score(run_dir, doc["task"], split, dataset, recorded)
-        return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, metric_differences(recorded, metrics))
+        return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, metric_differences(recorded, metrics),
+                            **identity)
     dataset = run_dataset(run_dir, doc, dataset_spec)
     documents, differences = {}, MetricDifferences()
     for draw in protocol["draws"]:
@@ -139,7 +150,7 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
         if draw["draw"] == protocol.get("reported_draw"):
             documents[RunDir(run_dir).metrics_json] = metrics
             _merge(differences, metric_differences(recorded, metrics), "")
-    return Verification(run_dir, documents, differences)
+    return Verification(run_dir, documents, differences, **identity)
 
 
 def _score(folder: Path, task: str, split: SplitFile, dataset: Dataset, recorded: dict[str, Any]) -> dict[str, Any]:

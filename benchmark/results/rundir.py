@@ -44,14 +44,26 @@ def config_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def git_commit() -> str | None:
-    """The busbench checkout's commit (with ``-dirty`` when it has uncommitted changes), or ``None``."""
-    root = Path(__file__).resolve().parents[2]
+def git_commit(root: Path | None = None) -> str | None:
+    """The busbench checkout's commit, or ``None`` outside a git checkout.
+
+    ``-dirty`` is appended when the checkout has uncommitted changes: a tracked file changed, or an untracked file
+    under ``submissions/`` (a plugin that was never committed is code the commit does not hold; other untracked
+    files, such as run folders, are not code).
+
+    Args:
+        root: The checkout (default: the one this busbench is imported from).
+    """
+    root = root or Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5,
+                              check=True).stdout.strip()
+
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no") or git(
+            "status", "--porcelain", "--untracked-files=all", "--", "submissions")
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}-dirty" if dirty else head

@@ -49,6 +49,7 @@ from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json
 from benchmark.plugins.spec import SearchParam
 from benchmark.plugins.submission import Submission
+from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import RunDir, config_hash, file_sha256, git_commit, package_versions
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import SplitFile
@@ -145,13 +146,15 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
     check_trainable(dataset, spec.task)
     split, folds = split_and_folds(req.splits, dataset, req.folds)
     compute = resolve_compute(req.device, req.precision, req.threads)
-    identity = {"format": 1, "submission": spec.name, "task": spec.task, "search_space": space_to_json(space),
+    code = source_fingerprint(cls)
+    # A study's trials may run on several machines (other threads): its identity is the search and the code.
+    identity = {"format": 2, "submission": spec.name, "task": spec.task, "search_space": space_to_json(space),
                 "split_sha256": file_sha256(req.splits), "dataset_fingerprint": dataset.fingerprint(),
-                "image_size": size, "hparams": base, "seed": req.seed}
+                "image_size": size, "hparams": base, "seed": req.seed, "code": code["sha256"]}
     study_name = req.study or f"{spec.name}-{config_hash(identity)}"
-    numbers = {"study": study_name, "trials": req.trials, "pruner": req.pruner,
-               "device": compute.device.split(":")[0], "precision": compute.precision}
-    run_id = f"{spec.name}-tuned-{config_hash({**identity, **numbers})}"
+    tuned_identity = run_identity({**identity, "study": study_name, "trials": req.trials, "pruner": req.pruner},
+                                  code, compute)
+    rid = run_id(f"{spec.name}-tuned", tuned_identity)
     url = req.storage or default_storage_url(req.out)
     storage = open_storage(url, req.heartbeat)
     previous_verbosity = optuna.logging.get_verbosity()
@@ -161,8 +164,9 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
         studies = {k: open_study(storage, f"{study_name}.fold-{k}", {**identity, "outer_fold": k},
                                  TrialSeededTPE(derived_seed(req.seed, k)), make_pruner(req.pruner, base["epochs"]))
                    for k in folds}
-        rd = RunDir(req.out / run_id)
-        doc = rd.read_run() or _new_run_doc(req, run_id, cls, base, space, size, dataset, split, study_name, url)
+        rd = RunDir(req.out / rid)
+        doc = rd.read_run() or {**_new_run_doc(req, rid, cls, base, space, size, dataset, split, study_name, url),
+                                "identity": tuned_identity, "code": code}
         plan = _Plan(req, cls, base, space, size, dataset, split, folds, compute, storage, studies, study_name, url,
                      rd, doc)
         return _run_plan(plan)

@@ -46,6 +46,8 @@ _FIELD_WORDS = {
     "image_size": "another image size",
     "hparams": "other base hyper-parameters",
     "seed": "another seed",
+    "code": "other submission code (its source files changed)",
+    "format": "an identity of an older busbench (no code hash)",
 }
 
 
