@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -137,6 +138,28 @@ def test_reindexing_is_idempotent_and_upsert_updates(tmp_path, store):
     rows = store.list_runs()
     assert len(rows) == 1
     assert (rows[0]["status"], rows[0]["headline_value"], rows[0]["wall_seconds"]) == ("completed", 0.9, 3.0)
+
+
+def test_a_different_run_with_the_same_id_never_replaces_the_indexed_one(tmp_path, store):
+    first = make_run(tmp_path / "a", "cnn-x", metrics=scores(0.9))
+    store.index_run(first)
+    # Another folder, another creation time and other scores under the same id: refused, the first row kept.
+    other = make_run(tmp_path / "b", "cnn-x", metrics=scores(0.5), extra={"created": "2025-02-01T00:00:00+00:00"})
+    with pytest.raises(BusbenchError, match=r"b/cnn-x: run cnn-x is indexed .* already from .*a/cnn-x, with other "
+                                            r"headline_value"):
+        store.index_run(other)
+    with pytest.raises(BusbenchError, match="a different run never replaces it"):
+        store.reindex(tmp_path / "b")
+    assert store.get_run("cnn-x")["headline_value"] == 0.9
+    # Another identity under the same id (a recorded identity differs from the implied one): refused too.
+    forged = make_run(tmp_path / "c", "cnn-x", metrics=scores(0.9), extra={"seed": 8})
+    with pytest.raises(BusbenchError, match="with another identity"):
+        store.index_run(forged)
+    # A copy of the same run (published, moved) is the same run: its row follows the copy.
+    copy = tmp_path / "published" / "cnn-x"
+    shutil.copytree(first, copy)
+    store.index_run(copy)
+    assert store.get_run("cnn-x")["run_dir"] == str(copy.resolve()) and len(store.list_runs()) == 1
 
 
 def test_filters_combine(tmp_path, store):

@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from benchmark.errors import BusbenchError
+from benchmark.results.identity import identity_of
 from benchmark.results.store_rows import STATUSES, _build_row, headline
 from benchmark.results.store_tables import SCHEMA_VERSION, _metadata, runs_table, schema_version_table
 
@@ -152,7 +153,18 @@ class ResultsStore:
         self.close()
 
     def _upsert(self, conn: Connection, row: dict[str, Any]) -> None:
-        """Insert the row, or replace the existing row with the same run id, inside ``conn``'s transaction."""
+        """Insert the row, or replace the existing row of the same run, inside ``conn``'s transaction.
+
+        Raises:
+            BusbenchError: When the run id is indexed already for a different run (:func:`_other_run`).
+        """
+        existing = conn.execute(select(runs_table).where(runs_table.c.run_id == row["run_id"])).first()
+        if existing is not None:
+            differs = _other_run(existing._asdict(), row)
+            if differs:
+                raise BusbenchError(row["run_dir"], f"run {row['run_id']} is indexed in {self.shown_url} already from "
+                                    f"{existing.run_dir}, with {differs}; a different run never replaces it: index "
+                                    "this one into another store (--results), or move one folder away and reindex")
         values = {k: v for k, v in row.items() if k != "run_id"}
         dialect = conn.dialect.name
         if dialect in ("sqlite", "postgresql"):
@@ -169,18 +181,19 @@ class ResultsStore:
             conn.execute(insert(runs_table).values(**row))
 
     def index_run(self, run_dir: Path) -> None:
-        """Read a run folder's ``run.json`` (and ``metrics.json``) and insert or replace its row.
+        """Read a run folder's ``run.json`` (and ``metrics.json``) and insert or update its row.
 
         The row holds the filter and sort columns, the headline score (only for completed and partial runs: a
         failed run is recorded with its first error and no scores), the total fold wall time, and the full
-        ``run.json`` and ``metrics.json`` as JSON text. Re-indexing an unchanged run leaves the row unchanged.
+        ``run.json`` and ``metrics.json`` as JSON text. Re-indexing an unchanged run leaves the row unchanged; a run
+        that progressed (or a copy of it) updates its row; a different run with the same id is refused.
 
         Args:
             run_dir: A run folder (``<runs>/<run_id>/``).
 
         Raises:
-            BusbenchError: When ``run.json`` is missing or malformed (naming the file), or the database cannot be
-                written; in both cases the previous row, if any, is kept.
+            BusbenchError: When ``run.json`` is missing or malformed (naming the file), the run id is indexed for a
+                different run, or the database cannot be written; in each case the previous row, if any, is kept.
         """
         row = _build_row(Path(run_dir))
         with self._transaction(write=True) as conn:
@@ -198,8 +211,8 @@ class ResultsStore:
             The number of run folders indexed.
 
         Raises:
-            BusbenchError: When ``runs_dir`` is not a folder or any ``run.json`` is malformed (naming the file);
-                nothing is written then.
+            BusbenchError: When ``runs_dir`` is not a folder, any ``run.json`` is malformed (naming the file) or a run
+                id is indexed for a different run; nothing is written then.
         """
         runs_dir = Path(runs_dir)
         if not runs_dir.is_dir():
@@ -237,6 +250,22 @@ class ResultsStore:
         with self._transaction(write=False) as conn:
             row = conn.execute(select(runs_table).where(runs_table.c.run_id == run_id)).first()
         return _decode(row._asdict()) if row is not None else None
+
+
+def _other_run(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """How an indexed row shows another run than a new row of the same run id, or ``None`` when it is the same run.
+
+    The same run is the same folder as it progresses (same place, same creation time), or a copy of it (a published
+    run, a folder moved, the same command run again elsewhere): same identity, status and scores. Anything else is
+    a different run that happens to share the id, and must not silently replace the indexed one.
+    """
+    if (old["run_dir"], old["created"]) == (new["run_dir"], new["created"]):
+        return None
+    if identity_of(json.loads(old["run_json"])) != identity_of(json.loads(new["run_json"])):
+        return "another identity"
+    scores = ("status", "headline_metric", "headline_value", "headline_ci_low", "headline_ci_high")
+    changed = [column for column in scores if old[column] != new[column]]
+    return f"other {', '.join(changed)}" if changed else None
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
