@@ -87,6 +87,12 @@ class LiteClassifier(LiteFinetune):
         )
         if self.hparams["pretrained"]:
             load_lite(model, self.lite, self.spec.name)
+        # timm initialises EfficientNet heads uniformly in +-1/sqrt(classes), i.e. +-0.58 for 3 classes: on 1280
+        # pretrained features that gives logits of about +-4 and a first-epoch loss of 2.5-3.2 (three times the
+        # chance level) that the fine-tuning spends its first steps undoing. A small head starts at the chance level.
+        head = model.get_classifier()
+        nn.init.normal_(head.weight, std=0.01)
+        nn.init.zeros_(head.bias)
         return model
 
     def backbone(self, model: nn.Module) -> list[nn.Parameter]:
