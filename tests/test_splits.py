@@ -243,8 +243,9 @@ def test_committed_busi_splits_verify(busi, name):
     elif name == "5fold_examination.json":
         assert split.generator["group"] == "examination" and leaked == 0
         assert split.generator["examination_rule"]["rule"] == "busbench-examinations-v1"
+        assert split.protocol == "clean"
     else:
-        assert split.generator["group"] == "none" and leaked > 0
+        assert split.generator["group"] == "none" and leaked > 0 and split.protocol == "naive-split"
     for s in summaries:  # stratified: each test fold within 2 cases of a fifth of each class
         for label, n in {"normal": 133, "benign": 437, "malignant": 210}.items():
             assert abs(s.class_counts["test"][label] - n / 5) <= 3, (s.fold, label)

@@ -78,11 +78,11 @@ class SplitFile:
 
     @property
     def protocol(self) -> str:
-        """``"clean"`` for grouped splits (duplicates or patients), ``"naive-split"`` for image-level ones.
+        """``"clean"`` for grouped splits (examinations, duplicates, patients), ``"naive-split"`` for image-level ones.
 
         Only grouped splits are the leaderboard's clean protocol; an image-level split is kept to measure leakage.
         """
-        return "clean" if self.generator.get("group") in ("duplicates", "patient") else "naive-split"
+        return "clean" if self.generator.get("group") in ("examination", "duplicates", "patient") else "naive-split"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document (see module docstring)."""
