@@ -106,6 +106,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
         "fold_sd": pd.Series(folds).std() if len(folds) > 1 else None,
         "n_folds": len(folds),
         "split": f"{row.get('split_group') or '?'} {str(row.get('split_sha256') or '')[:8]}".strip(),
+        "split_path": (run.get("split") or {}).get("path") if isinstance(run.get("split"), dict) else None,
         "link": "submission?run=" + quote(str(row.get("run_id")), safe=""),
     })
     for m in ALL_METRICS:
@@ -155,11 +156,31 @@ def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ranking(frame: pd.DataFrame, task: str, *, per_config: bool = True) -> pd.DataFrame:
-    """The clean ranking of one task: completed clean-protocol runs, best headline first, with ``rank``."""
+    """The clean ranking of one task: completed clean-protocol runs, best headline first, with ``rank``.
+
+    Scores on two split files are never ranked together: ``rank`` restarts for every split file (``split_sha256``),
+    and :func:`by_split` hands the board one ranking per split.
+    """
     clean = frame[(frame["task"] == task) & (frame["status"] == "completed") & (frame["protocol"] == "clean")]
     board = newest_per_config(clean) if per_config else clean.assign(runs=1)
     board = board.sort_values(["headline_value", "run_id"], ascending=[False, True], na_position="last")
-    return board.assign(rank=range(1, len(board) + 1))
+    ranks = board.groupby(board["split_sha256"].fillna(""), sort=False).cumcount() + 1
+    return board.assign(rank=ranks.to_numpy())
+
+
+def by_split(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A ranking cut into one board per split file, newest split first: ``(title, rows)`` pairs.
+
+    The title names the split file and its grouping, e.g. ``"splits/busi/5fold_examination.json (examination,
+    1a2b3c4d)"``.
+    """
+    out = []
+    for sha, rows in board.groupby(board["split_sha256"].fillna(""), sort=False):
+        path = next((p for p in rows["split_path"] if isinstance(p, str) and p), "split file not recorded")
+        group = next((g for g in rows["split_group"] if isinstance(g, str) and g), "?")
+        out.append((f"{path} ({group}, {str(sha)[:8]})", rows, rows["created"].max()))
+    out.sort(key=lambda t: str(t[2] or ""), reverse=True)
+    return [(title, rows) for title, rows, _ in out]
 
 
 def leaky(frame: pd.DataFrame, task: str) -> pd.DataFrame:

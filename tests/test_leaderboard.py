@@ -506,3 +506,24 @@ def test_boards_and_submission_show_budget_and_convergence(runs, tmp_path, monke
     assert any("Still improving" in w.value for w in at.warning)
     at = open_page("submission", store, monkeypatch, run=weak)
     assert not any("did not learn" in w.value or "Still improving" in w.value for w in at.warning)
+
+
+def test_runs_on_two_split_files_are_ranked_apart():
+    import pandas as pd
+
+    def row(run_id: str, value: float, sha: str, path: str, created: str) -> dict:
+        return {"run_id": run_id, "task": "classification", "status": "completed", "protocol": "clean",
+                "headline_value": value, "split_sha256": sha, "split_path": path, "split_group": "examination"
+                if "exam" in path else "duplicates", "created": created}
+
+    frame = pd.DataFrame([row("old-a", 0.71, "a" * 64, "splits/busi/5fold_grouped.json", "2026-01-01"),
+                          row("new-a", 0.80, "b" * 64, "splits/busi/5fold_examination.json", "2026-12-01"),
+                          row("old-b", 0.65, "a" * 64, "splits/busi/5fold_grouped.json", "2026-01-02"),
+                          row("new-b", 0.60, "b" * 64, "splits/busi/5fold_examination.json", "2026-12-02")])
+    board = tables.ranking(frame, "classification", per_config=False)
+    assert dict(zip(board["run_id"], board["rank"], strict=True)) == {"new-a": 1, "old-a": 1, "old-b": 2,
+                                                                      "new-b": 2}
+    parts = tables.by_split(board)
+    assert [title for title, _ in parts] == ["splits/busi/5fold_examination.json (examination, bbbbbbbb)",
+                                              "splits/busi/5fold_grouped.json (duplicates, aaaaaaaa)"]
+    assert [list(rows["run_id"]) for _, rows in parts] == [["new-a", "new-b"], ["old-a", "old-b"]]

@@ -98,14 +98,17 @@ def render() -> None:
     board = tables.ranking(filtered, task, per_config=st.session_state["f-per-config"])
 
     st.subheader(f"Clean protocol: {len(board)} {'configuration' if len(board) == 1 else 'configurations'}")
-    st.caption("Ranked: completed runs on the clean protocol (splits grouped by duplicate cluster or patient, "
-               "epoch chosen on validation). Headline with its 95% cluster-bootstrap interval; click a header to "
-               "sort; 'open' shows the run.")
+    st.caption("Ranked: completed runs on the clean protocol (splits grouped by examination, duplicate cluster or "
+               "patient, epoch chosen on validation), one ranking per split file: scores on different splits are "
+               "never ranked together. Headline with its 95% cluster-bootstrap interval; click a header to sort; "
+               "'open' shows the run.")
     if board.empty:
         st.info("No completed clean-protocol run matches these filters.")
-    else:
-        _table(board, task, f"board-{task}")
-        _provenance(board, f"prov-{task}")
+    for n, (title, rows) in enumerate(tables.by_split(board)):
+        st.markdown(f"**Split {title}**: {len(rows)} ranked")
+        suffix = f"-{n}" if n else ""  # the newest split's board keeps the plain key
+        _table(rows, task, f"board-{task}{suffix}")
+        _provenance(rows, f"prov-{task}{suffix}")
 
     leaks = tables.leaky(filtered, task)
     if not leaks.empty:
