@@ -18,10 +18,11 @@ Every exact or near duplicate pair also joins an examination, so each duplicate 
 examination group. Groups are the connected components of all these pairs.
 
 Why 0.45 (pairs viewed side by side on real BUSI; numbers in BENCHMARKS.md, "Examination grouping"): among unmirrored
-pairs at the same scale, those at NCC 0.45-0.85 were nearly all frames of one lesion (29 of 32 viewed; the three
+pairs at the same scale, those at NCC 0.45-0.85 were nearly all frames of one lesion (44 of 47 viewed; the three
 others were different cysts of similar shape, and merging them costs only a little fold balance), while at 0.40-0.45
-eight of the nine viewed were different lesions. The rule errs towards merging on purpose: a false merge makes a
-group larger, a missed merge leaks a patient across folds.
+eight of the ten viewed were different lesions. Of the 15 mirrored or rescaled pairs viewed at 0.45-0.85, 14 were
+different lesions. The rule errs towards merging on purpose: a false merge makes a group larger, a missed merge leaks
+a patient across folds.
 """
 
 from __future__ import annotations
