@@ -11,8 +11,8 @@ Usage::
   each again with the examination detector and counts them per NCC band and per rule condition (unmirrored, same
   scale within 15%), which is what justifies the rule's 0.45 (see :mod:`benchmark.audit.examinations`).
 * **Groups.** How many groups the committed examination split has, how many hold more than one image, the largest.
-* **Old split.** How many image pairs of one examination the duplicate-grouped split put in different test folds,
-  and how many of its test images have a same-examination image on their training side.
+* **Older splits.** How many image pairs of one examination the duplicate-grouped and the image-level split put in
+  different test folds, and how many of their test images have a same-examination image on their training side.
 * ``--montage DIR`` writes the judged pairs side by side as PNGs (eight pairs a sheet) to look at again.
 """
 
@@ -125,12 +125,13 @@ def main() -> None:
     print(f"examination split: {len(members)} groups, {len(multi)} with more than one image "
           f"({sum(map(len, multi))} images), largest {max(map(len, members.values()))}")
 
-    old = json.loads((REPO / "splits" / "busi" / "5fold_grouped.json").read_text())
-    test_fold = {cid: k for k, fold in enumerate(old["folds"]) for cid in fold["test"]}
-    across = [(a, b) for m in multi for a, b in combinations(sorted(m), 2) if test_fold[a] != test_fold[b]]
-    leaking = {c for pair in across for c in pair}
-    print(f"duplicate-grouped split: {len(across)} same-examination image pairs in different test folds; "
-          f"{len(leaking)} of {len(test_fold)} test images have a same-examination image on their training side")
+    for name in ("5fold_grouped.json", "5fold_naive.json"):
+        old = json.loads((REPO / "splits" / "busi" / name).read_text())
+        test_fold = {cid: k for k, fold in enumerate(old["folds"]) for cid in fold["test"]}
+        across = [(a, b) for m in multi for a, b in combinations(sorted(m), 2) if test_fold[a] != test_fold[b]]
+        leaking = {c for pair in across for c in pair}
+        print(f"{name}: {len(across)} same-examination image pairs in different test folds; {len(leaking)} of "
+              f"{len(test_fold)} test images have a same-examination image on their training side")
     if args.montage:
         montage(dataset, [scored[k] for k in sorted(JUDGED, key=lambda k: -scored[k].score)], args.montage)
         print(f"montage of the judged pairs in {args.montage}")
