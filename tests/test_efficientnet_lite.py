@@ -99,6 +99,22 @@ def test_unet_encoder_holds_the_lite0_checkpoint():
     assert torch.equal(encoder.conv_stem.weight, original["_conv_stem.weight"])
 
 
+@pytest.mark.parametrize("name", LITES)
+def test_pretrained_classifier_starts_at_the_chance_level(name: str):
+    # timm's own head init (+-1/sqrt(3)) put logits near +-4 on pretrained features; the submissions' small head
+    # starts every fine-tuning at the loss of a uniform guess.
+    sub = create(name)
+    model = sub.build_model().eval()
+    grey = torch.from_numpy(data.camera()).float()[None, None].repeat(1, 3, 1, 1) / 255
+    grey = torch.nn.functional.interpolate(grey, size=(224, 224), mode="bilinear", antialias=True)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (sub.spec.mean, sub.spec.std))
+    with torch.no_grad():
+        logits = model((grey - mean) / std)
+    assert logits.abs().max() < 1.0
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0]))
+    assert abs(loss.item() - math.log(3)) < 0.5
+
+
 @pytest.mark.parametrize("name", OURS)
 def test_without_the_package_pretrained_is_a_one_line_error(name: str, without_package: None):
     package = LITE_WEIGHTS[get(name).lite].package
