@@ -17,7 +17,6 @@ THREADS=${THREADS:-1}
 DEVICE=${DEVICE:-auto}
 OUT=${OUT:-runs/busi}
 SPLIT=splits/busi/5fold_grouped.json
-GRADCAM_CASES=benign-1,benign-100,malignant-1,malignant-100,normal-1,normal-50
 
 # dajam2025_vgg16 gets 12 epochs: the paper's batch 4 with 134 M parameters costs about 50 s an epoch on one CPU
 # thread with freed-memory reuse (BENCHMARKS.md) and another run beside it, so 20 epochs of 5 folds would take 1.5 h.
@@ -57,28 +56,13 @@ munukurthi2024_vgg19          64          10
 # One function, called on the last line: bash reads a script as it runs it, so an edit to this file while a
 # plan is running must not change what the running copy does next.
 main() {
+    # shellcheck source=leaderboard/plan_lib.sh
+    source leaderboard/plan_lib.sh
     want=" $* "
     echo "$PLAN" | while read -r name size epochs; do
         [[ -z "$name" ]] && continue
         [[ $# -gt 0 && "$want" != *" $name "* ]] && continue
-        mkdir -p "$OUT/logs"
-        echo "== $name: ${size} px, ${epochs} epochs, $THREADS thread(s), device $DEVICE" >&2
-        if .venv/bin/busbench run "$name" --dataset "$BUSI" --splits "$SPLIT" --image-size "$size" --epochs "$epochs" \
-            --no-pretrained --device "$DEVICE" --threads "$THREADS" --out "$OUT" >>"$OUT/logs/$name.log" 2>&1; then
-            # busbench run's first line names the run: "run <name>-<hash>: ..."
-            run_id=$(sed -n "s/^run \($name-[0-9a-f]*\): .*/\1/p" "$OUT/logs/$name.log" | tail -1)
-            if [[ ! -e "leaderboard/results/$run_id" ]]; then
-                .venv/bin/busbench results publish "$OUT/$run_id" --to leaderboard/results \
-                    || echo "   $name: not published" >&2
-            fi
-            # Grad-CAM maps of the same few cases for every classifier, for the leaderboard's drill-down pages.
-            if .venv/bin/busbench list "$name" --task classification | grep -q "^$name "; then
-                .venv/bin/busbench explain "$OUT/$run_id" --cases "$GRADCAM_CASES" \
-                    --out "leaderboard/results/$run_id/gradcam" || echo "   $name: no Grad-CAM maps" >&2
-            fi
-        else
-            echo "   $name did not complete; see $OUT/logs/$name.log" >&2
-        fi
+        run_plan_line "$name" "$name" "$SPLIT" "$size" "$epochs" --no-pretrained
     done
 }
 main "$@"; exit
