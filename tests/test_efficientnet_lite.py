@@ -198,8 +198,8 @@ def test_recipe_refuses_what_it_cannot_do():
 
 
 @pytest.mark.parametrize("name", OURS)
-def test_submissions_train_the_backbone_slower(name: str):
-    sub = create(name, {"pretrained": False})
+def test_submissions_train_the_backbone_at_its_own_rate(name: str):
+    sub = create(name, {"pretrained": False, "backbone_lr_scale": 0.1})
     model = sub.build_model()
     opt, _ = sub.configure_optimizers(model, epochs=2, steps_per_epoch=3)
     backbone = {id(p) for p in sub.backbone(model)}
@@ -207,7 +207,8 @@ def test_submissions_train_the_backbone_slower(name: str):
     for group in opt.param_groups:
         in_backbone = {id(p) in backbone for p in group["params"]}
         assert len(in_backbone) == 1
-        assert math.isclose(group["initial_lr"], 1e-3 * (0.1 if in_backbone.pop() else 1))
+        scale = sub.hparams["backbone_lr_scale"] if in_backbone.pop() else 1.0
+        assert math.isclose(group["initial_lr"], sub.hparams["lr"] * scale)
 
 
 # --- a run, as a user starts it --------------------------------------------------------------------------------------
@@ -220,4 +221,5 @@ def test_pretrained_run_on_synthetic_data(name: str, tmp_path: Path):
     assert outcome.status == "partial" and not outcome.failed, outcome.failed
     run = json.loads((outcome.run_dir / "run.json").read_text())
     assert run["pretrained"] is True and run["submission"]["pretrained"] == get(name).spec.pretrained
-    assert run["hparams"]["backbone_lr_scale"] == 0.1 and run["hparams"]["warmup_epochs"] == 1
+    recipe = ("lr", "weight_decay", "backbone_lr_scale", "warmup_epochs")  # recorded with the run
+    assert {k: run["hparams"][k] for k in recipe} == {k: get(name).spec.defaults[k] for k in recipe}
