@@ -12,9 +12,10 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.plugins import ModelSpec
+from benchmark.reports.blocks import markers
 from benchmark.reports.published import SOURCE_COLUMNS, build_published, default_source, write_published
 from benchmark.reports.seed_papers import PAPERS
-from benchmark.reports.seeds import BEGIN, END, seeds_markdown
+from benchmark.reports.seeds import seeds_markdown
 from benchmark.results.rundir import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -228,6 +229,7 @@ def test_committed_readme_block_is_current(capsys):
 def test_check_fails_on_a_stale_readme_and_write_renews_it(tmp_path, capsys):
     readme = tmp_path / "README.md"
     shutil.copy(REPO / "README.md", readme)
+    BEGIN, END = markers("seeds")  # noqa: N806
     head, rest = readme.read_text().split(BEGIN, 1)
     readme.write_text(f"{head}{BEGIN}\n| stale | table |\n{END}{rest.split(END, 1)[1]}")
     assert main(_readme_args(readme, "--check")) == 1

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from benchmark.plugins import load_errors
+from benchmark.reports.blocks import block_is_current, write_block
 from benchmark.reports.published import default_source, write_published
-from benchmark.reports.seeds import block_is_current, seeds_markdown, write_block
+from benchmark.reports.seeds import BLOCK, seeds_markdown
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,13 +58,13 @@ def run_seeds(args: argparse.Namespace) -> int:
         print(f"busbench: note: {len(load_errors())} plugin(s) failed to load, so their models are not in the "
               "report (see 'busbench list')", file=sys.stderr)
     if args.check:
-        if not block_is_current(args.check, markdown):
+        if not block_is_current(args.check, BLOCK, markdown):
             print(f"busbench: {args.check}: the seed-paper block is out of date; run "
                   f"'busbench report seeds --write {args.check}'", file=sys.stderr)
             return 1
         print(f"{args.check}: the seed-paper block is up to date")
     elif args.write:
-        write_block(args.write, markdown)
+        write_block(args.write, BLOCK, markdown)
         print(f"wrote the seed-paper block of {args.write}")
     else:
         print(markdown, end="")

@@ -19,23 +19,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import collapse_note
 from benchmark.evaluation.training import trained_text
-from benchmark.fileio import atomic_write_text
 from benchmark.plugins import ModelSpec, get, list_models
+from benchmark.reports.runs import Measured, clean_runs
 from benchmark.reports.seed_papers import NO_PUBLISHED_METRIC
-from benchmark.results.rundir import file_sha256
 
 REPO = Path(__file__).resolve().parents[2]
 SPLIT = Path("splits/busi/5fold_grouped.json")
-BEGIN, END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
+BLOCK = "seeds"
 NEEDED = ("paper", "model", "busbench_submission", "headline", "table_or_section", "condition", "metric", "value",
           "split", "augmentation_timing", "mask_in_input", "selection_on_test", "empty_mask_convention", "pretrained",
           "image_size", "epochs")
@@ -57,32 +53,6 @@ FLAG_WORDS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Measured:
-    """Our newest completed clean run of a submission.
-
-    Attributes:
-        run_id: Its folder name.
-        run: Its ``run.json``.
-        metrics: Its ``metrics.json``.
-        n_runs: How many completed runs on the split the submission has.
-        folder: Its run folder (the fold histories behind its convergence flags).
-    """
-
-    run_id: str
-    run: dict[str, Any]
-    metrics: dict[str, Any]
-    n_runs: int
-    folder: Path | None = None
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BusbenchError(path, f"cannot be read as JSON: {exc}") from exc
-
-
 def read_published(path: Path) -> list[dict[str, str]]:
     """The ledger's rows (see :mod:`benchmark.reports.published`)."""
     if not path.is_file():
@@ -92,31 +62,6 @@ def read_published(path: Path) -> list[dict[str, str]]:
     if missing:
         raise BusbenchError(path, f"is not the published-results ledger: missing column(s) {', '.join(missing)}")
     return list(reader)
-
-
-def clean_runs(results: Path, split_file: Path) -> dict[str, Measured]:
-    """Submission name -> its newest completed clean-protocol run on ``split_file`` (same sha256) under ``results``."""
-    if not results.is_dir():
-        raise BusbenchError(results, "is not a results folder")
-    if not split_file.is_file():
-        raise BusbenchError(split_file, "not found: the seeds report compares runs on this split")
-    wanted = file_sha256(split_file)
-    found: dict[str, list[tuple[str, str, dict, Path]]] = {}
-    for folder in sorted(p for p in results.iterdir() if (p / "run.json").is_file()):
-        run = _read_json(folder / "run.json")
-        split = run.get("split") or {}
-        # Protocol-audit runs reuse the split's folds under leaky protocols (kind "protocol-audit"): never ours.
-        if run.get("status") != "completed" or split.get("sha256") != wanted or split.get("protocol") != "clean" \
-                or run.get("kind") == "protocol-audit":
-            continue
-        name = (run.get("submission") or {}).get("name")
-        if name:
-            found.setdefault(name, []).append((str(run.get("created", "")), folder.name, run, folder))
-    newest = {}
-    for name, runs in found.items():
-        created, run_id, run, folder = max(runs, key=lambda r: (r[0], r[1]))
-        newest[name] = Measured(run_id, run, _read_json(folder / "metrics.json"), len(runs), folder)
-    return newest
 
 
 def _flags(row: dict[str, str]) -> str:
@@ -240,30 +185,3 @@ def seeds_markdown(published: Path, results: Path, *, split_file: Path = REPO / 
              *published_vs_clean(rows, measured, set(specs)), "",
              "### Choices where the paper is silent", "", *silent_choices(rows, specs)]
     return "\n".join(parts) + "\n"
-
-
-def _split_block(text: str, where: Path) -> tuple[str, str, str]:
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise BusbenchError(where, f"needs exactly one {BEGIN} ... {END} block")
-    head, rest = text.split(BEGIN, 1)
-    block, tail = rest.split(END, 1)
-    return head, block, tail
-
-
-def block_is_current(readme: Path, markdown: str) -> bool:
-    """Whether the README's seeds block is exactly ``markdown``."""
-    _, block, _ = _split_block(_read_text(readme), readme)
-    return block == "\n" + markdown
-
-
-def write_block(readme: Path, markdown: str) -> None:
-    """Replace the README's seeds block with ``markdown``, atomically."""
-    head, _, tail = _split_block(_read_text(readme), readme)
-    atomic_write_text(readme, f"{head}{BEGIN}\n{markdown}{END}{tail}")
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BusbenchError(path, f"cannot be read: {exc}") from exc
