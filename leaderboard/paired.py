@@ -14,21 +14,9 @@ from typing import Any
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.compare import paired_comparison
+from benchmark.evaluation.compare import RecordedLabels, paired_comparison
 from benchmark.evaluation.score import CLASSIFICATION_STATISTICS, HEADLINE, N_BOOT, SEGMENTATION_STATISTICS
 from benchmark.splits.schema import SplitFile
-
-
-class RecordedLabels:
-    """The part of a :class:`~benchmark.data.dataset.Dataset` that classification scoring reads, from a split file."""
-
-    def __init__(self, split: SplitFile):
-        self.classes = tuple(split.classes)
-        self._cases = split.cases
-
-    def case(self, case_id: str) -> Any:
-        """The split's record of a case (it has the ``label`` scoring needs)."""
-        return self._cases[case_id]
 
 
 def metrics_for(task: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmark.plugins import load_errors
 from benchmark.reports.blocks import block_is_current, write_block
 from benchmark.reports.published import default_source, write_published
+from benchmark.reports.references import references_markdown
 from benchmark.reports.seeds import BLOCK, seeds_markdown
 
 
@@ -33,12 +34,25 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Print each seed paper's published headline number beside our measurement of the same "
                     "system on the 5-fold grouped BUSI split (95%% CI, budget, difference), and the choices each "
                     "seed submission made where its paper is silent.")
-    seeds.add_argument("--results", type=Path, default=Path("leaderboard/results"), help="published runs")
     seeds.add_argument("--published", type=Path, default=Path("leaderboard/published.csv"), help="the ledger")
-    mode = seeds.add_mutually_exclusive_group()
-    mode.add_argument("--check", type=Path, metavar="README", help="exit 1 if README's seeds block is stale")
-    mode.add_argument("--write", type=Path, metavar="README", help="replace README's seeds block")
+    _block_options(seeds, "seeds")
     seeds.set_defaults(run=run_seeds)
+
+    refs = report.add_parser(
+        "references", help="Markdown: the clean references on the leaderboard split, and what pretraining adds",
+        description="Print every completed clean-protocol run on the examination-grouped BUSI split (newest per "
+                    "configuration) with its 95%% CI, budget and convergence flags, and the paired effect of ImageNet "
+                    "pretraining where a scratch run of the same budget exists.")
+    _block_options(refs, "references")
+    refs.set_defaults(run=run_references)
+
+
+def _block_options(parser: argparse.ArgumentParser, block: str) -> None:
+    """``--results`` and the ``--check``/``--write`` pair of a report that owns a README block."""
+    parser.add_argument("--results", type=Path, default=Path("leaderboard/results"), help="published runs")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", type=Path, metavar="README", help=f"exit 1 if README's {block} block is stale")
+    mode.add_argument("--write", type=Path, metavar="README", help=f"replace README's {block} block")
 
 
 def run_published(args: argparse.Namespace) -> int:
@@ -57,15 +71,25 @@ def run_seeds(args: argparse.Namespace) -> int:
     if load_errors():  # a plugin that fails to import is missing from the choices table; say so, off stdout
         print(f"busbench: note: {len(load_errors())} plugin(s) failed to load, so their models are not in the "
               "report (see 'busbench list')", file=sys.stderr)
+    return _emit(args, BLOCK, "seed-paper", "seeds", markdown)
+
+
+def run_references(args: argparse.Namespace) -> int:
+    """``busbench report references``: print, check or write the Markdown."""
+    return _emit(args, "references", "references", "references", references_markdown(args.results))
+
+
+def _emit(args: argparse.Namespace, block: str, what: str, command: str, markdown: str) -> int:
+    """Check, write or print a report's README block."""
     if args.check:
-        if not block_is_current(args.check, BLOCK, markdown):
-            print(f"busbench: {args.check}: the seed-paper block is out of date; run "
-                  f"'busbench report seeds --write {args.check}'", file=sys.stderr)
+        if not block_is_current(args.check, block, markdown):
+            print(f"busbench: {args.check}: the {what} block is out of date; run "
+                  f"'busbench report {command} --write {args.check}'", file=sys.stderr)
             return 1
-        print(f"{args.check}: the seed-paper block is up to date")
+        print(f"{args.check}: the {what} block is up to date")
     elif args.write:
-        write_block(args.write, BLOCK, markdown)
-        print(f"wrote the seed-paper block of {args.write}")
+        write_block(args.write, block, markdown)
+        print(f"wrote the {what} block of {args.write}")
     else:
         print(markdown, end="")
     return 0

@@ -23,6 +23,18 @@ from benchmark.results.rundir import RunDir
 from benchmark.splits.schema import SplitFile
 
 
+class RecordedLabels:
+    """The part of a :class:`~benchmark.data.dataset.Dataset` that classification scoring reads, from a split file."""
+
+    def __init__(self, split: SplitFile):
+        self.classes = tuple(split.classes)
+        self._cases = split.cases
+
+    def case(self, case_id: str) -> Any:
+        """The split's record of a case (it has the ``label`` scoring needs)."""
+        return self._cases[case_id]
+
+
 def _finished(run_dir: Path) -> dict[str, Any]:
     doc = RunDir(run_dir).read_run()
     if doc is None:
