@@ -147,6 +147,9 @@ def test_results_list_shows_budget_and_flags(tmp_path: Path, capsys: pytest.Capt
     assert budget_text(run) in line and DID_NOT_LEARN in line and "for every case" in line
     first = json.loads((folders[0] / "run.json").read_text())
     assert budget_text(first) in lines[folders[0].name]
+    for folder in (collapsed, folders[0]):  # and the split file it stands on
+        split = json.loads((folder / "run.json").read_text())["split"]["path"]
+        assert f" {Path(split).name} " in lines[folder.name]
 
 
 def _readme_rows(header_start: str) -> list[list[str]]:

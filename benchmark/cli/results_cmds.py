@@ -75,8 +75,9 @@ def run_list(args: argparse.Namespace) -> int:
         if r["headline_value"] is not None:
             low, high = r["headline_ci_low"], r["headline_ci_high"]
             score = f"{r['headline_metric']} {r['headline_value']:.4f} [{low:.4f}, {high:.4f}]"
+        split = ((r.get("run_json") or {}).get("split") or {}).get("path") or r.get("split_group") or "-"
         print(f"{r['run_id']:<40} {r['status']:<9} {r['task']:<14} {r['dataset']:<12} {r['protocol'] or '-':<11} "
-              f"{score}{collapse_note(r['metrics_json'] or {})}  ({how_trained(r)})"
+              f"{Path(split).name:<24} {score}{collapse_note(r['metrics_json'] or {})}  ({how_trained(r)})"
               f"{'  error: ' + r['error'] if r['error'] else ''}")
     return 0
 
