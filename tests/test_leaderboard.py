@@ -367,8 +367,11 @@ def test_published_page_puts_our_number_beside_the_paper(runs, monkeypatch):
     ours = json.loads((runs / fx.RUN_IDS["good"] / "metrics.json").read_text())["pooled"]["accuracy"]
     rows = table[(table["busbench_submission"] == "cheyi2024_cnn") & (table["metric"] == "accuracy")]
     assert not rows.empty and rows["ours"].tolist() == pytest.approx([ours] * len(rows))
+    good = json.loads((runs / fx.RUN_IDS["good"] / "run.json").read_text())
     for _, row in rows.iterrows():
         assert row["difference_pp"] == pytest.approx((float(row["published_text"]) - ours) * 100)
+        assert row["our_split"] == good["split"]["path"]  # the split our figure stands on
+        assert row["our_budget"].startswith(f"{good['image_size']} px")
     assert len(at.get("vega_lite_chart")) == 1
     headline_rows = len(table)
     at.toggle(key="p-headline").set_value(False).run()

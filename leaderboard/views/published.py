@@ -40,6 +40,12 @@ def render() -> None:
     store, frame = ui.store_or_stop()
     measured = ledger.measured_runs(frame) if not frame.empty else {}
     table = ledger.comparison(rows, measured, _metrics_of(store, sorted(set(measured.values()))))
+    if not frame.empty:  # which split each of our figures stands on, and how it was trained
+        by_run = frame.set_index("run_id")
+        table["our_split"] = [by_run.at[r, "split_path"] if r in by_run.index else None for r in table["run"]]
+        table["our_budget"] = [by_run.at[r, "budget"] if r in by_run.index else None for r in table["run"]]
+    else:
+        table["our_split"] = table["our_budget"] = None
 
     cols = st.columns([3, 2, 2, 2])
     papers = cols[0].multiselect("Paper", sorted(table["paper"].unique()), key="p-paper", placeholder="all")
@@ -61,7 +67,7 @@ def render() -> None:
     cc = st.column_config
     ui.table(shown[["paper", "model", "condition", "where", "metric", "averaging", "published_text", "flags",
                         "busbench_submission", "ours", "ours_low", "ours_high", "paper_compatible", "difference_pp",
-                        "status", "link", *ledger.FLAG_COLUMNS]],
+                        "our_split", "our_budget", "status", "link", *ledger.FLAG_COLUMNS]],
                  hide_index=True, width="stretch", key="published-table", column_config={
                      "published_text": cc.TextColumn("published", help="verbatim from the paper"),
                      "busbench_submission": cc.TextColumn("our system"),
@@ -72,6 +78,8 @@ def render() -> None:
                                                          help="normal images averaged in, an empty prediction "
                                                               "scored 1"),
                      "difference_pp": cc.NumberColumn("published − ours", format="%+.1f pp"),
+                     "our_split": cc.TextColumn("our split", help="the split file our figure stands on"),
+                     "our_budget": cc.TextColumn("our budget", help="input size, epochs, pretrained or scratch"),
                      "link": cc.LinkColumn("our run", display_text="open"),
                      **{f: cc.TextColumn(f.replace("_", " "), help=FLAG_HELP.get(f)) for f in ledger.FLAG_COLUMNS},
                  })
