@@ -88,7 +88,8 @@ def table(task: str, rows: list[Measured]) -> list[str]:
 
 
 def _p(value: Any) -> str:
-    return "-" if not isinstance(value, (int, float)) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+    """``p = 0.012``, ``p < 0.001``, or ``p = -`` when there is none."""
+    return "p = -" if not isinstance(value, (int, float)) else ("p < 0.001" if value < 0.001 else f"p = {value:.3f}")
 
 
 def pretraining_effects(rows: list[Measured], split_file: Path) -> list[str]:
@@ -112,13 +113,13 @@ def pretraining_effects(rows: list[Measured], split_file: Path) -> list[str]:
         split = split or read_split(split_file)
         result = paired_comparison(scratch.folder, pretrained.folder, task, split, RecordedLabels(split), metric)
         boot, ttest = result["bootstrap"], result["ttest"]
-        ttest_text = (f"corrected resampled t-test over folds p = {_p(ttest.get('p_value'))}"
+        ttest_text = (f"corrected resampled t-test over folds {_p(ttest.get('p_value'))}"
                       if "undefined" not in ttest else f"t-test undefined: {ttest['undefined']}")
         if boot["difference"] is None or boot["low"] is None:
             difference = f"difference undefined ({boot['reason']})"
         else:
             difference = (f"difference **{boot['difference']:+.3f}** [{boot['low']:+.3f}, {boot['high']:+.3f}] "
-                          f"(paired bootstrap over {result['unit']} groups, p = {_p(boot['p_value'])})")
+                          f"(paired bootstrap over {result['unit']} groups, {_p(boot['p_value'])})")
         out.append(f"- `{name}` ({size} px, {epochs} epochs), {HEADINGS[metric]}: ImageNet "
                    f"{result['b']['value']:.3f} against scratch {result['a']['value']:.3f}, {difference}; {ttest_text}")
     return out
