@@ -1,6 +1,11 @@
 # Shared by leaderboard/run_seed_systems.sh and leaderboard/run_references.sh (sourced, not run): one plan line is
 # one `busbench run`, published into leaderboard/results when complete, with Grad-CAM maps for classifiers.
-# Expects BUSI, THREADS, DEVICE and OUT to be set by the calling script.
+# BUSI, THREADS, DEVICE and OUT come from the environment, with these defaults.
+
+BUSI=${BUSBENCH_BUSI:-../shared/data/BUSI}
+THREADS=${THREADS:-1}
+DEVICE=${DEVICE:-auto}
+OUT=${OUT:-runs/busi}
 
 GRADCAM_CASES=benign-1,benign-100,malignant-1,malignant-100,normal-1,normal-50
 

@@ -15,10 +15,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUSI=${BUSBENCH_BUSI:-../shared/data/BUSI}
-THREADS=${THREADS:-1}
-DEVICE=${DEVICE:-auto}
-OUT=${OUT:-runs/busi}
 BUDGET=${BUDGET:-cpu}
 SPLIT=splits/busi/5fold_examination.json
 

@@ -12,10 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUSI=${BUSBENCH_BUSI:-../shared/data/BUSI}
-THREADS=${THREADS:-1}
-DEVICE=${DEVICE:-auto}
-OUT=${OUT:-runs/busi}
 SPLIT=splits/busi/5fold_grouped.json
 
 # dajam2025_vgg16 gets 12 epochs: the paper's batch 4 with 134 M parameters costs about 50 s an epoch on one CPU
