@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import benchmark.audit.protocols as protocols
+import benchmark.engine.fold as engine_fold
 from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.protocols import (
     COPY_MARK,
@@ -139,14 +140,14 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, list]:
     """One full audit (k=3, 3 lucky draws), recording what every train_fold call was given."""
     out = tmp_path_factory.mktemp("protocol-audit")
     calls = []
-    real = protocols.train_fold
+    real = engine_fold.train_fold
 
     def spy(submission, train, val, settings, compute, checkpoint):
         calls.append((Path(checkpoint).parts[-3:], train.case_ids, val.case_ids))
         return real(submission, train, val, settings, compute, checkpoint)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(protocols, "train_fold", spy)
+        mp.setattr(engine_fold, "train_fold", spy)
         summary = audit_protocols(AuditRequest("small_cnn", TINY, task="classification", epochs=1, image_size=32,
                                                k=3, lucky_draws=3, threads=2, out=out))
     return summary, out, calls

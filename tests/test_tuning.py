@@ -262,7 +262,7 @@ LR = {"kind": "float", "low": 1e-3, "high": 1e-1, "log": True}
 ])
 def test_bad_input_is_one_line_exit_2_before_training(tiny_split, tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setattr("benchmark.tuning.objective.train_fold", lambda *a, **k: pytest.fail("trained"))
-    monkeypatch.setattr(nested, "train_fold", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("benchmark.engine.fold.train_fold", lambda *a, **k: pytest.fail("trained"))
     assert main(_cli(tiny_split, tmp_path / "runs", *extra(tmp_path))) == 2
     err = capsys.readouterr().err
     assert err.startswith("busbench: error: ") and err.count("\n") == 1 and message in err, err

@@ -31,17 +31,17 @@ Protocols, and the seed papers (``shared/reference/seed_protocols.md``) that use
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.model_selection import StratifiedKFold
 
 from benchmark.audit.duplicates import DuplicateReport
 from benchmark.audit.protocol_data import OVERLAY_ALPHA, augmented_copies, concat, original_id, overlay_masks, take
 from benchmark.data.dataset import Dataset
-from benchmark.engine.tensors import LabelledImages, images_only, labelled
+from benchmark.engine.fold import FoldData
+from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.plugins.submission import Submission
 from benchmark.splits.make import case_records, group_ids, make_split
@@ -58,29 +58,6 @@ AUGMENTED_COPIES = 2
 LUCKY_DRAWS = 5
 #: Share of the training side kept for epoch selection (as ``busbench splits make``'s default).
 VAL_FRACTION = 0.2
-
-
-@dataclass(frozen=True)
-class FoldData:
-    """What one fold of a protocol trains, selects and predicts on.
-
-    Attributes:
-        fold: Fold number.
-        train: Training data (augmented by the submission's hook during training, as in the engine).
-        select: Data the epoch is selected on (passed as ``val`` to ``train_fold``).
-        selection: ``"val"`` or ``"test"``: which part ``select`` is.
-        test_ids: Scored test cases, in row order of ``test_images``.
-        test_images: uint8 (N, 1, S, S) inputs the model predicts on.
-        facts: Protocol-specific counts recorded in the fold's ``result.json``.
-    """
-
-    fold: int
-    train: LabelledImages
-    select: LabelledImages
-    selection: str
-    test_ids: tuple[str, ...]
-    test_images: torch.Tensor
-    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -26,9 +26,8 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,22 +63,17 @@ from benchmark.audit.protocol_plans import (
 )
 from benchmark.audit.protocol_report import SHOWN, _add_comparisons, _entry, format_table, paired_difference
 from benchmark.data.open import open_dataset
-from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, train_fold
+from benchmark.engine.device import ComputeSetup, resolve_compute
+from benchmark.engine.fold import fold_entry, run_folds
+from benchmark.engine.loop import PluginError
 from benchmark.engine.options import TrainingOptions, check_trainable, configured_submission, submission_class
-from benchmark.engine.peak_memory import PeakMemory
-from benchmark.engine.runner import fold_summary, predict_test_fold
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
 from benchmark.fileio import atomic_write_json
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
-from benchmark.results.rundir import (
-    RunDir,
-    file_sha256,
-    git_commit,
-    package_versions,
-)
+from benchmark.results.rundir import RunDir, file_sha256
+from benchmark.results.rundoc import new_run_doc, now, open_run_doc, training_record
 from benchmark.results.store import ResultsStore, default_store_url
 
 # Every public name of the audit, importable from here as before the split into sibling modules.
@@ -110,8 +104,17 @@ class AuditRequest(TrainingOptions):
 
 
 def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, compute: ComputeSetup,
-             progress: bool = False) -> dict[str, Any]:
-    """Train and predict the plan's folds into ``rd`` (finished folds are kept), then score them.
+             doc: dict[str, Any] | None, progress: bool = False) -> dict[str, Any]:
+    """Train and predict the plan's folds with the engine's fold body (finished folds are kept), then score them.
+
+    Args:
+        plan: The protocol's folds.
+        rd: The run folder (a lucky-split draw's own folder).
+        ctx: What every protocol shares.
+        epochs: Training epochs.
+        compute: Device, precision and threads.
+        doc: The run's ``run.json`` document (its fold table is kept current), ``None`` for a lucky-split draw.
+        progress: Show a batch progress bar.
 
     Returns:
         ``{"metrics": metrics.json document, "folds": {fold: result}}``.
@@ -119,35 +122,9 @@ def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, com
     Raises:
         PluginError: If the submission's code fails (the fold is recorded as failed first).
     """
-    batch_size = int(ctx.submission.hparams["batch_size"])
-    results: dict[int, dict[str, Any]] = {}
-    for k in plan.folds:
-        previous = rd.fold_result(k)
-        if previous is not None and previous.get("status") == "completed":
-            results[k] = previous
-            continue
-        fold_dir = rd.fold_dir(k)
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        started, peak = time.perf_counter(), PeakMemory(compute.device)
-        seed_everything(ctx.seed)
-        try:
-            data = plan.build(k)
-            settings = TrainSettings(epochs, batch_size, ctx.seed, k, progress)
-            model, best_epoch, history = train_fold(ctx.submission, data.train.to(compute.device),
-                                                    data.select.to(compute.device), settings, compute,
-                                                    fold_dir / "checkpoint.pt")
-            predict_test_fold(ctx.submission, model, ctx.dataset, data.test_ids, data.test_images, compute,
-                              batch_size * 2, data.fold, fold_dir)
-        except PluginError as exc:
-            rd.write_fold_result(k, {"fold": k, "status": "failed", "error": str(exc)})
-            raise
-        result = {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
-                  "seconds": time.perf_counter() - started, "memory": peak.to_json(), "selection": data.selection,
-                  "n_train": len(data.train.case_ids), "n_select": len(data.select.case_ids),
-                  "n_test": len(data.test_ids), **data.facts}
-        rd.write_fold_result(k, result)
-        (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
-        results[k] = result
+    run_folds(ctx.submission, ctx.dataset, plan.folds, plan.build, epochs=epochs, seed=ctx.seed, compute=compute,
+              rd=rd, doc=doc, progress=progress, stop_on_failure=True)
+    results = {k: rd.fold_result(k) or {} for k in plan.folds}
     predictions = read_run_predictions(rd, ctx.submission.spec.task, plan.split, plan.folds)
     metrics = score_predictions(ctx.submission.spec.task, plan.split, ctx.dataset, predictions, folds=plan.folds)
     atomic_write_json(rd.metrics_json, metrics)
@@ -163,34 +140,24 @@ def _scoring_inputs(rd: RunDir, plan: ProtocolPlan, ctx: AuditContext) -> Scorin
 # --- the audit --------------------------------------------------------------------------------------------------------
 
 
-def _run_doc(rid: str, name: str, ctx: AuditContext, req: AuditRequest, epochs: int, rd: RunDir,
-             plan: ProtocolPlan | None, compute: ComputeSetup, identity: dict[str, Any],
-             code: dict[str, Any]) -> dict[str, Any]:
+def _run_doc(rid: str, name: str, ctx: AuditContext, req: AuditRequest, rd: RunDir, plan: ProtocolPlan | None,
+             compute: ComputeSetup, identity: dict[str, Any], code: dict[str, Any]) -> dict[str, Any]:
     spec, sub = ctx.submission.spec, ctx.submission
     if plan is None:  # lucky split: each draw keeps its own split.json
         split_doc = {"path": None, "sha256": None, "k": 5, "group": "duplicates", "protocol": name}
         details: dict[str, Any] = {"draws_requested": req.lucky_draws}
     else:
-        split_doc = {"path": "split.json", "sha256": file_sha256(rd.path / "split.json"), "k": plan.split.k,
-                     "group": plan.split.generator.get("group"), "protocol": name}
+        split_doc = plan.split.provenance("split.json", file_sha256(rd.path / "split.json"), protocol=name)
         details = plan.details
-    return {
-        "run_id": rid, "kind": "protocol-audit",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": spec.task, "submission": spec.to_json(), "hparams": sub.hparams, "image_size": ctx.size,
-        "epochs": epochs, "seed": ctx.seed, "tuned": False, "pretrained": bool(sub.hparams.get("pretrained")),
-        "dataset": {"name": ctx.dataset.name, "fingerprint": ctx.dataset.fingerprint(), "spec": req.dataset},
-        "split": split_doc,
-        "protocol": {"name": name, **details}, "identity": identity, "code": code, "folds": {}, "status": "running",
-        "compute": compute.to_json(), "git_commit": git_commit(), "versions": package_versions(),
-    }
+    return new_run_doc(rid, "protocol-audit", task=spec.task, submission=spec.to_json(),
+                       training=training_record(sub.hparams, ctx.size, ctx.seed),
+                       dataset=ctx.dataset.provenance(req.dataset), split=split_doc, identity=identity, code=code,
+                       compute=compute.to_json(), protocol={"name": name, **details})
 
 
-def _finish(rd: RunDir, doc: dict[str, Any], outcome: dict[str, Any] | None, error: str | None) -> None:
-    if outcome is not None:
-        doc["folds"] = {str(k): fold_summary(r) for k, r in outcome["folds"].items()}
+def _finish(rd: RunDir, doc: dict[str, Any], error: str | None) -> None:
     doc.update({"status": "failed" if error else "completed", "errors": {"protocol": error} if error else {},
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+                "finished": now()})
     rd.write_run(doc)
 
 
@@ -208,12 +175,12 @@ def _run_lucky(ctx: AuditContext, req: AuditRequest, rd: RunDir, doc: dict[str, 
         i = plan.details["draw"]
         draw_rd = RunDir(rd.path / f"draw-{i}")
         atomic_write_json(draw_rd.path / "split.json", plan.split.to_json())
-        out = run_plan(plan, draw_rd, ctx, epochs, compute, req.progress)
+        out = run_plan(plan, draw_rd, ctx, epochs, compute, None, req.progress)
         h = out["metrics"]["headline"]
         draws.append({"draw": i, "split_seed": plan.details["split_seed"], "value": h["value"],
                       "ci_low": h["ci_low"], "ci_high": h["ci_high"], "n_cases": out["metrics"]["n_cases"],
                       "seconds": round(out["folds"][0]["seconds"], 2), "best_epoch": out["folds"][0]["best_epoch"]})
-        fold_table[f"draw-{i}"] = fold_summary(out["folds"][0])
+        fold_table[f"draw-{i}"] = fold_entry(out["folds"][0])
     best = max(draws, key=lambda d: -np.inf if d["value"] is None else d["value"])
     shutil.copyfile(rd.path / f"draw-{best['draw']}" / "metrics.json", rd.metrics_json)
     doc["protocol"].update({"draws": draws, "reported_draw": best["draw"], "metric": metric,
@@ -265,21 +232,19 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
             print(f"{name}: training {spec.name}, {epochs} epochs at {ctx.size} px -> {rd.path}", file=sys.stderr)
             if plan is not None:
                 atomic_write_json(rd.path / "split.json", plan.split.to_json())
-            doc = rd.read_run() or _run_doc(rid, name, ctx, req, epochs, rd, plan, compute, identity, code)
-            rd.write_run(doc)
+            doc = open_run_doc(rd, partial(_run_doc, rid, name, ctx, req, rd, plan, compute, identity, code),
+                               compute.to_json())
             try:
                 if plan is None:
                     metrics = _run_lucky(ctx, req, rd, doc, epochs, compute)
-                    outcome = None
                 else:
-                    outcome = run_plan(plan, rd, ctx, epochs, compute, req.progress)
-                    metrics = outcome["metrics"]
+                    metrics = run_plan(plan, rd, ctx, epochs, compute, doc, req.progress)["metrics"]
             except PluginError as exc:
-                _finish(rd, doc, None, str(exc))
+                _finish(rd, doc, str(exc))
                 rows.append({"protocol": name, "run_dir": str(rd.path), "status": "failed", "error": str(exc)})
                 print(f"{name}: FAILED: {exc}", file=sys.stderr)
                 continue
-            _finish(rd, doc, outcome, None)
+            _finish(rd, doc, None)
         with ResultsStore(req.results_url or default_store_url(req.out)) as store:
             store.index_run(rd.path)
         row = _entry(name, rd, metrics, spec.task)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -210,6 +211,10 @@ class Dataset:
                     index.save()  # keep what was decoded, even when a later file is broken
         self._facts = {c.case_id: facts[c.case_id] for c in self._cases}
         return self._facts
+
+    def provenance(self, spec: str) -> dict[str, Any]:
+        """The ``dataset`` record of a run document: name, fingerprint and the spec the user gave (path or name)."""
+        return {"name": self.name, "fingerprint": self.fingerprint(), "spec": spec}
 
     def fingerprint(self) -> str:
         """Dataset fingerprint: sha256 over every case's id, label, group and pixel fingerprint, in id order."""

@@ -33,7 +33,8 @@ from typing import Any
 
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import resolve_compute
-from benchmark.engine.runner import RunOutcome, RunRequest, finish_run, fold_summary, run_submission
+from benchmark.engine.fold import fold_entry
+from benchmark.engine.runner import RunOutcome, RunRequest, finish_run, run_submission
 from benchmark.errors import BusbenchError
 from benchmark.results.identity import compute_identity
 from benchmark.results.rundir import RunDir
@@ -255,7 +256,7 @@ def _finish(req: RunRequest, run_dir: Path, failed: dict[int, str], executor: di
     # The fold tasks wrote run.json concurrently, each with the fold table it read when it started: rebuild the
     # table from the fold results, which each task wrote alone.
     results = {k: rd.fold_result(k) for k in range(split.k)}
-    doc["folds"] = {str(k): fold_summary(r)
+    doc["folds"] = {str(k): fold_entry(r)
                     for k, r in results.items() if r is not None and r.get("status") == "completed"}
     doc["executor"] = executor
     outcome = finish_run(rd, doc, split, dataset, failed)

@@ -38,7 +38,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +58,11 @@ from benchmark.results.rundir import (
     RunDir,
     config_hash,
     file_sha256,
-    git_commit,
-    package_versions,
     read_masks,
     write_class_predictions,
     write_masks,
 )
+from benchmark.results.rundoc import NOT_TRAINED, new_run_doc, now
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
@@ -403,7 +401,6 @@ def evaluate_predictions(req: EvaluateRequest) -> EvaluateOutcome:
         predictions = read_mask_predictions(req.predictions, split, dataset, folds)
     where = str(req.predictions / SEGMENTATION_CSV if task == "segmentation" else req.predictions)
     metrics = score_predictions(task, split, dataset, predictions, folds=folds, where=where)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ResultsStore(url) as store:  # made before the first write: a bad URL leaves nothing behind
         if task == "classification":
             for k in folds:
@@ -414,21 +411,16 @@ def evaluate_predictions(req: EvaluateRequest) -> EvaluateOutcome:
                 write_masks(rd.fold_dir(k) / "masks.npz", {c: m for c, (f, m) in predictions.items() if f == k})
         atomic_write_json(rd.metrics_json, metrics)
         status = "completed" if metrics["complete"] else "partial"
-        doc = {
-            "run_id": rd.path.name, "kind": "predictions", "created": created, "task": task,
-            "submission": {"name": name, "task": task, "source": "predictions"},
-            "hparams": None, "image_size": None, "epochs": None, "seed": None, "tuned": None, "pretrained": None,
-            "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "spec": req.dataset},
-            "split": {"path": str(req.splits), "sha256": split_sha, "k": split.k,
-                      "group": split.generator.get("group"), "protocol": split.protocol},
-            "predictions": {"path": str(req.predictions),
-                            "format": "csv" if task == "classification" else f"png masks + {SEGMENTATION_CSV}",
-                            "sha256": sha,
-                            "n_cases": {str(k): sum(1 for f, _ in predictions.values() if f == k) for k in folds}},
-            "scored_folds": folds, "folds": {}, "errors": {}, "compute": None,
-            "git_commit": git_commit(), "versions": package_versions(),
-            "status": status, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+        doc = new_run_doc(
+            rd.path.name, "predictions", task=task, submission={"name": name, "task": task, "source": "predictions"},
+            training=NOT_TRAINED, dataset=dataset.provenance(req.dataset),
+            split=split.provenance(str(req.splits), split_sha), identity=None, code=None, compute=None,
+            predictions={"path": str(req.predictions),
+                         "format": "csv" if task == "classification" else f"png masks + {SEGMENTATION_CSV}",
+                         "sha256": sha,
+                         "n_cases": {str(k): sum(1 for f, _ in predictions.values() if f == k) for k in folds}},
+            scored_folds=folds)
+        doc.update({"errors": {}, "status": status, "finished": now()})
         # run.json goes last: a folder without it is an interrupted evaluation, written again next time.
         rd.write_run(doc)
         store.index_run(rd.path)

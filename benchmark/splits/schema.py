@@ -84,6 +84,17 @@ class SplitFile:
         """
         return "clean" if self.generator.get("group") in ("examination", "duplicates", "patient") else "naive-split"
 
+    def provenance(self, path: str | None, sha256: str | None, *, protocol: str | None = None) -> dict[str, Any]:
+        """The ``split`` record of a run document: which file, its sha256, folds, grouping and protocol.
+
+        Args:
+            path: The split file as the user named it (``split.json`` for an audit's own split).
+            sha256: The file's sha256.
+            protocol: The evaluation protocol, when it is not the split's own (:attr:`protocol`): an audit's leak.
+        """
+        return {"path": path, "sha256": sha256, "k": self.k, "group": self.generator.get("group"),
+                "protocol": protocol or self.protocol}
+
     def to_json(self) -> dict[str, Any]:
         """The JSON document (see module docstring)."""
         return {

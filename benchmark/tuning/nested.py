@@ -20,21 +20,18 @@ anything trains. The same command resumes: finished folds are kept, a study cont
 from __future__ import annotations
 
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.storages import RDBStorage
 
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
-from benchmark.engine.device import ComputeSetup, resolve_compute, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, derived_seed, save_weights, train_fold
+from benchmark.engine.device import ComputeSetup, resolve_compute
+from benchmark.engine.fold import FoldData, record_fold_result, run_fold
+from benchmark.engine.loop import PluginError, derived_seed
 from benchmark.engine.options import (
     TrainingOptions,
     check_trainable,
@@ -42,15 +39,15 @@ from benchmark.engine.options import (
     split_and_folds,
     submission_class,
 )
-from benchmark.engine.peak_memory import PeakMemory
-from benchmark.engine.runner import RunOutcome, finish_run, predict_test_fold
+from benchmark.engine.runner import RunOutcome, finish_run
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json
 from benchmark.plugins.spec import SearchParam
 from benchmark.plugins.submission import Submission
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
-from benchmark.results.rundir import RunDir, config_hash, file_sha256, git_commit, package_versions
+from benchmark.results.rundir import RunDir, config_hash, file_sha256
+from benchmark.results.rundoc import new_run_doc, open_run_doc, training_record
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import SplitFile
 from benchmark.tuning.objective import make_objective, print_trial
@@ -165,8 +162,11 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
                                  TrialSeededTPE(derived_seed(req.seed, k)), make_pruner(req.pruner, base["epochs"]))
                    for k in folds}
         rd = RunDir(req.out / rid)
-        doc = rd.read_run() or {**_new_run_doc(req, rid, cls, base, space, size, dataset, split, study_name, url),
-                                "identity": tuned_identity, "code": code}
+        doc = open_run_doc(rd, lambda: new_run_doc(
+            rid, "tuned", task=spec.task, submission=spec.to_json(),
+            training=training_record(base, size, req.seed, tuned=True), dataset=dataset.provenance(req.dataset),
+            split=split.provenance(str(req.splits), file_sha256(req.splits)), identity=tuned_identity, code=code,
+            compute=compute.to_json(), tuning=_tuning_section(req, space, study_name, url)), compute.to_json())
         plan = _Plan(req, cls, base, space, size, dataset, split, folds, compute, storage, studies, study_name, url,
                      rd, doc)
         return _run_plan(plan)
@@ -175,30 +175,17 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
         close_storage(storage)
 
 
-def _new_run_doc(req: TuneRequest, run_id: str, cls: type[Submission], base: dict[str, Any],
-                 space: dict[str, SearchParam], size: int, dataset: Dataset, split: SplitFile, study_name: str,
-                 url: str) -> dict[str, Any]:
-    spec = cls.spec
-    return {
-        "run_id": run_id, "kind": "tuned", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": spec.task, "submission": spec.to_json(), "hparams": base, "image_size": size, "epochs": base["epochs"],
-        "seed": req.seed, "tuned": True, "pretrained": bool(base.get("pretrained")),
-        "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "spec": req.dataset},
-        "split": {"path": str(req.splits), "sha256": file_sha256(req.splits), "k": split.k,
-                  "group": split.generator.get("group"), "protocol": split.protocol},
-        "folds": {}, "status": "running",
-        "tuning": {"search_space": space_to_json(space), "trials": req.trials, "study": study_name,
-                   "storage": shown_url(url), "pruner": req.pruner,
-                   "sampler": "TPE (constant liar); trial n seeded from (seed, outer fold, n)",
-                   "objective": "best inner-validation score over epochs (the engine's epoch-selection score)",
-                   "folds": {}, "seconds": 0.0},
-    }
+def _tuning_section(req: TuneRequest, space: dict[str, SearchParam], study_name: str, url: str) -> dict[str, Any]:
+    """A tuned run's ``tuning`` section of ``run.json``, before any fold's study has ended."""
+    return {"search_space": space_to_json(space), "trials": req.trials, "study": study_name,
+            "storage": shown_url(url), "pruner": req.pruner,
+            "sampler": "TPE (constant liar); trial n seeded from (seed, outer fold, n)",
+            "objective": "best inner-validation score over epochs (the engine's epoch-selection score)",
+            "folds": {}, "seconds": 0.0}
 
 
 def _run_plan(plan: _Plan) -> RunOutcome:
     req, rd, doc = plan.req, plan.run_dir, plan.doc
-    doc.update({"compute": plan.compute.to_json(), "git_commit": git_commit(), "versions": package_versions()})
-    rd.write_run(doc)
     print(f"tune {rd.path.name}: {plan.cls.spec.name} on {plan.dataset.name}, {len(plan.folds)} outer fold(s), "
           f"{req.trials} trials each over {', '.join(sorted(plan.space))}; studies {plan.study_name}.fold-K in "
           f"{shown_url(plan.url)} -> {rd.path}", file=sys.stderr)
@@ -235,54 +222,31 @@ def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
                 summary: dict[str, Any]) -> str | None:
     """Train the best parameters on fold ``k`` and predict its test part once; the error, or ``None``."""
     rd, fold, req = plan.run_dir, plan.split.folds[k], plan.req
-    fold_dir = rd.fold_dir(k)
-    fold_dir.mkdir(parents=True, exist_ok=True)
     if "best_params" not in summary:
+        rd.fold_dir(k).mkdir(parents=True, exist_ok=True)
         error = f"no trial of study {summary['study']} completed ({summary['trials']})"
-        _write_result(rd, k, {"fold": k, "status": "failed", "error": error, "tuning": summary})
+        record_fold_result(rd, k, {"fold": k, "status": "failed", "error": error, "tuning": summary})
         return error
     hparams = {**plan.base, **summary["best_params"]}
     print(f"fold {k}: best trial {summary['best_trial']} (validation {summary['best_value']:.4f}); training its "
           f"parameters and predicting the {len(fold.test)} test cases once", file=sys.stderr)
-    started, peak = time.perf_counter(), PeakMemory(plan.compute.device)
-    seed_everything(req.seed)
+    # The first and only read of this fold's test cases: pixels only, after the study has ended.
+    def build() -> FoldData:
+        return FoldData(k, train, val, "val", tuple(fold.test), images_only(plan.dataset, fold.test, plan.size))
+
     try:
-        submission = plan.cls(hparams)
-        settings = TrainSettings(int(hparams["epochs"]), int(hparams["batch_size"]), req.seed, k, req.progress)
         # A scratch checkpoint: workers sharing --out may train the same fold at once (it is one trial's cost).
-        with tempfile.TemporaryDirectory(prefix="busbench-final-") as tmp:
-            model, best_epoch, history = train_fold(submission, train, val, settings, plan.compute,
-                                                    Path(tmp) / "checkpoint.pt")
-        # The first and only read of this fold's test cases: pixels only, after the study has ended.
-        test_images = images_only(plan.dataset, fold.test, plan.size)
-        predict_test_fold(submission, model, plan.dataset, fold.test, test_images, plan.compute,
-                          int(hparams["batch_size"]) * 2, k, fold_dir)
-        save_weights(model, fold_dir / "model.pt")  # for busbench explain, as busbench run keeps them
+        run = run_fold(plan.cls(hparams), plan.dataset, k, build, epochs=int(hparams["epochs"]), seed=req.seed,
+                       compute=plan.compute, rd=rd, progress=req.progress, resumable=False,
+                       extra={"hparams": hparams, "best_params": summary["best_params"], "tuning": summary})
     except PluginError as exc:
-        _write_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), "tuning": summary})
         return str(exc)
-    seconds, memory = time.perf_counter() - started, peak.to_json()
-    _write_result(rd, k, {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
-                          "hparams": hparams, "best_params": summary["best_params"], "tuning": summary,
-                          "seconds": seconds, "memory": memory, "n_train": len(fold.train), "n_val": len(fold.val),
-                          "n_test": len(fold.test)})
+    seconds = run.result["seconds"]
     # A fold's cost is its whole study plus the final training, so the store's wall time is the tuned cost; its
     # memory is the final training's (a trial trains the same model on the same data).
-    plan.doc["folds"][str(k)] = {"seconds": round(summary["seconds"] + seconds, 2), "best_epoch": best_epoch,
-                                 "tuning_seconds": summary["seconds"], "retrain_seconds": round(seconds, 2),
-                                 "best_params": summary["best_params"], "memory": memory}
-    plan.doc["params"] = sum(p.numel() for p in model.parameters())
-    del model
-    if plan.compute.device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    plan.doc["folds"][str(k)] = {"seconds": round(summary["seconds"] + seconds, 2),
+                                 "best_epoch": run.result["best_epoch"], "tuning_seconds": summary["seconds"],
+                                 "retrain_seconds": round(seconds, 2), "best_params": summary["best_params"],
+                                 "memory": run.result["memory"]}
+    plan.doc["params"] = run.params
     return None
-
-
-def _write_result(rd: RunDir, k: int, doc: dict[str, Any]) -> None:
-    """Write a fold's result unless another worker sharing this run folder completed the fold first."""
-    try:
-        rd.write_fold_result(k, doc)
-    except BusbenchError:
-        if (rd.fold_result(k) or {}).get("status") != "completed":
-            raise
-        print(f"fold {k}: completed by another worker meanwhile, its result kept", file=sys.stderr)

@@ -1,0 +1,228 @@
+"""One fold, trained and predicted once: the body every command that trains runs (run, tune, audit protocols).
+
+The sequence is written here and nowhere else: seed, train on the fold's training data, select the epoch on its
+selection data, predict the test images once, keep the selected weights, and write the fold's ``result.json``
+with its history, wall time and peak memory. What differs between the commands is only the data a fold sees
+(:class:`FoldData`: the engine's clean fold, or a leaky protocol's) and a few recorded extras (a tuned fold's
+study); :func:`run_folds` is the fold loop of ``busbench run`` and of every audit protocol.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.data.dataset import Dataset
+from benchmark.engine.device import ComputeSetup, seed_everything
+from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, save_weights, train_fold
+from benchmark.engine.peak_memory import PeakMemory
+from benchmark.engine.tensors import LabelledImages, images_only, labelled
+from benchmark.errors import BusbenchError
+from benchmark.plugins.submission import Submission
+from benchmark.results.rundir import RunDir, write_class_predictions, write_masks
+from benchmark.splits.schema import SplitFile
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """What one fold trains, selects and predicts on.
+
+    Attributes:
+        fold: Fold number (written in the predictions' ``fold`` column).
+        train: Training data (augmented by the submission's hook during training).
+        select: Data the epoch is selected on (the loop's ``val``).
+        selection: ``"val"`` or ``"test"``: which part ``select`` is (``"test"`` only in the leakage audit).
+        test_ids: Scored test cases, in row order of ``test_images``.
+        test_images: uint8 (N, 1, S, S) inputs the model predicts on, pixels only.
+        facts: Protocol-specific counts recorded in the fold's ``result.json``.
+    """
+
+    fold: int
+    train: LabelledImages
+    select: LabelledImages
+    selection: str
+    test_ids: tuple[str, ...]
+    test_images: torch.Tensor
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def clean_fold(dataset: Dataset, split: SplitFile, k: int, size: int) -> FoldData:
+    """Fold ``k`` of a committed split as the leaderboard trains it: train on ``train``, select on ``val``.
+
+    The test side is built by :func:`~benchmark.engine.tensors.images_only`: pixels, no label, no mask.
+    """
+    fold = split.folds[k]
+    return FoldData(k, labelled(dataset, fold.train, size), labelled(dataset, fold.val, size), "val",
+                    tuple(fold.test), images_only(dataset, fold.test, size))
+
+
+def predict_test_fold(submission: Submission, model: torch.nn.Module, dataset: Dataset, test_ids: Sequence[str],
+                      test_images: torch.Tensor, compute: ComputeSetup, batch_size: int, fold: int,
+                      fold_dir: Path) -> None:
+    """Predict a fold's test images once and write them: probabilities (CSV) or binary masks at original size."""
+    probs = predict_probabilities(submission, model, test_images, compute, batch_size)
+    if submission.spec.task == "classification":
+        write_class_predictions(fold_dir / "predictions.csv",
+                                [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)])
+        return
+    facts = dataset.facts()
+    masks = {}
+    for cid, p in zip(test_ids, probs, strict=True):
+        # Predictions are scored at the reference mask's original size.
+        h, w = facts[cid].height, facts[cid].width
+        full = F.interpolate(p[None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        masks[cid] = (full >= 0.5).numpy()
+    write_masks(fold_dir / "masks.npz", masks)
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    """A trained fold: its ``result.json`` document and the model's parameter count."""
+
+    result: dict[str, Any]
+    params: int
+
+
+def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[], FoldData], *, epochs: int,
+             seed: int, compute: ComputeSetup, rd: RunDir, progress: bool = False, resumable: bool = True,
+             extra: dict[str, Any] | None = None) -> FoldRun:
+    """Train fold ``k`` into ``rd``, predict its test images once, keep the weights, write its result.
+
+    The fold's wall time and peak memory count from before its data is built to the written result.
+
+    Args:
+        submission: The configured submission (its ``batch_size`` hyper-parameter sets the batches).
+        dataset: The dataset (segmentation masks are written at each case's original size).
+        k: The fold number (its folder is ``fold-<k>/``).
+        build: Makes what the fold sees (called once, after the run seed is set).
+        epochs: Training epochs.
+        seed: Run seed (every random stream derives from it and the fold number).
+        compute: Device, precision and threads.
+        rd: The run folder; the fold writes ``fold-<k>/`` in it.
+        progress: Show a batch progress bar.
+        resumable: Keep the epoch checkpoint in the fold folder, so a killed fold continues where it stopped.
+            ``False`` puts it in a scratch folder (workers sharing a run folder may train the same fold at once).
+        extra: More fields for the fold's ``result.json`` (a tuned fold's study), failed or not.
+
+    Returns:
+        The fold's result document and the model's parameter count.
+
+    Raises:
+        PluginError: If the submission's code fails; the fold's result is recorded as failed first.
+    """
+    extra = extra or {}
+    fold_dir = rd.fold_dir(k)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    batch_size = int(submission.hparams["batch_size"])
+    started, peak = time.perf_counter(), PeakMemory(compute.device)
+    seed_everything(seed)
+    settings = TrainSettings(epochs, batch_size, seed, k, progress)
+    try:
+        data = build()
+        if resumable:
+            model, best_epoch, history = train_fold(submission, data.train.to(compute.device),
+                                                    data.select.to(compute.device), settings, compute,
+                                                    fold_dir / "checkpoint.pt")
+        else:
+            with tempfile.TemporaryDirectory(prefix="busbench-fold-") as tmp:
+                model, best_epoch, history = train_fold(submission, data.train.to(compute.device),
+                                                        data.select.to(compute.device), settings, compute,
+                                                        Path(tmp) / "checkpoint.pt")
+        predict_test_fold(submission, model, dataset, data.test_ids, data.test_images, compute, batch_size * 2,
+                          data.fold, fold_dir)
+        save_weights(model, fold_dir / "model.pt")  # for busbench explain
+    except PluginError as exc:
+        record_fold_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), **extra})
+        raise
+    result = {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
+              "seconds": time.perf_counter() - started, "memory": peak.to_json(), "selection": data.selection,
+              "n_train": len(data.train.case_ids), "n_val": len(data.select.case_ids), "n_test": len(data.test_ids),
+              **data.facts, **extra}
+    result = record_fold_result(rd, k, result)
+    (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
+    params = sum(p.numel() for p in model.parameters())
+    del model
+    if compute.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return FoldRun(result, params)
+
+
+def record_fold_result(rd: RunDir, k: int, doc: dict[str, Any]) -> dict[str, Any]:
+    """Write a fold's result; the result written, or the one kept.
+
+    When another process sharing the run folder completed the fold first, its result is kept (a finished fold's
+    files are never rewritten) and returned.
+    """
+    try:
+        rd.write_fold_result(k, doc)
+    except BusbenchError:
+        kept = rd.fold_result(k) or {}
+        if kept.get("status") != "completed":
+            raise
+        print(f"fold {k}: completed by another process meanwhile, its result kept", file=sys.stderr)
+        return kept
+    return doc
+
+
+def fold_entry(result: dict[str, Any]) -> dict[str, Any]:
+    """A completed fold's line in ``run.json``'s fold table: its wall time, best epoch and peak memory."""
+    summary = {"seconds": round(result["seconds"], 2), "best_epoch": result["best_epoch"]}
+    if "memory" in result:  # folds finished before busbench recorded memory have none
+        summary["memory"] = result["memory"]
+    return summary
+
+
+def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], build: Callable[[int], FoldData], *,
+              epochs: int, seed: int, compute: ComputeSetup, rd: RunDir, doc: dict[str, Any] | None,
+              progress: bool = False, stop_on_failure: bool = False) -> dict[int, str]:
+    """Run each fold that has not completed (finished folds are kept, never recomputed).
+
+    Args:
+        submission: The configured submission.
+        dataset: The dataset.
+        folds: The folds to run, in order.
+        build: Makes fold ``k``'s data, only when the fold runs (one fold's tensors are held at a time).
+        doc: The run's ``run.json`` document: each completed fold's summary and the parameter count go into it and
+            it is written after every fold. ``None`` for a folder without its own ``run.json`` (a lucky-split draw).
+        epochs: Training epochs.
+        seed: Run seed.
+        compute: Device, precision and threads.
+        rd: The run folder.
+        progress: Show a batch progress bar.
+        stop_on_failure: Re-raise the first failure instead of recording it and going on to the next fold.
+
+    Returns:
+        The failed folds' errors.
+
+    Raises:
+        PluginError: With ``stop_on_failure``, if the submission's code fails on a fold.
+    """
+    failed: dict[int, str] = {}
+    for k in folds:
+        previous = rd.fold_result(k)
+        if previous is not None and previous.get("status") == "completed":
+            print(f"fold {k}: complete already, kept", file=sys.stderr)
+            continue
+        try:
+            run = run_fold(submission, dataset, k, partial(build, k), epochs=epochs, seed=seed, compute=compute,
+                           rd=rd, progress=progress)
+        except PluginError as exc:
+            if stop_on_failure:
+                raise
+            failed[k] = str(exc)
+            print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
+            continue
+        if doc is not None:
+            doc["folds"][str(k)] = fold_entry(run.result)
+            doc["params"] = run.params
+            rd.write_run(doc)
+    return failed
