@@ -1,11 +1,13 @@
-"""Atomic file writes: a result file is either the old one or the complete new one, never half written."""
+"""Atomic file writes (a result file is either the old one or the complete new one, never half written) and locks."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -49,3 +51,24 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1) -> None:
     """Write ``obj`` as JSON atomically, with a trailing newline so files diff cleanly."""
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+@contextmanager
+def try_lock(path: str | os.PathLike[str]) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` if no other process holds it; yields whether this one got it.
+
+    The lock is an advisory ``flock`` on the file (created, with its folders, and left in place), released when the
+    block ends or the process dies, so a crashed holder never leaves a stale lock behind.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

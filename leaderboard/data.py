@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from benchmark.audit.paper_protocols import read_published
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
-from benchmark.reports.seeds import read_published
 from benchmark.results.store import ResultsStore
 from benchmark.splits.schema import SplitFile
 from leaderboard import sources, tables, tuning

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from benchmark.audit.leaks import parse_protocol
+from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import constant_prediction
 from benchmark.evaluation.training import budget_text, convergence, read_fold_results
 
@@ -29,14 +31,6 @@ OTHER_METRICS = {
 }
 ALL_METRICS = tuple(dict.fromkeys(m for ms in OTHER_METRICS.values() for m in ms))
 CONFIG = ("task", "submission", "kind", "dataset", "split_sha256", "image_size", "tuned", "pretrained", "protocol")
-#: What each non-clean protocol does (shown beside every leaky run).
-LEAKY_PROTOCOLS = {
-    "naive-split": "image-level split: near-duplicate images fall on both sides of a fold",
-    "augment-before-split": "augmented copies made before splitting: copies of a test image are trained on",
-    "mask-overlay": "the lesion mask is overlaid on the classifier's input (the label leaks through the mask)",
-    "select-on-test": "epoch chosen on the test fold itself",
-    "lucky-split": "the best of several random splits is reported as if it were the only one",
-}
 VERSION_KEYS = ("busbench", "torch", "torchvision", "timm", "numpy", "python")
 
 
@@ -44,7 +38,10 @@ def protocol_label(protocol: Any) -> str:
     """Why a run is not on the clean ranking, in words."""
     if protocol is None or protocol == "":
         return "no split protocol recorded"
-    return LEAKY_PROTOCOLS.get(str(protocol), f"protocol {protocol!s} is not the clean protocol")
+    try:
+        return parse_protocol(str(protocol)).describe()
+    except BusbenchError:
+        return f"protocol {protocol!s} is not the clean protocol"
 
 
 def _versions(run: dict[str, Any]) -> str:
@@ -158,10 +155,14 @@ def newest_per_config(frame: pd.DataFrame) -> pd.DataFrame:
 def ranking(frame: pd.DataFrame, task: str, *, per_config: bool = True) -> pd.DataFrame:
     """The clean ranking of one task: completed clean-protocol runs, best headline first, with ``rank``.
 
+    Protocol-audit runs are left out, the audit's clean baseline included (it belongs to its audit).
+
     Scores on two split files are never ranked together: ``rank`` restarts for every split file (``split_sha256``),
     and :func:`by_split` hands the board one ranking per split.
     """
-    clean = frame[(frame["task"] == task) & (frame["status"] == "completed") & (frame["protocol"] == "clean")]
+    # An audit's clean run is the baseline of its leaky runs, shown with them on the Audit page, never ranked.
+    clean = frame[(frame["task"] == task) & (frame["status"] == "completed") & (frame["protocol"] == "clean")
+                  & (frame["kind"] != "protocol-audit")]
     board = newest_per_config(clean) if per_config else clean.assign(runs=1)
     board = board.sort_values(["headline_value", "run_id"], ascending=[False, True], na_position="last")
     ranks = board.groupby(board["split_sha256"].fillna(""), sort=False).cumcount() + 1

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import benchmark.audit.protocols as protocols
 import benchmark.engine.fold as engine_fold
 from benchmark.audit.duplicates import find_duplicates
+from benchmark.audit.leaks import applicable
 from benchmark.audit.protocols import (
     COPY_MARK,
     OVERLAY_ALPHA,
@@ -38,6 +38,8 @@ from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import check_structure
 
 TINY = "synthetic:n=45,size=48"
+#: The single protocols of a classification audit, in report order (empty-mask-scored-1 is segmentation only).
+CLASSIFICATION = [p.name for p in applicable("classification")]
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +115,10 @@ def test_mask_overlay_changes_inputs_exactly_where_the_masks_are(ctx):
 def test_mask_overlay_is_refused_for_segmentation():
     with pytest.raises(BusbenchError, match="classification protocol"):
         parse_protocols("clean,overlay", "segmentation")
-    assert "mask-overlay" not in parse_protocols(None, "segmentation")
-    assert parse_protocols("lucky,naive", "classification") == ["clean", "naive-split", "lucky-split"]
-    with pytest.raises(BusbenchError, match="unknown protocol"):
+    assert "mask-overlay" not in [p.name for p in parse_protocols(None, "segmentation")]
+    assert [p.name for p in parse_protocols("lucky,naive", "classification")] == ["clean", "naive-split",
+                                                                                   "lucky-split"]
+    with pytest.raises(BusbenchError, match="unknown leak 'peeking'"):
         parse_protocols("clean,peeking", "classification")
 
 
@@ -157,7 +160,7 @@ def test_every_protocol_trains_on_its_own_data_flow(audit, ctx):
     _, out, calls = audit
     by_run = {}
     for parts, train, val in calls:
-        name = next(p for p in protocols.PROTOCOLS if parts[0].startswith(f"small_cnn-{p}-")) if \
+        name = next(p for p in CLASSIFICATION if parts[0].startswith(f"small_cnn-{p}-")) if \
             not parts[0].startswith("draw-") else "lucky-split"
         by_run.setdefault(name, []).append((parts, train, val))
     assert {n: len(v) for n, v in by_run.items()} == {
@@ -182,7 +185,7 @@ def test_summary_reports_each_protocol_against_clean(audit):
     summary, out, _ = audit
     assert json.loads((out / "protocols.json").read_text()) == json.loads(json.dumps(summary))
     rows = {r["protocol"]: r for r in summary["rows"]}
-    assert list(rows) == list(protocols.PROTOCOLS) and summary["metric"] == "balanced_accuracy"
+    assert list(rows) == CLASSIFICATION and summary["metric"] == "balanced_accuracy"
     clean = rows["clean"]
     for name, r in rows.items():
         assert r["status"] == "completed"
@@ -200,9 +203,9 @@ def test_summary_reports_each_protocol_against_clean(audit):
         assert paired["low"] <= paired["difference"] <= paired["high"]
     with ResultsStore(default_store_url(out)) as store:
         indexed = {r["protocol"] for r in store.list_runs()}
-    assert indexed == set(protocols.PROTOCOLS)
+    assert indexed == set(CLASSIFICATION)
     table = format_table(summary)
-    assert all(name in table for name in protocols.PROTOCOLS) and "best of 3 draws" in table
+    assert all(name in table for name in CLASSIFICATION) and "best of 3 draws" in table
 
 
 def test_lucky_split_reports_the_best_of_its_draws(audit):
@@ -238,7 +241,7 @@ def test_cli_reuses_finished_protocols(audit, capsys):
                  "--image-size", "32", "--k", "3", "--lucky-draws", "3", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert captured.err.count("complete already, kept") == len(protocols.PROTOCOLS)
+    assert captured.err.count("complete already, kept") == len(CLASSIFICATION)
     assert "balanced_accuracy" in captured.out and "lucky-split" in captured.out
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps
     assert json.loads((out / "protocols.json").read_text())["rows"][0]["value"] == summary["rows"][0]["value"]

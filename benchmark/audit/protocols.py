@@ -1,31 +1,35 @@
 """Protocol inflation (``busbench audit protocols``): how much each leaky evaluation protocol inflates a score.
 
 The same submission is trained with the same epochs, image size, hyper-parameters and seeds under each protocol,
-and each protocol's pooled test score is reported beside the clean one. The leaky data flows live in the audit only
-(this module and its ``protocol_*`` siblings); the leaderboard's engine (:mod:`benchmark.engine.runner`) never sees
-them. Every protocol is a small function that turns the data into per-fold (train, selection, test) tensors;
-training, prediction and scoring are the engine's own building blocks (``train_fold``, ``predict_probabilities``,
-``score_predictions``).
+and each protocol's pooled test score is reported beside the clean one. A protocol is one leak or several combined
+(:mod:`benchmark.audit.leaks`; ``--protocols papers`` runs every combination that reproduces a published number,
+:mod:`benchmark.audit.paper_protocols`). The leaky data flows live in the audit only; the leaderboard's engine
+never sees them. Every fold trains through the engine's own fold body (:func:`benchmark.engine.fold.run_folds`),
+so an audit run is an engine run that sees different data and nothing else.
 
 This module runs the audit: it trains the same model under each protocol and writes the outputs. The rest lives
 beside it, and its names are re-exported here:
 
-* :mod:`benchmark.audit.protocol_plans`: the protocols (each one's data flow and the seed papers that used it),
-  their registry and ``--protocols`` parsing.
+* :mod:`benchmark.audit.protocol_plans`: each protocol's data flow (its folds, ready to train) and ``--protocols``
+  parsing.
 * :mod:`benchmark.audit.protocol_data`: the leaky data transformations (mask overlay, augmented copies).
 * :mod:`benchmark.audit.protocol_report`: the inflation report (rows, paired differences vs clean, the table).
 
-Outputs, under ``--out``: one run folder per protocol (``run.json`` of kind ``"protocol-audit"`` with
-``split.protocol`` set to the protocol name, ``split.json``, ``fold-<k>/``, ``metrics.json``; the lucky split keeps
+Outputs, under ``--out``: one run folder per trained protocol (``run.json`` of kind ``"protocol-audit"`` with
+``split.protocol`` set to the protocol name, ``split.json``, ``fold-<k>/``, ``metrics.json``; a lucky split keeps
 each draw in ``draw-<i>/``), indexed in the results store, and ``protocols.json`` with the summary table. A
-protocol whose folder is complete is reused; an unfinished one resumes fold by fold (and epoch by epoch).
+protocol with only a scoring leak (``empty-mask-scored-1``) trains nothing: its row scores the run of the same
+protocol without it. A protocol whose folder is complete is reused; an unfinished one resumes fold by fold (and
+epoch by epoch).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,6 +38,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.audit.duplicates import find_duplicates
+from benchmark.audit.leaks import ALIASES, LEAKS, PROTOCOLS, Protocol, report_order
+from benchmark.audit.paper_protocols import PUBLISHED
 from benchmark.audit.protocol_data import (
     COPY_MARK,
     OVERLAY_ALPHA,
@@ -44,11 +50,8 @@ from benchmark.audit.protocol_data import (
     take,
 )
 from benchmark.audit.protocol_plans import (
-    _BUILDERS,
-    ALIASES,
     AUGMENTED_COPIES,
     LUCKY_DRAWS,
-    PROTOCOLS,
     VAL_FRACTION,
     AuditContext,
     FoldData,
@@ -59,9 +62,18 @@ from benchmark.audit.protocol_plans import (
     mask_overlay_protocol,
     naive_split_protocol,
     parse_protocols,
+    protocol_plans,
     select_on_test_protocol,
 )
-from benchmark.audit.protocol_report import SHOWN, _add_comparisons, _entry, format_table, paired_difference
+from benchmark.audit.protocol_report import (
+    SHOWN,
+    _add_comparisons,
+    _empty_mask_entry,
+    _entry,
+    format_table,
+    paired_difference,
+)
+from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute
 from benchmark.engine.fold import fold_entry, run_folds
@@ -70,20 +82,27 @@ from benchmark.engine.options import TrainingOptions, check_trainable, configure
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
-from benchmark.fileio import atomic_write_json
+from benchmark.fileio import atomic_write_json, try_lock
+from benchmark.plugins.submission import Submission
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import RunDir, file_sha256
 from benchmark.results.rundoc import new_run_doc, now, open_run_doc, training_record
 from benchmark.results.store import ResultsStore, default_store_url
+from benchmark.splits.verify import load_split
 
 # Every public name of the audit, importable from here as before the split into sibling modules.
 __all__ = [
     "ALIASES", "AUGMENTED_COPIES", "COPY_MARK", "LUCKY_DRAWS", "OVERLAY_ALPHA", "PROTOCOLS", "SHOWN", "VAL_FRACTION",
-    "AuditContext", "AuditRequest", "FoldData", "ProtocolPlan",
+    "AuditContext", "AuditRequest", "FoldData", "Protocol", "ProtocolPlan",
     "audit_protocols", "augment_before_split_protocol", "augmented_copies", "clean_protocol", "concat",
     "format_table", "lucky_split_draws", "mask_overlay_protocol", "naive_split_protocol", "original_id",
-    "overlay_masks", "paired_difference", "parse_protocols", "run_plan", "select_on_test_protocol", "take",
+    "overlay_masks", "paired_difference", "parse_protocols", "protocol_plans", "run_plan", "select_on_test_protocol",
+    "take",
 ]
+
+
+#: Seconds between looks at a protocol that another process is training (``BUSBENCH_LOCK_POLL`` overrides).
+LOCK_POLL_SECONDS = float(os.environ.get("BUSBENCH_LOCK_POLL", "30"))
 
 
 # --- running one protocol -------------------------------------------------------------------------------------------
@@ -97,8 +116,13 @@ class AuditRequest(TrainingOptions):
     dataset: str
     task: str | None = None
     protocols: str | None = None
-    k: int = 5
+    #: A committed split file whose folds are the clean ones (``None``: a duplicate-grouped split made here).
+    splits: Path | None = None
+    #: Folds of the split made here (``None``: 5, or the split file's).
+    k: int | None = None
     lucky_draws: int = LUCKY_DRAWS
+    #: The published-results ledger that ``--protocols papers`` reads.
+    published: Path = PUBLISHED
     #: Audits default to their own folder, apart from the runs of ``busbench run``.
     out: Path = field(default=Path("runs/protocol-audit"), kw_only=True)
 
@@ -140,15 +164,18 @@ def _scoring_inputs(rd: RunDir, plan: ProtocolPlan, ctx: AuditContext) -> Scorin
 # --- the audit --------------------------------------------------------------------------------------------------------
 
 
-def _run_doc(rid: str, name: str, ctx: AuditContext, req: AuditRequest, rd: RunDir, plan: ProtocolPlan | None,
-             compute: ComputeSetup, identity: dict[str, Any], code: dict[str, Any]) -> dict[str, Any]:
+def _run_doc(rid: str, name: str, ctx: AuditContext, req: AuditRequest, rd: RunDir, plans: list[ProtocolPlan],
+             lucky: bool, compute: ComputeSetup, identity: dict[str, Any], code: dict[str, Any]) -> dict[str, Any]:
     spec, sub = ctx.submission.spec, ctx.submission
-    if plan is None:  # lucky split: each draw keeps its own split.json
-        split_doc = {"path": None, "sha256": None, "k": 5, "group": "duplicates", "protocol": name}
-        details: dict[str, Any] = {"draws_requested": req.lucky_draws}
+    details = {k: v for k, v in plans[0].details.items() if k not in ("draw", "split_seed")}
+    if lucky:  # each draw keeps its own split.json
+        split_doc = {"path": None, "sha256": None, "k": 5, "group": plans[0].split.generator.get("group"),
+                     "protocol": name}
+        details["draws_requested"] = req.lucky_draws
     else:
-        split_doc = plan.split.provenance("split.json", file_sha256(rd.path / "split.json"), protocol=name)
-        details = plan.details
+        split_doc = plans[0].split.provenance("split.json", file_sha256(rd.path / "split.json"), protocol=name)
+    if ctx.base is not None:
+        details["clean_split"] = {"path": str(req.splits), "sha256": file_sha256(req.splits)}  # type: ignore[arg-type]
     return new_run_doc(rid, "protocol-audit", task=spec.task, submission=spec.to_json(),
                        training=training_record(sub.hparams, ctx.size, ctx.seed),
                        dataset=ctx.dataset.provenance(req.dataset), split=split_doc, identity=identity, code=code,
@@ -166,16 +193,16 @@ def _is_done(rd: RunDir) -> bool:
     return doc is not None and doc.get("status") == "completed" and rd.metrics_json.exists()
 
 
-def _run_lucky(ctx: AuditContext, req: AuditRequest, rd: RunDir, doc: dict[str, Any], epochs: int,
-               compute: ComputeSetup) -> dict[str, Any]:
+def _run_lucky(ctx: AuditContext, plans: list[ProtocolPlan], rd: RunDir, doc: dict[str, Any], epochs: int,
+               compute: ComputeSetup, progress: bool) -> dict[str, Any]:
     """Run every draw in ``draw-<i>/``; copy the best draw's metrics to the run's ``metrics.json``."""
     metric = HEADLINE[ctx.submission.spec.task]
     draws, fold_table = [], {}
-    for plan in lucky_split_draws(ctx, req.lucky_draws):
+    for plan in plans:
         i = plan.details["draw"]
         draw_rd = RunDir(rd.path / f"draw-{i}")
         atomic_write_json(draw_rd.path / "split.json", plan.split.to_json())
-        out = run_plan(plan, draw_rd, ctx, epochs, compute, None, req.progress)
+        out = run_plan(plan, draw_rd, ctx, epochs, compute, None, progress)
         h = out["metrics"]["headline"]
         draws.append({"draw": i, "split_seed": plan.details["split_seed"], "value": h["value"],
                       "ci_low": h["ci_low"], "ci_high": h["ci_high"], "n_cases": out["metrics"]["n_cases"],
@@ -189,6 +216,102 @@ def _run_lucky(ctx: AuditContext, req: AuditRequest, rd: RunDir, doc: dict[str, 
     return json.loads(rd.metrics_json.read_text())
 
 
+@dataclass
+class _Trained:
+    """A trained protocol's run: its folder, metrics, scoring inputs (not for a lucky split) or failure."""
+
+    rd: RunDir
+    metrics: dict[str, Any] | None = None
+    inputs: ScoringInputs | None = None
+    draws: list[dict[str, Any]] | None = None
+    error: str | None = None
+
+
+def _context(req: AuditRequest, submission: Submission, dataset: Dataset) -> AuditContext:
+    """Check the split options and make what every protocol shares (the duplicate report is computed here)."""
+    base = load_split(req.splits, dataset) if req.splits is not None else None
+    if base is not None and req.k is not None and req.k != base.k:
+        raise BusbenchError("--k", f"is {req.k}, but {req.splits} has {base.k} folds; drop --k to use the file's")
+    k = base.k if base is not None else (req.k or 5)
+    return AuditContext(dataset, submission, int(req.image_size or submission.spec.input_size), k, req.seed,
+                        find_duplicates(dataset, progress=req.progress), base)
+
+
+def _identity(protocol: Protocol, req: AuditRequest, compute: ComputeSetup, base: dict[str, Any],
+              code: dict[str, Any]) -> dict[str, Any]:
+    """What a protocol's run id hashes: the shared settings, the protocol and its leaks' parameters."""
+    choices = {**base, "protocol": protocol.name,
+               "copies": AUGMENTED_COPIES if protocol.has("augment-before-split") else None,
+               "alpha": OVERLAY_ALPHA if protocol.has("mask-overlay") else None,
+               "draws": req.lucky_draws if protocol.has("lucky-split") else None}
+    if req.splits is not None:
+        choices["clean_split"] = file_sha256(req.splits)
+    return run_identity(choices, code, compute)
+
+
+def _train_all(protocols: list[Protocol], ctx: AuditContext, req: AuditRequest, epochs: int,
+               compute: ComputeSetup, base: dict[str, Any], code: dict[str, Any]) -> dict[Protocol, _Trained]:
+    """Train each protocol, sharing the work with any other process auditing into the same ``--out``.
+
+    A protocol is trained under a lock (``<out>/.locks/<run id>.lock``); one that another process is training is
+    left to it and taken up again when that process is done (then it is complete and reused, or it resumes), so the
+    same command started twice trains two protocols at a time and never one twice at once.
+    """
+    runs = {}
+    for protocol in protocols:
+        identity = _identity(protocol, req, compute, base, code)
+        runs[protocol] = (run_id(f"{ctx.submission.spec.name}-{protocol.name}", identity), identity)
+    done: dict[Protocol, _Trained] = {}
+    told: set[Protocol] = set()
+    while len(done) < len(protocols):
+        for protocol in protocols:
+            if protocol in done:
+                continue
+            rid, identity = runs[protocol]
+            with try_lock(req.out / ".locks" / f"{rid}.lock") as mine:
+                if mine:
+                    done[protocol] = _train(protocol, ctx, req, epochs, compute, RunDir(req.out / rid), identity,
+                                            code)
+                elif protocol not in told:
+                    told.add(protocol)
+                    print(f"{protocol.name}: another process is training it; waiting", file=sys.stderr)
+        if len(done) < len(protocols):
+            time.sleep(LOCK_POLL_SECONDS)
+    return done
+
+
+def _train(protocol: Protocol, ctx: AuditContext, req: AuditRequest, epochs: int, compute: ComputeSetup,
+           rd: RunDir, identity: dict[str, Any], code: dict[str, Any]) -> _Trained:
+    """Train one protocol into its run folder (reused when complete, resumed when not) and index it."""
+    name, spec = protocol.name, ctx.submission.spec
+    plans = protocol_plans(ctx, protocol, req.lucky_draws)
+    lucky = protocol.has("lucky-split")
+    if _is_done(rd):
+        print(f"{name}: complete already, kept ({rd.path})", file=sys.stderr)
+        metrics = json.loads(rd.metrics_json.read_text())
+    else:
+        print(f"{name}: training {spec.name}, {epochs} epochs at {ctx.size} px -> {rd.path}", file=sys.stderr)
+        if not lucky:
+            atomic_write_json(rd.path / "split.json", plans[0].split.to_json())
+        doc = open_run_doc(rd, partial(_run_doc, rd.path.name, name, ctx, req, rd, plans, lucky, compute, identity,
+                                       code), compute.to_json())
+        try:
+            if lucky:
+                metrics = _run_lucky(ctx, plans, rd, doc, epochs, compute, req.progress)
+            else:
+                metrics = run_plan(plans[0], rd, ctx, epochs, compute, doc, req.progress)["metrics"]
+        except PluginError as exc:
+            _finish(rd, doc, str(exc))
+            print(f"{name}: FAILED: {exc}", file=sys.stderr)
+            return _Trained(rd, error=str(exc))
+        _finish(rd, doc, None)
+    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
+        store.index_run(rd.path)
+    if lucky:
+        return _Trained(rd, metrics, draws=(rd.read_run() or {})["protocol"]["draws"])
+    return _Trained(rd, metrics, _scoring_inputs(rd, plans[0], ctx))
+
+
 def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     """Run each requested protocol (reusing finished ones) and write ``protocols.json`` (see module docstring).
 
@@ -197,11 +320,12 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
         value, 95% CI, ``inflation_pp`` over clean and ``paired`` difference vs clean) and the shared settings.
 
     Raises:
-        BusbenchError: On bad input (unknown submission or protocol, task mismatch, data that cannot be split).
+        BusbenchError: On bad input (unknown submission or protocol, task mismatch, a split file that does not
+            verify, data that cannot be split), before anything trains.
     """
     cls = submission_class(req.submission, req.task)
     spec = cls.spec
-    names = parse_protocols(req.protocols, spec.task)
+    protocols = parse_protocols(req.protocols, spec.task, req.published)
     if req.lucky_draws < 1:
         raise BusbenchError("--lucky-draws", f"must be at least 1, got {req.lucky_draws}")
     submission = configured_submission(cls, req)
@@ -209,53 +333,42 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)
     compute = resolve_compute(req.device, req.precision, req.threads)
-    ctx = AuditContext(dataset, submission, int(req.image_size or spec.input_size), req.k, req.seed,
-                       find_duplicates(dataset, progress=req.progress))
+    ctx = _context(req, submission, dataset)
+    for protocol in protocols:  # every plan is made (and checked) before anything trains
+        protocol_plans(ctx, protocol, 1)
     base = {"submission": spec.name, "task": spec.task, "hparams": submission.hparams, "image_size": ctx.size,
-            "dataset": dataset.fingerprint(), "k": req.k, "seed": req.seed}
+            "dataset": dataset.fingerprint(), "k": ctx.k, "seed": req.seed}
     code = source_fingerprint(cls)
     metric = HEADLINE[spec.task]
+    # A protocol with a scoring-only leak is scored from the run of its training protocol, trained once.
+    shown = report_order([*protocols, *(p.training for p in protocols)])
+    trained = _train_all([p for p in shown if not p.scoring_only], ctx, req, epochs, compute, base, code)
     rows: list[dict[str, Any]] = []
     inputs: dict[str, ScoringInputs] = {}
-    for name in names:
-        identity = run_identity(
-            {**base, "protocol": name, "copies": AUGMENTED_COPIES if name == "augment-before-split" else None,
-             "alpha": OVERLAY_ALPHA if name == "mask-overlay" else None,
-             "draws": req.lucky_draws if name == "lucky-split" else None}, code, compute)
-        rid = run_id(f"{spec.name}-{name}", identity)
-        rd = RunDir(req.out / rid)
-        plan = None if name == "lucky-split" else _BUILDERS[name](ctx)
-        if _is_done(rd):
-            print(f"{name}: complete already, kept ({rd.path})", file=sys.stderr)
-            metrics = json.loads(rd.metrics_json.read_text())
+    for protocol in shown:
+        run = trained[protocol.training]
+        if run.error is not None:
+            rows.append({"protocol": protocol.name, "run_dir": str(run.rd.path), "status": "failed",
+                         "error": run.error})
+            continue
+        if protocol.scoring_only:
+            if run.inputs is None:
+                raise BusbenchError("--protocols", f"{protocol.name}: a lucky split's draws cannot be rescored")
+            row = _empty_mask_entry(protocol.name, run.rd, run.inputs)
+            inputs[protocol.name] = run.inputs
         else:
-            print(f"{name}: training {spec.name}, {epochs} epochs at {ctx.size} px -> {rd.path}", file=sys.stderr)
-            if plan is not None:
-                atomic_write_json(rd.path / "split.json", plan.split.to_json())
-            doc = open_run_doc(rd, partial(_run_doc, rid, name, ctx, req, rd, plan, compute, identity, code),
-                               compute.to_json())
-            try:
-                if plan is None:
-                    metrics = _run_lucky(ctx, req, rd, doc, epochs, compute)
-                else:
-                    metrics = run_plan(plan, rd, ctx, epochs, compute, doc, req.progress)["metrics"]
-            except PluginError as exc:
-                _finish(rd, doc, str(exc))
-                rows.append({"protocol": name, "run_dir": str(rd.path), "status": "failed", "error": str(exc)})
-                print(f"{name}: FAILED: {exc}", file=sys.stderr)
-                continue
-            _finish(rd, doc, None)
-        with ResultsStore(req.results_url or default_store_url(req.out)) as store:
-            store.index_run(rd.path)
-        row = _entry(name, rd, metrics, spec.task)
-        if name == "lucky-split":
-            row["draws"] = (rd.read_run() or {})["protocol"]["draws"]
-        elif plan is not None:
-            inputs[name] = _scoring_inputs(rd, plan, ctx)
+            row = _entry(protocol.name, run.rd, run.metrics, spec.task)  # type: ignore[arg-type]
+            if run.draws is not None:
+                row["draws"] = run.draws
+            if run.inputs is not None:
+                inputs[protocol.name] = run.inputs
+        row["leaks"] = [leak for leak in LEAKS if protocol.has(leak)]
         rows.append(row)
     _add_comparisons(rows, inputs, metric)
     summary = {"task": spec.task, "metric": metric, "submission": spec.name, "dataset": req.dataset,
-               "epochs": epochs, "image_size": ctx.size, "k": req.k, "seed": req.seed,
+               "epochs": epochs, "image_size": ctx.size, "k": ctx.k, "seed": req.seed,
+               "pretrained": bool(submission.hparams.get("pretrained")),
+               "clean_split": None if req.splits is None else str(req.splits),
                "overlay_alpha": OVERLAY_ALPHA, "augmented_copies": AUGMENTED_COPIES, "lucky_draws": req.lucky_draws,
                "rows": rows}
     atomic_write_json(req.out / "protocols.json", summary)

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.audit.html import render_html
+from benchmark.audit.paper_protocols import PUBLISHED
 from benchmark.audit.protocols import LUCKY_DRAWS, PROTOCOLS, AuditRequest, audit_protocols, format_table
 from benchmark.audit.report import audit_dataset, check_writable, default_out, write_audit
 from benchmark.audit.rescore import rescore_run
-from benchmark.cli.common import print_json, show_progress
+from benchmark.cli.common import print_json, show_progress, training_hparams
 from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.data.open import open_dataset
 
@@ -52,18 +53,30 @@ def _protocols_parser() -> argparse.ArgumentParser:
         prog="busbench audit protocols", description="Protocol inflation: train one submission with the same "
         "budget and seeds under the clean protocol and under leaky protocols used by published BUSI papers "
         "(image-level split, augmentation before the split, ground-truth mask overlay, epoch selection on the "
-        "test part, best of N lucky splits), and report each score beside the clean one with 95%% intervals, "
-        "the inflation in percentage points and the paired bootstrap difference. Writes a run folder per "
-        "protocol and protocols.json; finished protocols are reused.")
+        "test part, best of N lucky splits, normal images scored 1), alone or combined as a paper combined them, "
+        "and report each score beside the clean one with 95% intervals, the inflation in percentage points and "
+        "the paired bootstrap difference. Writes a run folder per protocol and protocols.json; finished protocols "
+        "are reused.")
     p.add_argument("submission", metavar="SUBMISSION", help="registered model name")
     p.add_argument("--task", choices=("classification", "segmentation"), help="the submission's task (checked)")
     p.add_argument("--dataset", required=True, help=DATASET_HELP)
     p.add_argument("--protocols", metavar="LIST",
-                   help=f"comma-separated subset of {', '.join(PROTOCOLS)} (short: naive, augment, overlay, select, "
-                        "lucky); clean is always run. Default: all that apply to the task")
+                   help=f"comma-separated protocols, each one of {', '.join(PROTOCOLS)} or leaks joined by '+' "
+                        "(e.g. naive+overlay+select; short names naive, augment, overlay, select, lucky, empty), "
+                        "or 'papers': every combination that reproduces a headline number of the published ledger; "
+                        "clean is always run. Default: every single protocol that applies to the task")
+    p.add_argument("--splits", type=Path, metavar="FILE",
+                   help="committed split file whose folds are the clean ones (lucky draws keep its groups); "
+                        "default: a duplicate-grouped split made with --k and --seed")
+    p.add_argument("--published", type=Path, default=PUBLISHED,
+                   help=f"the published-results ledger 'papers' reads (default {PUBLISHED})")
     p.add_argument("--epochs", type=int, help="epochs (default: the submission's)")
     p.add_argument("--image-size", type=int, help="input size in pixels (default: the submission's)")
-    p.add_argument("--k", type=int, default=5, help="number of folds (default 5), as in 'busbench splits make'")
+    p.add_argument("--k", type=int, help="number of folds of the split made here (default 5, or the --splits file's)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a hyper-parameter (repeatable; VALUE is JSON or a string)")
+    p.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="start from pretrained weights found locally (never downloaded); default: the model's")
     p.add_argument("--seed", type=int, default=0, help="seed of folds and training (default 0)")
     p.add_argument("--lucky-draws", type=int, default=LUCKY_DRAWS, metavar="N",
                    help=f"random single splits for lucky-split (default {LUCKY_DRAWS})")
@@ -81,6 +94,8 @@ def run_protocols(argv: list[str]) -> int:
     args = _protocols_parser().parse_args(argv)
     summary = audit_protocols(AuditRequest(
         submission=args.submission, dataset=args.dataset, task=args.task, protocols=args.protocols,
+        splits=args.splits, published=args.published, hparams=training_hparams(args.submission, args.set,
+                                                                               args.pretrained),
         epochs=args.epochs, image_size=args.image_size, k=args.k, seed=args.seed, lucky_draws=args.lucky_draws,
         device=args.device, precision=args.precision, threads=args.threads, out=args.out,
         progress=show_progress()))

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from benchmark.cli.common import print_json, show_progress
+from benchmark.cli.common import print_json, show_progress, training_hparams
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.errors import BusbenchError
 from benchmark.plugins import registry
 from benchmark.plugins.spec import TASKS
 
@@ -66,20 +63,6 @@ def _seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected a seed or comma-separated seeds, got {text!r}") from exc
 
 
-def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings -> dict; VALUE parsed as JSON when it is JSON, else kept as a string."""
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise BusbenchError("--set", f"expected NAME=VALUE, got {item!r}")
-        try:
-            out[name] = json.loads(value)
-        except ValueError:
-            out[name] = value
-    return out
-
-
 def run_list(args: argparse.Namespace) -> int:
     """``busbench list``."""
     names = registry.list_models(args.pattern, args.task)
@@ -107,12 +90,7 @@ def run_run(args: argparse.Namespace) -> int:
 
     requests = []
     for name in dict.fromkeys(args.submission):  # a name or seed given twice is one run, not two racing
-        hparams = parse_assignments(args.set)
-        if args.pretrained is not None:
-            if "pretrained" in registry.get(name).spec.hparams():
-                hparams["pretrained"] = args.pretrained
-            elif args.pretrained:
-                raise BusbenchError(f"model {name!r}", "has no pretrained weights; drop --pretrained")
+        hparams = training_hparams(name, args.set, args.pretrained)
         requests += [RunRequest(
             submission=name, dataset=args.dataset, splits=args.splits, task=args.task, folds=args.folds,
             epochs=args.epochs, image_size=args.image_size, hparams=hparams, seed=seed, device=args.device,

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.cli.common import print_json, show_progress
+from benchmark.cli.common import parse_assignments, print_json, show_progress
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.cli.models_cmds import _folds, parse_assignments
+from benchmark.cli.models_cmds import _folds
 from benchmark.errors import BusbenchError
 from benchmark.plugins import registry
 from benchmark.plugins.spec import TASKS

@@ -42,6 +42,11 @@ SEGMENTATION_STATISTICS: dict[str, Callable[[seg_metrics.MaskCounts], float]] = 
     "pooled_dice": lambda c: seg_metrics.pooled_dice_iou(c)[0],
     "empty_reference_false_positive_rate": seg_metrics.empty_reference_false_positive_rate,
 }
+#: Statistics not in ``metrics.json``'s intervals, for readers that bootstrap them (the audit's empty-mask reading).
+PAPER_STATISTICS: dict[str, Callable[[seg_metrics.MaskCounts], float]] = {
+    "paper_dice": lambda c: seg_metrics.paper_dice_iou(c)[0],
+    "paper_iou": lambda c: seg_metrics.paper_dice_iou(c)[1],
+}
 _FOLD_KEYS = {
     "classification": ("balanced_accuracy", "accuracy", "macro_f1", "auc_ovr_macro", "auc_malignant"),
     "segmentation": ("dice", "iou", "pooled_dice", "empty_reference_false_positive_rate"),
@@ -111,7 +116,7 @@ class ScoringInputs:
         if self.task == "classification":
             f = CLASSIFICATION_STATISTICS[name]
             return lambda idx: f(self.y[idx], self.probs[idx])  # type: ignore[index]
-        g = SEGMENTATION_STATISTICS[name]
+        g = SEGMENTATION_STATISTICS.get(name) or PAPER_STATISTICS[name]
         return lambda idx: g(self.counts.take(idx))  # type: ignore[union-attr]
 
     def report(self, idx: np.ndarray | None = None) -> dict[str, Any]:

@@ -17,12 +17,10 @@ The README keeps the output between ``<!-- seeds:begin -->`` and ``<!-- seeds:en
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from pathlib import Path
 
-from benchmark.errors import BusbenchError
+from benchmark.audit.paper_protocols import read_published
 from benchmark.evaluation.score import collapse_note
 from benchmark.evaluation.training import trained_text
 from benchmark.plugins import ModelSpec, get, list_models
@@ -32,9 +30,6 @@ from benchmark.reports.seed_papers import NO_PUBLISHED_METRIC
 REPO = Path(__file__).resolve().parents[2]
 SPLIT = Path("splits/busi/5fold_grouped.json")
 BLOCK = "seeds"
-NEEDED = ("paper", "model", "busbench_submission", "headline", "table_or_section", "condition", "metric", "value",
-          "split", "augmentation_timing", "mask_in_input", "selection_on_test", "empty_mask_convention", "pretrained",
-          "image_size", "epochs")
 #: Short words for the flags that make a published number optimistic or unverifiable (clean values say nothing).
 FLAG_WORDS: dict[str, dict[str, str]] = {
     "split": {"single_random_split": "one random split", "single_split": "one split", "kfold": "k-fold CV",
@@ -51,17 +46,6 @@ FLAG_WORDS: dict[str, dict[str, str]] = {
     "pretrained": {"imagenet": "ImageNet weights", "pretrained_unnamed": "pretrained (source unnamed)",
                    "mixed": "multi-stage pretraining", "not_stated": "pretraining not stated"},
 }
-
-
-def read_published(path: Path) -> list[dict[str, str]]:
-    """The ledger's rows (see :mod:`benchmark.reports.published`)."""
-    if not path.is_file():
-        raise BusbenchError(path, "does not exist; build it with 'busbench report published'")
-    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
-    missing = [c for c in NEEDED if c not in (reader.fieldnames or ())]
-    if missing:
-        raise BusbenchError(path, f"is not the published-results ledger: missing column(s) {', '.join(missing)}")
-    return list(reader)
 
 
 def _flags(row: dict[str, str]) -> str:

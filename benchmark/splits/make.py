@@ -78,6 +78,51 @@ def _stratified_grouped(ids: Sequence[str], labels: Sequence[str], groups: Seque
     return [test for _, test in splitter.split(np.zeros(len(ids)), labels, groups)]
 
 
+def _deal(ids: Sequence[str], labels: Sequence[str], groups: Sequence[str], k: int, seed: int, val_fraction: float,
+          name: str) -> list[Fold]:
+    """Deal the cases into k stratified grouped folds, each with its inner validation part (see :func:`make_split`)."""
+    inner_k = max(2, round(1 / val_fraction))
+    folds = []
+    for fold_no, test_idx in enumerate(_stratified_grouped(ids, labels, groups, k, seed, name)):
+        test_set = set(test_idx.tolist())
+        side = [i for i in range(len(ids)) if i not in test_set]
+        inner = _stratified_grouped(
+            [ids[i] for i in side], [labels[i] for i in side], [groups[i] for i in side], inner_k,
+            seed + 1 + fold_no, f"{name} fold {fold_no} training side",
+        )
+        val_set = {side[j] for j in inner[0].tolist()}
+        folds.append(
+            Fold(
+                train=tuple(ids[i] for i in side if i not in val_set),
+                val=tuple(ids[i] for i in sorted(val_set)),
+                test=tuple(ids[i] for i in sorted(test_set)),
+            )
+        )
+    return folds
+
+
+def redeal(split: SplitFile, dataset: Dataset, *, k: int, seed: int) -> SplitFile:
+    """The same cases and groups as ``split``, dealt again into ``k`` folds with another seed.
+
+    A split made by :func:`make_split` with the same ``k``, seed and validation fraction comes out unchanged, so
+    another seed is another draw of the same grouping (the leakage audit's lucky splits of a committed split file).
+
+    Args:
+        split: A verified split over ``dataset``.
+        dataset: The data (its cases give the order and labels).
+        k: Number of folds.
+        seed: Seed of the fold assignment.
+    """
+    ids = [c.case_id for c in dataset.cases]
+    val_fraction = float(split.generator.get("val_fraction", 0.2))
+    folds = _deal(ids, [c.label for c in dataset.cases], [split.cases[i].group for i in ids], k, seed, val_fraction,
+                  dataset.name)
+    generator = {**split.generator, "k": k, "seed": seed,
+                 "redealt_from": {"command": split.generator.get("command"), "k": split.k,
+                                  "seed": split.generator.get("seed")}}
+    return SplitFile(split.dataset_name, split.dataset_fingerprint, split.classes, generator, dict(split.cases), folds)
+
+
 def make_split(
     dataset: Dataset,
     *,
@@ -130,24 +175,7 @@ def make_split(
         groups = examination_groups(dataset, report, rule, progress=progress)
     else:
         groups = group_ids(dataset, group, clusters)
-    group_list = [groups[i] for i in ids]
-    inner_k = max(2, round(1 / val_fraction))
-    folds = []
-    for fold_no, test_idx in enumerate(_stratified_grouped(ids, labels, group_list, k, seed, dataset.name)):
-        test_set = set(test_idx.tolist())
-        side = [i for i in range(len(ids)) if i not in test_set]
-        inner = _stratified_grouped(
-            [ids[i] for i in side], [labels[i] for i in side], [group_list[i] for i in side], inner_k,
-            seed + 1 + fold_no, f"{dataset.name} fold {fold_no} training side",
-        )
-        val_set = {side[j] for j in inner[0].tolist()}
-        folds.append(
-            Fold(
-                train=tuple(ids[i] for i in side if i not in val_set),
-                val=tuple(ids[i] for i in sorted(val_set)),
-                test=tuple(ids[i] for i in sorted(test_set)),
-            )
-        )
+    folds = _deal(ids, labels, [groups[i] for i in ids], k, seed, val_fraction, dataset.name)
     generator = {
         "command": "busbench splits make",
         "k": k,
