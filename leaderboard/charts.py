@@ -152,3 +152,31 @@ def leakage(folds: pd.DataFrame) -> alt.Chart:
         x=alt.X("fold:O"), y=alt.Y("leaked:Q", title="test cases with a duplicate on the training side"),
         color=alt.Color("split:N"), xOffset="split:N", tooltip=["split", "fold", "leaked", "n_test"],
     ).properties(height=260, title="Leakage per fold")
+
+
+def decomposition(frame: pd.DataFrame) -> alt.LayerChart:
+    """Per paper and reading: clean -> reproduced (explained by the protocol) -> published (unexplained).
+
+    ``frame`` has one row per published number: ``label`` (paper, reading), ``metric``, ``clean``, ``reproduced``,
+    ``published``. The bars run from the clean score to the reproduced one and on to the median published number;
+    each published number is a dot.
+    """
+    spans = frame.groupby(["label", "metric"], as_index=False).agg(
+        clean=("clean", "first"), reproduced=("reproduced", "first"), published=("published", "median"))
+    order = spans["label"].tolist()
+    explained = spans.assign(start=spans["clean"], end=spans["reproduced"], part="explained by the protocol")
+    unexplained = spans.assign(start=spans["reproduced"], end=spans["published"], part="unexplained")
+    bars = alt.Chart(pd.concat([explained, unexplained])).mark_bar(height=14).encode(
+        y=alt.Y("label:N", sort=order, title=None), x=alt.X("start:Q", title="score (the paper's metric)",
+                                                              scale=alt.Scale(domain=[0, 1])),
+        x2="end:Q", color=alt.Color("part:N", scale=alt.Scale(domain=["explained by the protocol", "unexplained"],
+                                                              range=["#e45756", "#bab0ac"]), title=None),
+        tooltip=["label", "metric", "part", alt.Tooltip("start:Q", format=".3f"), alt.Tooltip("end:Q", format=".3f")])
+    clean = alt.Chart(spans).mark_tick(color="#54a24b", thickness=3, size=20).encode(
+        y=alt.Y("label:N", sort=order), x="clean:Q", tooltip=["label", alt.Tooltip("clean:Q", format=".3f")])
+    dots = alt.Chart(frame).mark_circle(size=40, color="black").encode(
+        y=alt.Y("label:N", sort=order), x="published:Q",
+        tooltip=["label", "system", "metric", alt.Tooltip("published:Q", format=".3f")])
+    return alt.layer(bars, clean, dots).properties(
+        height=28 * len(spans) + 40,
+        title="Clean (green tick) -> as published, reproduced -> published (dots: each number, bar to their median)")

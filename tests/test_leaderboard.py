@@ -514,15 +514,17 @@ def test_boards_and_submission_show_budget_and_convergence(runs, tmp_path, monke
 def test_runs_on_two_split_files_are_ranked_apart():
     import pandas as pd
 
-    def row(run_id: str, value: float, sha: str, path: str, created: str) -> dict:
+    def row(run_id: str, value: float, sha: str, path: str, created: str, kind: str = "trained") -> dict:
         return {"run_id": run_id, "task": "classification", "status": "completed", "protocol": "clean",
                 "headline_value": value, "split_sha256": sha, "split_path": path, "split_group": "examination"
-                if "exam" in path else "duplicates", "created": created}
+                if "exam" in path else "duplicates", "created": created, "kind": kind}
 
     frame = pd.DataFrame([row("old-a", 0.71, "a" * 64, "splits/busi/5fold_grouped.json", "2026-01-01"),
                           row("new-a", 0.80, "b" * 64, "splits/busi/5fold_examination.json", "2026-12-01"),
                           row("old-b", 0.65, "a" * 64, "splits/busi/5fold_grouped.json", "2026-01-02"),
-                          row("new-b", 0.60, "b" * 64, "splits/busi/5fold_examination.json", "2026-12-02")])
+                          row("new-b", 0.60, "b" * 64, "splits/busi/5fold_examination.json", "2026-12-02"),
+                          # an audit's clean baseline belongs to its audit: never ranked
+                          row("audit-clean", 0.90, "b" * 64, "split.json", "2026-12-03", "protocol-audit")])
     board = tables.ranking(frame, "classification", per_config=False)
     assert dict(zip(board["run_id"], board["rank"], strict=True)) == {"new-a": 1, "old-a": 1, "old-b": 2,
                                                                       "new-b": 2}
@@ -530,3 +532,28 @@ def test_runs_on_two_split_files_are_ranked_apart():
     assert [title for title, _ in parts] == ["splits/busi/5fold_examination.json (examination, bbbbbbbb)",
                                               "splits/busi/5fold_grouped.json (duplicates, aaaaaaaa)"]
     assert [list(rows["run_id"]) for _, rows in parts] == [["new-a", "new-b"], ["old-a", "old-b"]]
+
+
+def test_published_page_decomposes_each_gap_with_the_reference_audit(runs, monkeypatch):
+    from benchmark.audit.paper_protocols import paper_protocols, read_published
+
+    protocols = ["clean", *(p.name for p in paper_protocols(read_published(sources.PUBLISHED_CSV), "classification"))]
+    values = {name: 0.70 + 0.03 * i for i, name in enumerate(protocols)}
+    summary = {"task": "classification", "submission": "efficientnet_lite0", "pretrained": True, "image_size": 160,
+               "epochs": 10, "clean_split": "splits/busi/5fold_examination.json",
+               "rows": [{"protocol": name, "status": "completed",
+                         "figures": {"accuracy": {"value": v, "ci_low": v - 0.03, "ci_high": v + 0.03}}}
+                        for name, v in values.items()]}
+    (runs / "protocols-reference.json").write_text(json.dumps(summary))
+    try:
+        at = open_page("published", runs, monkeypatch)
+    finally:
+        (runs / "protocols-reference.json").unlink()
+    table = tbl(at, "published-decomposition")
+    headline = [r for r in read_published(sources.PUBLISHED_CSV)
+                if r["headline"] == "1" and r["task"] == "classification"]
+    assert len(table) == 2 * len(headline)  # every classification paper is read two ways
+    assert table["clean"].tolist() == pytest.approx([values["clean"]] * len(table))
+    assert (table["explained_pp"] - 100 * (table["reproduced"] - table["clean"])).abs().max() < 1e-9
+    assert (table["unexplained_pp"] - 100 * (table["published"] - table["reproduced"])).abs().max() < 1e-9
+    assert len(at.get("vega_lite_chart")) == 2

@@ -1,4 +1,4 @@
-"""``busbench report``: the curated ledger of published BUSI results, and the seed papers beside our clean runs."""
+"""``busbench report``: the ledger of published BUSI results, the seed papers beside our runs, the references."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark.audit.paper_protocols import PUBLISHED, read_published
 from benchmark.plugins import load_errors
 from benchmark.reports.blocks import block_is_current, write_block
 from benchmark.reports.published import default_source, write_published
 from benchmark.reports.references import references_markdown
+from benchmark.reports.reproduction import BLOCK as REPRODUCTION
+from benchmark.reports.reproduction import reproduction_markdown
 from benchmark.reports.seeds import BLOCK, seeds_markdown
 
 
@@ -46,6 +49,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     _block_options(refs, "references")
     refs.set_defaults(run=run_references)
 
+    repro = report.add_parser(
+        "reproduction", help="Markdown: each published number, its protocol reproduced, and the clean run",
+        description="Print every headline number of the ledger beside the strong reference trained under that "
+                    "paper's protocol (leaks combined, each reading of an ambiguous paper) and under the clean "
+                    "protocol, both with 95%% CIs, and split published - clean into what the protocol explains "
+                    "(reproduced - clean) and what it does not (published - reproduced). Reads the committed "
+                    "audits (leaderboard/run_protocol_audit.sh).")
+    repro.add_argument("--published", type=Path, default=PUBLISHED, help="the ledger")
+    _block_options(repro, "reproduction")
+    repro.set_defaults(run=run_reproduction)
+
 
 def _block_options(parser: argparse.ArgumentParser, block: str) -> None:
     """``--results`` and the ``--check``/``--write`` pair of a report that owns a README block."""
@@ -77,6 +91,12 @@ def run_seeds(args: argparse.Namespace) -> int:
 def run_references(args: argparse.Namespace) -> int:
     """``busbench report references``: print, check or write the Markdown."""
     return _emit(args, "references", "references", "references", references_markdown(args.results))
+
+
+def run_reproduction(args: argparse.Namespace) -> int:
+    """``busbench report reproduction``: print, check or write the Markdown."""
+    markdown = reproduction_markdown(read_published(args.published), args.results)
+    return _emit(args, REPRODUCTION, "reproduction", "reproduction", markdown)
 
 
 def _emit(args: argparse.Namespace, block: str, what: str, command: str, markdown: str) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
-from leaderboard import charts, data, ledger, ui
+from benchmark.reports.reproduction import read_audits, reproductions
+from leaderboard import charts, data, ledger, sources, ui
 
 FLAG_HELP = {
     "split": "kfold · single_random_split · single_split · contradictory · not_stated",
@@ -89,9 +92,42 @@ def render() -> None:
         st.info("No row here has both a published fraction and our like-for-like figure yet.")
     else:
         st.altair_chart(charts.published_vs_measured(points), width="stretch")
+    _decomposition(rows, store)
     with st.expander("Citations"):
         cites = shown[["paper", "citation"]].drop_duplicates()
         ui.table(pd.DataFrame(cites), hide_index=True, width="stretch", key="published-citations")
+
+
+def _decomposition(rows: list[dict[str, str]], store: data.Store) -> None:
+    """Each headline number beside the reference trained under that paper's protocol and under the clean one."""
+    st.subheader("How much of each gap the protocol explains")
+    st.caption("The strong reference of each task trained under the paper's own protocol (its leaks combined; both "
+               "readings where the paper is ambiguous) and under the clean protocol at the same budget: "
+               "published - clean = (reproduced - clean, explained by the protocol) + (published - reproduced, "
+               "unexplained). The reference stands in for every system of the task.")
+    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
+    items = [r for r in reproductions(rows, read_audits(folder)) if r.reproduced is not None and r.clean is not None]
+    if not items:
+        st.info("No reference audit with the papers' protocols is in this results folder yet "
+                "(leaderboard/run_protocol_audit.sh).")
+        return
+    frame = pd.DataFrame([{
+        "label": f"{r.row['paper']}: {r.protocol}" + (f" ({r.label})" if r.label else ""),
+        "paper": r.row["paper"], "system": r.row["model"], "condition": r.row["condition"],
+        "metric": r.row["metric"], "published": r.published, "reproduced": r.reproduced.value,
+        "reproduced_ci": r.reproduced.text(), "clean": r.clean.value, "clean_ci": r.clean.text(),
+        "explained_pp": 100 * r.explained, "unexplained_pp": 100 * r.unexplained,
+        "stand_in": r.stand_in} for r in items])
+    st.altair_chart(charts.decomposition(frame), width="stretch")
+    cc = st.column_config
+    ui.table(frame.drop(columns=["label"]), hide_index=True, width="stretch", key="published-decomposition",
+             column_config={"published": cc.NumberColumn(format="%.3f"),
+                            "reproduced": cc.NumberColumn("as published, reproduced", format="%.3f"),
+                            "reproduced_ci": cc.TextColumn("reproduced [95% CI]"),
+                            "clean": cc.NumberColumn(format="%.3f"), "clean_ci": cc.TextColumn("clean [95% CI]"),
+                            "explained_pp": cc.NumberColumn("explained", format="%+.1f pp"),
+                            "unexplained_pp": cc.NumberColumn("unexplained", format="%+.1f pp"),
+                            "stand_in": cc.TextColumn("stand-in system")})
 
 
 if __name__ == "__main__":
