@@ -215,3 +215,22 @@ def test_another_cpu_thread_count_is_another_run(tiny_split, tmp_path):
     again = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(1,), epochs=1, image_size=32,
                                       precision="fp32", threads=1, out=tmp_path))
     assert again.run_dir == runs[1].run_dir
+
+
+@pytest.mark.parametrize(("command", "option", "message"), [
+    ("run", ["--epochs", "0"], "--epochs: must be a whole number of at least 1, not 0"),
+    ("run", ["--set", "batch_size=0"], "--set batch_size: must be a whole number of at least 1, not 0"),
+    ("run", ["--set", "epochs=2.5"], "--epochs: must be a whole number of at least 1, not 2.5"),
+    ("run", ["--image-size", "4"], "--image-size: must be at least 8 pixels, not 4"),
+    ("audit", ["--epochs", "0"], "--epochs: must be a whole number of at least 1, not 0"),
+])
+def test_a_budget_that_trains_nothing_is_refused_before_anything_runs(tiny_split, tmp_path, capsys, command,
+                                                                      option, message):
+    if command == "run":
+        argv = ["run", "small_cnn", "--dataset", TINY, "--splits", str(tiny_split), "--out", str(tmp_path), *option]
+    else:
+        argv = ["audit", "protocols", "small_cnn", "--dataset", TINY, "--out", str(tmp_path), *option]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"busbench: error: {message}\n", err
+    assert not list(tmp_path.rglob("run.json"))

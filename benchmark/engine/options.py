@@ -50,6 +50,10 @@ class TrainingOptions:
     progress: bool = False
 
 
+#: The smallest input side a command accepts (a network's strides need some pixels to work on).
+MIN_IMAGE_SIZE = 8
+
+
 def submission_class(name: str, task: str | None) -> type[Submission]:
     """The registered submission ``name``, checked to be a ``task`` model when a task is asked for.
 
@@ -64,10 +68,21 @@ def submission_class(name: str, task: str | None) -> type[Submission]:
 
 
 def configured_submission(cls: type[Submission], options: TrainingOptions) -> Submission:
-    """An instance with the request's hyper-parameters over the defaults, and ``--epochs`` over both."""
+    """An instance with the request's hyper-parameters over the defaults, and ``--epochs`` over both.
+
+    Raises:
+        BusbenchError: For a budget that trains nothing (fewer than 1 epoch, a batch of fewer than 1 image, an
+            input side below :data:`MIN_IMAGE_SIZE` pixels), before anything is read or trained.
+    """
     submission = cls(options.hparams)
     if options.epochs is not None:
         submission.hparams["epochs"] = options.epochs
+    for name, flag in (("epochs", "--epochs"), ("batch_size", "--set batch_size")):
+        value = submission.hparams.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BusbenchError(flag, f"must be a whole number of at least 1, not {value!r}")
+    if options.image_size is not None and options.image_size < MIN_IMAGE_SIZE:
+        raise BusbenchError("--image-size", f"must be at least {MIN_IMAGE_SIZE} pixels, not {options.image_size}")
     return submission
 
 
