@@ -113,3 +113,34 @@ def test_import_busbra_published_folds(tmp_path, capsys):
         assert set(fold.test) == expected
         val = {case_id_from_name(x) for x, flags in fx.valid[5].items() if flags.get(i + 1) == 0}
         assert set(fold.val) == val
+
+
+def _every_help() -> dict[str, str]:
+    """The --help text of every command and sub-command, as a user sees it."""
+    import argparse
+
+    from benchmark.cli import build_parser
+    from benchmark.cli.audit_cmds import ACTIONS
+
+    out: dict[str, str] = {}
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        out[path] = parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+
+    walk(build_parser(), "busbench")
+    for name, (make, _) in ACTIONS.items():
+        out[f"busbench audit {name}"] = make().format_help()
+    return out
+
+
+def test_no_help_text_shows_a_doubled_percent_sign_or_runs_usages_together():
+    helps = _every_help()
+    assert len(helps) > 20
+    assert not [path for path, text in helps.items() if "%%" in text]
+    audit = helps["busbench audit"].splitlines()
+    assert audit[:4] == ["usage: ", "  busbench audit DATASET [options]", "  busbench audit rescore RUN [options]",
+                         "  busbench audit protocols SUBMISSION --dataset D [options]"]

@@ -166,8 +166,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``audit`` command."""
     audit = commands.add_parser(
         "audit", help="audit a dataset for duplicates, conflicts, burnt-in marks and split leakage; re-score runs",
-        usage="busbench audit DATASET [options] | busbench audit rescore RUN [options] "
-              "| busbench audit protocols SUBMISSION --dataset D [options]",
+        usage="\n  busbench audit DATASET [options]\n  busbench audit rescore RUN [options]\n"
+              "  busbench audit protocols SUBMISSION --dataset D [options]",
         description=_description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("target", metavar="DATASET|ACTION", help="a dataset, or one of: " + ", ".join(ACTIONS))
     audit.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS, metavar="...")

@@ -35,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     seeds = report.add_parser(
         "seeds", help="Markdown: each seed paper's number beside our clean-protocol run",
         description="Print each seed paper's published headline number beside our measurement of the same "
-                    "system on the 5-fold grouped BUSI split (95%% CI, budget, difference), and the choices each "
+                    "system on the 5-fold grouped BUSI split (95% CI, budget, difference), and the choices each "
                     "seed submission made where its paper is silent.")
     seeds.add_argument("--published", type=Path, default=Path("leaderboard/published.csv"), help="the ledger")
     _block_options(seeds, "seeds")
@@ -44,7 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     refs = report.add_parser(
         "references", help="Markdown: the clean references on the leaderboard split, and what pretraining adds",
         description="Print every completed clean-protocol run on the examination-grouped BUSI split (newest per "
-                    "configuration) with its 95%% CI, budget and convergence flags, and the paired effect of ImageNet "
+                    "configuration) with its 95% CI, budget and convergence flags, and the paired effect of ImageNet "
                     "pretraining where a scratch run of the same budget exists.")
     _block_options(refs, "references")
     refs.set_defaults(run=run_references)
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "reproduction", help="Markdown: each published number, its protocol reproduced, and the clean run",
         description="Print every headline number of the ledger beside the strong reference trained under that "
                     "paper's protocol (leaks combined, each reading of an ambiguous paper) and under the clean "
-                    "protocol, both with 95%% CIs, and split published - clean into what the protocol explains "
+                    "protocol, both with 95% CIs, and split published - clean into what the protocol explains "
                     "(reproduced - clean) and what it does not (published - reproduced). Reads the committed "
                     "audits (leaderboard/run_protocol_audit.sh).")
     repro.add_argument("--published", type=Path, default=PUBLISHED, help="the ledger")
