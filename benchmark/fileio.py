@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from benchmark.errors import BusbenchError
+
 
 def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` through a temporary file in the same folder, synced to disk, and an atomic rename.
@@ -51,6 +53,29 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 1) -> None:
     """Write ``obj`` as JSON atomically, with a trailing newline so files diff cleanly."""
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike[str], *, missing: str = "does not exist",
+              invalid: str = "is not valid JSON") -> Any:
+    """A JSON document from a file the user gave or a run wrote; every way it can be unreadable is one error.
+
+    Args:
+        path: The file.
+        missing: What the error says when the file does not exist.
+        invalid: What it says when the file cannot be read or parsed (the reason follows in brackets), including a
+            document nested more deeply than the parser can follow.
+
+    Raises:
+        BusbenchError: Naming the file.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BusbenchError(path, missing) from exc
+    except RecursionError as exc:
+        raise BusbenchError(path, f"{invalid} (nested more deeply than a JSON reader follows)") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BusbenchError(path, f"{invalid} ({exc})") from exc
 
 
 @contextmanager

@@ -144,3 +144,16 @@ def test_no_help_text_shows_a_doubled_percent_sign_or_runs_usages_together():
     audit = helps["busbench audit"].splitlines()
     assert audit[:4] == ["usage: ", "  busbench audit DATASET [options]", "  busbench audit rescore RUN [options]",
                          "  busbench audit protocols SUBMISSION --dataset D [options]"]
+
+
+@pytest.mark.parametrize("command", [
+    lambda f, d: ["splits", "verify", str(f), d],
+    lambda f, d: ["splits", "show", str(f), d],
+    lambda f, d: ["tune", "small_cnn", "--dataset", d, "--splits", str(f), "--trials", "1", "--space", str(f)],
+])
+def test_a_deeply_nested_json_file_is_a_one_line_error(tmp_path, capsys, command):
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, *command(nested, "synthetic:n=45,size=48"))
+    assert code == 2 and err.count("\n") == 1 and str(nested) in err, err
+    assert "nested more deeply than a JSON reader follows" in err

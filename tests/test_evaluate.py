@@ -235,6 +235,18 @@ def test_missing_test_case(setup, tmp_path):
     pred = write_csv(tmp_path / "bad.csv", rows)
     message = refused(setup, tmp_path, pred)
     assert str(pred) in message and gone[0] in message and "have no prediction" in message
+    # the missing case is named with its own fold, not with every fold scored
+    own = next(k for k, fold in enumerate(setup[2].folds) if gone[0] in fold.test)
+    assert f"1 test case(s) have no prediction (fold {own}: {gone[0]})" in message, message
+
+
+def test_a_semicolon_separated_file_is_named_as_such(setup, tmp_path):
+    rows = class_rows(setup)
+    pred = tmp_path / "semicolons.csv"
+    pred.write_text("case_id;fold;prob_normal;prob_benign;prob_malignant\n" + "".join(
+        ";".join([r[0], r[1], *(v.replace(".", ",") for v in r[2:])]) + "\n" for r in rows))
+    message = refused(setup, tmp_path, pred)
+    assert "is separated by ';', not by commas" in message and str(pred) in message, message
 
 
 def test_case_in_a_fold_it_is_not_a_test_case_of(setup, tmp_path):

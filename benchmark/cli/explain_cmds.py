@@ -24,7 +24,7 @@ from benchmark.engine.tensors import images_only, to_model_input
 from benchmark.errors import BusbenchError, list_some
 from benchmark.explain.gradcam import grad_cam, layer_name, submission_score, target_layer_for
 from benchmark.explain.render import png_bytes, side_by_side
-from benchmark.fileio import atomic_write_bytes, atomic_write_json
+from benchmark.fileio import atomic_write_bytes, atomic_write_json, read_json
 from benchmark.metrics.classification import CLASSES
 from benchmark.plugins import registry
 from benchmark.plugins.submission import Submission
@@ -143,10 +143,7 @@ def rerun_command(run: Mapping[str, Any], out: str = "<fresh folder>") -> str:
 def _read_index(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"cases": {}}
-    try:
-        index = json.loads(path.read_text())
-    except ValueError as exc:
-        raise BusbenchError(path, f"is not valid JSON ({exc}); move it away to start a new index") from exc
+    index = read_json(path, invalid="is not valid JSON; move it away to start a new index")
     if not isinstance(index, dict) or not isinstance(index.get("cases"), dict):
         raise BusbenchError(path, "is not a busbench explain index (no 'cases' object); move it away")
     return index

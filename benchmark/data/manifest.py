@@ -116,6 +116,10 @@ def read_csv_table(data: bytes, where: str, *, lenient_encoding: bool = False) -
                 repeated = sorted({c for c in named if named.count(c) > 1})
                 if repeated:
                     raise BusbenchError(where, f"column {repeated[0]!r} appears more than once in the header")
+                separator = next((s for s in ";\t|" if len(named) == 1 and s in named[0]), None)
+                if separator is not None:  # a spreadsheet's export in a locale with decimal commas
+                    raise BusbenchError(where, f"is separated by {separator!r}, not by commas; save it as CSV with "
+                                               "',' between cells and '.' as the decimal mark")
                 continue
             extra = [c for c in stripped[len(header):] if c]
             extra += [v for name, v in zip(header, stripped, strict=False) if not name and v]

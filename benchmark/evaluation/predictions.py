@@ -32,7 +32,6 @@ as it is (scoring is deterministic, so it would come out the same) and only inde
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections import Counter
@@ -50,7 +49,7 @@ from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError, list_some
 from benchmark.evaluation.score import constant_prediction, score_predictions
 from benchmark.evaluation.training import trained_text
-from benchmark.fileio import atomic_write_json
+from benchmark.fileio import atomic_write_json, read_json
 from benchmark.metrics.classification import PROB_SUM_TOLERANCE
 from benchmark.results.rundir import (
     PREDICTION_HEADER,
@@ -186,10 +185,11 @@ def _check_cases(rows: list[_Row], split: SplitFile, folds: Sequence[int], where
         raise BusbenchError(where, f"{_cases_at(wrong)}: case(s) given in a fold they are not a test case of "
                                    f"(e.g. {first.case_id} is in fold {test_fold[first.case_id]}, given {first.fold})")
     given = {r.case_id for r in rows}
-    missing = [c for k in folds for c in split.folds[k].test if c not in given]
-    if missing:
-        raise BusbenchError(where, f"{len(missing)} test case(s) of fold(s) {', '.join(map(str, folds))} have no "
-                                   f"prediction: {list_some(missing)}")
+    missing = {k: [c for c in split.folds[k].test if c not in given] for k in folds}
+    if any(missing.values()):
+        where_missing = "; ".join(f"fold {k}: {list_some(cases)}" for k, cases in missing.items() if cases)
+        raise BusbenchError(where, f"{sum(map(len, missing.values()))} test case(s) have no prediction "
+                                   f"({where_missing})")
     scored = set(folds)
     return [r for r in rows if r.fold in scored]
 
@@ -351,10 +351,7 @@ def headline_text(metrics: dict[str, Any], run_dir: Path | None = None) -> str:
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise BusbenchError(path, f"is not valid JSON ({exc})") from exc
+    return read_json(path)
 
 
 def evaluate_predictions(req: EvaluateRequest) -> EvaluateOutcome:

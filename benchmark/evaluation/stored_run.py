@@ -8,13 +8,13 @@ anything else would score the predictions against other labels without saying so
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
+from benchmark.fileio import read_json as read_json_file
 from benchmark.results.rundir import RunDir, file_sha256
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
@@ -41,12 +41,10 @@ def read_json(path: Path) -> dict[str, Any]:
     Raises:
         BusbenchError: Naming the file, if it is missing or not valid JSON.
     """
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise BusbenchError(path, "is missing") from exc
-    except ValueError as exc:
-        raise BusbenchError(path, f"is not valid JSON ({exc})") from exc
+    doc = read_json_file(path, missing="is missing")
+    if not isinstance(doc, dict):
+        raise BusbenchError(path, "is not a JSON object")
+    return doc
 
 
 def run_dataset(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> Dataset:

@@ -17,14 +17,13 @@ have no pretrained weights here. A reading whose protocol was not run (or failed
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmark.audit.paper_protocols import readings
-from benchmark.errors import BusbenchError
 from benchmark.evaluation.training import convergence, read_fold_results
+from benchmark.fileio import read_json
 
 BLOCK = "reproduction"
 #: The audits the report reads: summaries published beside the runs.
@@ -96,10 +95,7 @@ def read_audits(results: Path) -> dict[str, dict[str, Any]]:
     """
     found: dict[str, dict[str, Any]] = {}
     for path in sorted(results.glob(SUMMARIES)):
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise BusbenchError(path, f"is not valid JSON ({exc})") from exc
+        summary = read_json(path)
         if not summary.get("clean_split") or summary.get("task") not in METRICS:
             continue  # an audit on a split made on the fly (the small_cnn one) is not a reference audit
         summary["_file"] = path.name
@@ -113,9 +109,8 @@ def _flags(run_dir: Path) -> str:
     """The convergence flags of a published audit run (empty when it has none, or is not in the folder)."""
     if not (run_dir / "run.json").is_file():
         return ""
-    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")) \
-        if (run_dir / "metrics.json").is_file() else None
+    run = read_json(run_dir / "run.json")
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
     return convergence(run, metrics, read_fold_results(run_dir, run)).text()
 
 

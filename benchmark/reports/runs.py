@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError
+from benchmark.fileio import read_json
 from benchmark.results.rundir import file_sha256
 
 
@@ -31,10 +31,7 @@ class Measured:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BusbenchError(path, f"cannot be read as JSON: {exc}") from exc
+    return read_json(path, invalid="cannot be read as JSON")
 
 
 def clean_run_folders(results: Path, split_file: Path) -> list[Measured]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import BusbenchError
-from benchmark.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from benchmark.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 PROB_COLUMNS = ("prob_normal", "prob_benign", "prob_malignant")
 PREDICTION_HEADER = ("case_id", "fold", *PROB_COLUMNS)
@@ -105,10 +105,7 @@ class RunDir:
         """``run.json`` as a dict, or ``None`` when the run has not started."""
         if not self.run_json.exists():
             return None
-        try:
-            return json.loads(self.run_json.read_text())
-        except ValueError as exc:
-            raise BusbenchError(self.run_json, f"is not valid JSON ({exc})") from exc
+        return read_json(self.run_json)
 
     def write_run(self, doc: dict[str, Any]) -> None:
         """Write ``run.json`` atomically."""
@@ -117,7 +114,7 @@ class RunDir:
     def fold_result(self, fold: int) -> dict[str, Any] | None:
         """A fold's ``result.json``, or ``None`` when it has not finished."""
         path = self.fold_dir(fold) / "result.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return read_json(path) if path.exists() else None
 
     def write_fold_result(self, fold: int, doc: dict[str, Any]) -> None:
         """Write a fold's result; a completed fold's result is never replaced."""

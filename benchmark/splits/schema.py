@@ -18,15 +18,13 @@ together hold every case; each case is a test case of exactly one fold.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError, list_some
-from benchmark.fileio import atomic_write_json
+from benchmark.fileio import atomic_write_json, read_json
 
 FORMAT = "busbench-splits/1"
 PARTS = ("train", "val", "test")
@@ -138,12 +136,9 @@ def read_split(path: str | os.PathLike[str]) -> SplitFile:
         BusbenchError: If the file is unreadable, not JSON, not a split file, or structurally inconsistent.
     """
     where = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise BusbenchError(where, "split file does not exist") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BusbenchError(where, f"cannot read split file as JSON ({exc})") from exc
+    doc = read_json(path, missing="split file does not exist", invalid="cannot read split file as JSON")
+    if not isinstance(doc, dict):
+        raise BusbenchError(where, "is not a split file (not a JSON object)")
     if _get(doc, "format", str, where) != FORMAT:
         raise BusbenchError(where, f"unsupported split format {doc['format']!r} (expected {FORMAT!r})")
     dataset = _get(doc, "dataset", dict, where)

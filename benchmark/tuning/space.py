@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 
 from benchmark.errors import BusbenchError
+from benchmark.fileio import read_json
 from benchmark.plugins.spec import SearchParam
 
 _KEYS = {"kind", "low", "high", "log", "choices"}
@@ -66,12 +67,8 @@ def read_space_file(path: Path) -> dict[str, SearchParam]:
     Raises:
         BusbenchError: If the file is missing, not JSON, or a dimension is malformed.
     """
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise BusbenchError(path, "search-space file does not exist") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BusbenchError(path, f"cannot read the search space as JSON ({exc})") from exc
+    doc = read_json(path, missing="search-space file does not exist",
+                    invalid="cannot read the search space as JSON")
     if not isinstance(doc, dict):
         raise BusbenchError(path, "a search space must be a JSON object: hyper-parameter name -> dimension")
     return {str(name): _param_from_json(str(name), value, str(path)) for name, value in doc.items()}
