@@ -284,3 +284,14 @@ def test_examination_split_groups_frames_of_one_examination(busi):
         assert exam.cases[a].group != exam.cases[b].group, (a, b)
     for cluster in {r.cluster for r in exam.cases.values()}:  # every duplicate cluster inside one examination
         assert len({r.group for r in exam.cases.values() if r.cluster == cluster}) == 1
+
+
+def test_a_split_of_another_dataset_names_both_datasets(tmp_path):
+    from benchmark.data.open import open_dataset
+
+    path = tmp_path / "synthetic.json"
+    make_split(open_dataset("synthetic:n=45,size=48"), k=3, seed=0, val_fraction=0.5).save(path)
+    busi = open_dataset(str(tiny_busi(tmp_path / "busi")))
+    made_for = "this split was made for dataset 'synthetic:n=45,size=48', not 'BUSI' \\(36 case"
+    with pytest.raises(BusbenchError, match=made_for):
+        load_split(path, busi)

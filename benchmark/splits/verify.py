@@ -25,29 +25,35 @@ def verify_split(split: SplitFile, dataset: Dataset, where: str) -> None:
         BusbenchError: Naming the split file, the kind of mismatch and the cases concerned.
     """
     label = f"{where} (against {dataset.name} at {dataset.source.location})"
+    problem = _mismatch(split, dataset)
+    if problem is None:
+        return
+    if split.dataset_name != dataset.name:  # the wrong data altogether, not a changed copy of the right one
+        raise BusbenchError(label, f"this split was made for dataset {split.dataset_name!r}, not {dataset.name!r} "
+                                   f"({problem})")
+    raise BusbenchError(label, problem)
+
+
+def _mismatch(split: SplitFile, dataset: Dataset) -> str | None:
+    """The first difference between the split's record of the data and ``dataset``, in words; ``None`` if none."""
     ours = {c.case_id: c for c in dataset.cases}
     missing = set(split.cases) - set(ours)
     if missing:
-        raise BusbenchError(
-            label, f"{len(missing)} case(s) of the split are missing from the data: {list_some(missing)}"
-        )
+        return f"{len(missing)} case(s) of the split are missing from the data: {list_some(missing)}"
     extra = set(ours) - set(split.cases)
     if extra:
-        raise BusbenchError(label, f"{len(extra)} case(s) of the data are not in the split: {list_some(extra)}")
+        return f"{len(extra)} case(s) of the data are not in the split: {list_some(extra)}"
     relabelled = [cid for cid, rec in split.cases.items() if ours[cid].label != rec.label]
     if relabelled:
-        raise BusbenchError(label, f"{len(relabelled)} case(s) changed label: {list_some(relabelled)}")
+        return f"{len(relabelled)} case(s) changed label: {list_some(relabelled)}"
     facts = dataset.facts()
     changed = [cid for cid, rec in split.cases.items() if facts[cid].fingerprint != rec.fingerprint]
     if changed:
-        raise BusbenchError(
-            label, f"{len(changed)} case(s) have other pixels (image or mask) than when the split was made: "
-            f"{list_some(changed)}"
-        )
+        return (f"{len(changed)} case(s) have other pixels (image or mask) than when the split was made: "
+                f"{list_some(changed)}")
     if dataset.fingerprint() != split.dataset_fingerprint:
-        raise BusbenchError(
-            label, "dataset fingerprint differs (case groups or ids changed) although every case matches"
-        )
+        return "dataset fingerprint differs (case groups or ids changed) although every case matches"
+    return None
 
 
 def load_split(path: str | os.PathLike[str], dataset: Dataset) -> SplitFile:
