@@ -342,3 +342,40 @@ def test_unusable_sqlite_file_is_a_busbench_error(tmp_path):
     with pytest.raises(BusbenchError) as info:
         ResultsStore(f"sqlite:///{garbage}").list_runs()
     assert str(garbage) in str(info.value) and "database error" in str(info.value)
+
+
+def test_first_readers_of_a_fresh_index_wait_for_each_other(tmp_path):
+    """Eight processes open one fresh SQLite index at the same moment and read it: none fails "database is locked"."""
+    url = f"sqlite:///{tmp_path / 'fresh' / 'index.sqlite'}"
+    start = __import__("time").time() + 3
+    script = textwrap.dedent(f"""
+        import time
+        from benchmark.results.store import ResultsStore
+        time.sleep(max(0.0, {start} - time.time()))
+        with ResultsStore({url!r}) as store:
+            print(len(store.list_runs()))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(8)]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in outcomes]
+    assert [out.strip() for out, _ in outcomes] == ["0"] * 8
+
+
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_an_unusable_results_store_is_refused_before_anything_trains(tmp_path, capsys, monkeypatch, command):
+    from benchmark.cli import main
+    from tests.helpers import TINY, write_tiny_split
+
+    monkeypatch.setattr("benchmark.engine.fold.train_fold", lambda *a, **k: pytest.fail("trained"))
+    store = "postgresql://u:s3cret@127.0.0.1:1/db"
+    if command == "run":
+        argv = ["run", "small_cnn", "--dataset", TINY, "--splits", str(write_tiny_split(tmp_path / "s.json")),
+                "--results", store, "--out", str(tmp_path / "runs")]
+    else:
+        argv = ["audit", "protocols", "small_cnn", "--dataset", TINY, "--results", store, "--out",
+                str(tmp_path / "runs")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("busbench: error: results store postgresql://u:***@127.0.0.1:1/db") and "s3cret" not in err
+    assert err.count("\n") == 1 and not list((tmp_path / "runs").rglob("run.json"))

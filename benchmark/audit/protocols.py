@@ -333,6 +333,8 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)
     compute = resolve_compute(req.device, req.precision, req.threads)
+    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
+        store.check()  # a store that cannot be used is found now, not after the last protocol trained
     ctx = _context(req, submission, dataset)
     for protocol in protocols:  # every plan is made (and checked) before anything trains
         protocol_plans(ctx, protocol, 1)

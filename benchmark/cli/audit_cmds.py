@@ -85,6 +85,7 @@ def _protocols_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=Path("runs/protocol-audit"),
                    help="output folder (default runs/protocol-audit)")
+    p.add_argument("--results", metavar="URL", help="results store (SQLAlchemy URL; default sqlite in --out)")
     p.add_argument("--json", action="store_true", help="print protocols.json instead of the table")
     return p
 
@@ -97,7 +98,7 @@ def run_protocols(argv: list[str]) -> int:
         splits=args.splits, published=args.published, hparams=training_hparams(args.submission, args.set,
                                                                                args.pretrained),
         epochs=args.epochs, image_size=args.image_size, k=args.k, seed=args.seed, lucky_draws=args.lucky_draws,
-        device=args.device, precision=args.precision, threads=args.threads, out=args.out,
+        device=args.device, precision=args.precision, threads=args.threads, out=args.out, results_url=args.results,
         progress=show_progress()))
     if args.json:
         print_json(summary)

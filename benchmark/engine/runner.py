@@ -82,6 +82,8 @@ def run_submission(req: RunRequest) -> RunOutcome:
                              "image_size": size, "dataset": dataset.fingerprint(), "split": split_sha,
                              "seed": req.seed}, code, compute)
     rid = run_id(spec.name, identity)
+    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
+        store.check()  # a store that cannot be used is found now, not after the last fold trained
     rd = RunDir(req.out / rid)
     doc = open_run_doc(rd, lambda: new_run_doc(
         rid, "trained", task=spec.task, submission=spec.to_json(),

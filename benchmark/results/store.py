@@ -119,17 +119,33 @@ class ResultsStore:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
-        """A connection inside one transaction (committed on success, rolled back on any error)."""
+        """A connection inside one transaction (committed on success, rolled back on any error).
+
+        The first use checks (and creates) the schema in a writing transaction of its own, even for a reader: a
+        reading transaction that turned into a writing one could not wait for another process's lock, and several
+        first readers of a fresh index would fail at once with "database is locked".
+        """
         try:
+            if not self._ready:
+                with self._engine.connect() as conn:
+                    with conn.execution_options(busbench_write=True).begin():
+                        self._ensure_schema(conn)
+                self._ready = True
             with self._engine.connect() as conn:
                 conn = conn.execution_options(busbench_write=write)
                 with conn.begin():
-                    if not self._ready:
-                        self._ensure_schema(conn)
                     yield conn
         except SQLAlchemyError as exc:
             raise self._error(f"database error ({type(exc).__name__}: {getattr(exc, 'orig', None) or exc})") from exc
-        self._ready = True
+
+    def check(self) -> None:
+        """Open the database and check its schema now (commands call it before they train anything).
+
+        Raises:
+            BusbenchError: When the database cannot be reached or holds another schema version.
+        """
+        with self._transaction(write=False):
+            pass
 
     def _ensure_schema(self, conn: Connection) -> None:
         """Create the tables on first use, and refuse a database written with another schema version."""

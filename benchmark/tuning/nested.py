@@ -152,6 +152,8 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
     tuned_identity = run_identity({**identity, "study": study_name, "trials": req.trials, "pruner": req.pruner},
                                   code, compute)
     rid = run_id(f"{spec.name}-tuned", tuned_identity)
+    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
+        store.check()  # the results store is checked before anything trains, as the study storage is
     url = req.storage or default_storage_url(req.out)
     storage = open_storage(url, req.heartbeat)
     previous_verbosity = optuna.logging.get_verbosity()
