@@ -373,3 +373,24 @@ def test_segmentation_folder_without_csv_and_with_wrong_fold(setup, tmp_path):
     write_csv(folder / "predictions.csv", rows[1:], header=rows[0])
     message = refused(setup, tmp_path, folder)
     assert f"row 2 ({rows[1][0]})" in message and "not a test case of" in message
+
+
+def test_masks_saved_as_0_1_score_as_the_same_masks_saved_as_0_255(setup, tmp_path):
+    as_255 = mask_folder(setup, tmp_path / "m255")
+    as_01 = tmp_path / "m01"
+    as_01.mkdir()
+    for png in as_255.glob("*.png"):
+        Image.fromarray((np.asarray(Image.open(png)) > 0).astype(np.uint8)).save(as_01 / png.name)
+    (as_01 / "predictions.csv").write_bytes((as_255 / "predictions.csv").read_bytes())
+    a = evaluate(setup, tmp_path / "a", as_255, task="segmentation").metrics
+    b = evaluate(setup, tmp_path / "b", as_01, task="segmentation").metrics
+    assert b["pooled"]["dice"] == a["pooled"]["dice"] == pytest.approx(1.0)
+
+
+def test_a_grey_probability_map_is_refused_naming_the_file(setup, tmp_path):
+    folder = mask_folder(setup, tmp_path / "grey")
+    victim = sorted(folder.glob("*.png"))[0]
+    Image.fromarray(np.linspace(0, 255, 48 * 48).reshape(48, 48).astype(np.uint8)).resize(
+        Image.open(victim).size).save(victim)
+    message = refused(setup, tmp_path, folder, task="segmentation")
+    assert str(victim) in message and "is not a binary mask" in message, message

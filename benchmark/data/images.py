@@ -91,6 +91,34 @@ def decode_mask(data: bytes, where: str) -> np.ndarray:
     return arr > 127
 
 
+def decode_binary_mask(data: bytes, where: str) -> np.ndarray:
+    """Decode a predicted mask that must be binary: pixel values {0, 1} or {0, 255} (or {0, 65535} at 16 bits).
+
+    Saving a boolean numpy mask as 0/1 is as common as saving it as 0/255; both mean the same mask. A mask with any
+    other value (a probability or grey map) is refused rather than thresholded behind the user's back.
+
+    Raises:
+        BusbenchError: If the file cannot be decoded or holds values other than those two.
+    """
+    img = _open(data, where)
+    if img.mode == "1":
+        return np.asarray(img, dtype=bool).copy()
+    if img.mode == "P":
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    if arr.ndim == 3:
+        colour = [i for i, b in enumerate(img.getbands()) if b != "A"] or [0]
+        arr = arr[..., colour].max(axis=2)
+    values = {int(v) for v in np.unique(arr)}
+    top = 65535 if img.mode.startswith("I;16") else 255
+    for on in (1, top):
+        if values <= {0, on}:
+            return arr == on
+    shown = ", ".join(str(v) for v in sorted(values)[:6]) + (", ..." if len(values) > 6 else "")
+    raise BusbenchError(where, f"is not a binary mask: its pixels take {len(values)} values ({shown}); save 0/1 or "
+                               f"0/{top} (threshold a probability map first)")
+
+
 def to_grey(rgb: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma of canonical RGB ``uint8`` pixels, as (H, W) ``uint8`` (exact for grey images)."""
     return np.asarray(Image.fromarray(rgb, mode="RGB").convert("L"), dtype=np.uint8)

@@ -10,8 +10,9 @@ Formats:
   holds three probabilities in [0, 1] that sum to 1 within ``PROB_SUM_TOLERANCE`` (1e-3); they are not
   renormalised.
 * Segmentation: one folder holding ``predictions.csv`` with the header ``case_id,fold`` and one binary PNG mask
-  ``<case_id>.png`` per row, at the image's original size. Masks are binarised like the reference masks
-  (``benchmark.data.images.decode_mask``: lesion where the brightest colour channel is above half the range).
+  ``<case_id>.png`` per row, at the image's original size. A mask must be binary: 0/1 or 0/255 (in any channel
+  layout; ``benchmark.data.images.decode_binary_mask``); a mask with other values (a probability map) is an
+  error, never thresholded silently.
   Other files in the folder (not ``.png``, not ``predictions.csv``) are ignored.
 
 Rules: every test case of every scored fold is predicted exactly once, in the fold it is a test case of; ids not in
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.dataset import Dataset
-from benchmark.data.images import decode_mask
+from benchmark.data.images import decode_binary_mask
 from benchmark.data.manifest import CsvTable, format_rows, read_csv_table
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError, list_some
@@ -277,7 +278,7 @@ def read_mask_predictions(folder: Path, split: SplitFile, dataset: Dataset,
     # Every mask is decoded, scored fold or not, so a corrupt file is reported whichever folds are asked for.
     for row in rows:
         path = pngs[row.case_id]
-        mask = decode_mask(path.read_bytes(), str(path))
+        mask = decode_binary_mask(path.read_bytes(), str(path))
         expected = (facts[row.case_id].height, facts[row.case_id].width)
         if mask.shape != expected:
             wrong_size.append(f"{path.name} is {mask.shape[0]}x{mask.shape[1]}, its image "
