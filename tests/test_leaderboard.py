@@ -557,3 +557,15 @@ def test_published_page_decomposes_each_gap_with_the_reference_audit(runs, monke
     assert (table["explained_pp"] - 100 * (table["reproduced"] - table["clean"])).abs().max() < 1e-9
     assert (table["unexplained_pp"] - 100 * (table["published"] - table["reproduced"])).abs().max() < 1e-9
     assert len(at.get("vega_lite_chart")) == 2
+
+
+def test_a_run_id_made_of_markdown_is_shown_as_text_on_the_compare_page(runs, tmp_path, monkeypatch):
+    store, run_id = tmp_path / "store", "x-**bold**-[l](javascript:a)-<b>"
+    fx.extra_class_run(runs, store, run_id, "markdown_id", lambda _case: np.array([0.2, 0.5, 0.3]))
+    shutil.copytree(runs / fx.RUN_IDS["good"], store / fx.RUN_IDS["good"])
+    at = open_page("compare", store, monkeypatch, a=run_id, b=fx.RUN_IDS["good"])
+    assert tbl(at, "c-tests") is not None
+    bodies = markdown_bodies(at)
+    assert any(ui.md_escape(run_id) in body for body in bodies), bodies
+    for body in bodies:
+        assert not re.search(r"(?<!\\)(<b>|\]\(javascript|\*\*bold)", body), body

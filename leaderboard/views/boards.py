@@ -105,7 +105,7 @@ def render() -> None:
     if board.empty:
         st.info("No completed clean-protocol run matches these filters.")
     for n, (title, rows) in enumerate(tables.by_split(board)):
-        st.markdown(f"**Split {title}**: {len(rows)} ranked")
+        st.markdown(f"**Split {ui.md_escape(title)}**: {len(rows)} ranked")
         suffix = f"-{n}" if n else ""  # the newest split's board keeps the plain key
         _table(rows, task, f"board-{task}{suffix}")
         _provenance(rows, f"prov-{task}{suffix}")

@@ -51,7 +51,8 @@ def _result(result: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> Non
                           "B": result["b"]["per_fold"]})
     ui.table(folds.assign(**{"B − A": folds["B"] - folds["A"]}), hide_index=True, key="c-folds")
     st.bar_chart(folds.set_index("fold")[["A", "B"]], stack=False, height=240)
-    st.caption(f"A = {a['run_id']}, B = {b['run_id']}; {result['n_cases']} cases resampled by {result['unit']}.")
+    st.caption(f"A = {ui.md_escape(a['run_id'])}, B = {ui.md_escape(b['run_id'])}; {result['n_cases']} cases "
+               f"resampled by {ui.md_escape(result['unit'])}.")
 
 
 def render() -> None:
@@ -92,7 +93,7 @@ def render() -> None:
     metric = st.selectbox("Figure", paired.metrics_for(a["task"]), key="c-metric")
     split, where = data.split_for(a)
     if split is None:
-        st.warning(f"The split file is needed for a paired test: {where}.")
+        st.warning(f"The split file is needed for a paired test: {ui.md_escape(where)}.")
         return
     truth, source = _truth(a, split)
     if truth is None:
@@ -105,7 +106,7 @@ def render() -> None:
         st.code(str(exc), language=None)
         return
     _result(result, a, b)
-    st.caption(source)
+    st.caption(ui.md_escape(source))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
         right.dataframe(per_class, key="s-per-class", width="stretch")
     split, why = data.split_for(row)
     if split is None:
-        st.info(f"ROC and reliability need the labels of the run's split file: {why}.")
+        st.info(f"ROC and reliability need the labels of the run's split file: {ui.md_escape(why)}.")
         return
     ids, _, probs = data.class_predictions(str(row["run_dir"]), tuple(metrics.get("folds") or ()))
     known = [i for i, c in enumerate(ids) if c in split.cases]
