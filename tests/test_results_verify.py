@@ -56,18 +56,43 @@ def test_a_changed_score_fails_and_is_never_overwritten(run_copy, capsys):
     assert (run_copy / "metrics.json").read_bytes() == before
 
 
-def test_figures_of_a_newer_evaluator_are_listed_and_written_on_request(run_copy, capsys):
+def test_a_missing_figure_fails_and_is_written_only_on_request(run_copy, capsys):
     fresh = _metrics(run_copy)
     older = json.loads(json.dumps(fresh))
     del older["pooled"]["macro_f1"], older["bootstrap"]
     (run_copy / "metrics.json").write_text(json.dumps(older))
-    assert main(["results", "verify", str(run_copy)]) == 0
+    assert main(["results", "verify", str(run_copy)]) == 1
     out = capsys.readouterr().out
-    assert "not recorded, from this evaluator: pooled.macro_f1, bootstrap" in out
+    assert "2 figure(s) this evaluator computes are missing from metrics.json: pooled.macro_f1, bootstrap" in out
     assert _metrics(run_copy) == older  # without --update nothing is written
     assert main(["results", "verify", str(run_copy), "--update"]) == 0
-    assert "wrote 2 added figure(s)" in capsys.readouterr().out
+    assert "wrote 2 missing figure(s)" in capsys.readouterr().out
     assert _metrics(run_copy) == fresh
+
+
+def test_deleting_the_intervals_fails(run_copy, capsys):
+    metrics = _metrics(run_copy)
+    del metrics["ci"], metrics["pooled"]["auc_malignant"]
+    (run_copy / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["results", "verify", str(run_copy)]) == 1
+    assert "missing from metrics.json: pooled.auc_malignant, ci" in capsys.readouterr().out
+
+
+def test_metrics_rescored_on_fewer_folds_than_the_run_completed_fail(run_copy, capsys):
+    from benchmark.data.open import open_dataset
+    from benchmark.evaluation.predictions import read_run_predictions
+    from benchmark.evaluation.score import score_predictions
+    from benchmark.results.rundir import RunDir
+    from benchmark.splits.verify import load_split
+
+    dataset = open_dataset(TINY)
+    split = load_split(json.loads((run_copy / "run.json").read_text())["split"]["path"], dataset)
+    partial = score_predictions("classification", split, dataset,
+                                read_run_predictions(RunDir(run_copy), "classification", split, [0, 2]), folds=[0, 2])
+    assert partial["complete"] is False
+    (run_copy / "metrics.json").write_text(json.dumps(partial))
+    assert main(["results", "verify", str(run_copy)]) == 1
+    assert "folds: recorded [0, 2], now [0, 1, 2]" in capsys.readouterr().out
 
 
 def test_other_data_or_another_split_file_is_refused(run_copy, capsys):

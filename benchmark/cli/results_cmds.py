@@ -55,9 +55,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "verify", help="score runs again from their stored predictions and check their metrics.json",
         description="Score each run again from its stored predictions with this busbench's evaluator and check that "
                     "every figure its metrics.json records comes out again, and that its run id is the hash of its "
-                    "identity. Exit status 1 if one does not. Figures "
-                    "this evaluator adds (a run scored by an older busbench) are listed; --update writes them in, "
-                    "only for runs whose recorded figures all reproduced.")
+                    "identity, scoring the folds run.json and the split say (never the file's own list). Exit status "
+                    "1 if one does not, or if the file lacks a figure this evaluator computes; for a run scored by "
+                    "an older busbench, --update writes such figures in, only for runs whose recorded figures all "
+                    "reproduced.")
     verify.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN")
     verify.add_argument("--dataset", help="the data the runs were scored on (default: the spec in each run.json)")
     verify.add_argument("--update", action="store_true", help="write the added figures into metrics.json")
@@ -133,11 +134,16 @@ def run_verify(args: argparse.Namespace) -> int:
                 print(f"  ... and {len(changed) - SHOWN} more")
             status = max(status, 1)
             continue
-        note = f"; not recorded, from this evaluator: {', '.join(added)}" if added else ""
+        note = ""
         if check.identity_version is not None and check.identity_version < IDENTITY_VERSION:
             note += f"; run id of identity v{check.identity_version} (made before plugin code and threads counted)"
         print(f"{run_dir}: every recorded figure reproduced{note}")
-        if args.update and added and not check.identity_problem:
+        if added and args.update and not check.identity_problem:
             write_added(check)
-            print(f"  wrote {len(added)} added figure(s) into {len(check.documents)} metrics.json file(s)")
+            print(f"  wrote {len(added)} missing figure(s) into {len(check.documents)} metrics.json file(s)")
+        elif added:
+            shown = ", ".join(added[:SHOWN]) + (f" and {len(added) - SHOWN} more" if len(added) > SHOWN else "")
+            print(f"{run_dir}: {len(added)} figure(s) this evaluator computes are missing from metrics.json: "
+                  f"{shown} (a run scored by an older busbench: --update writes them in)")
+            status = max(status, 1)
     return status

@@ -4,9 +4,10 @@ A published run keeps its per-fold predictions so that anyone can re-score it. V
 checkout's evaluator: every figure the run's ``metrics.json`` records must come out again (the bootstrap is seeded,
 so intervals reproduce too), and the run id must be the hash of the identity its ``run.json`` records (or, for a run
 made before identity version 2, of the version-1 identity its fields imply; :mod:`benchmark.results.identity`).
-Figures this evaluator reports that the file lacks (a run scored by an older busbench) are listed as added;
-``--update`` writes them in, and only when nothing recorded changed, so a published score is never silently
-replaced.
+The folds scored are those ``run.json`` and the split say (:func:`expected_folds`), never the file's own list. A
+figure this evaluator reports that the file lacks fails verification too (a deleted interval is not a pass); for a
+run scored by an older busbench, ``--update`` writes such figures in, and only when nothing recorded changed, so a
+published score is never silently replaced.
 """
 
 from __future__ import annotations
@@ -112,8 +113,13 @@ class Verification:
 
     @property
     def reproduced(self) -> bool:
-        """Whether every recorded figure came out again."""
+        """Whether every recorded figure came out again (figures missing from the file are :attr:`complete`'s)."""
         return not self.differences.changed
+
+    @property
+    def complete(self) -> bool:
+        """Whether the file records every figure this evaluator computes (a deleted figure fails verification)."""
+        return not self.differences.added
 
 
 def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
@@ -136,15 +142,18 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     protocol = doc.get("protocol") or {}
     if not protocol.get("draws"):
         dataset, split = run_data(run_dir, doc, dataset_spec)
-        metrics = _score(run_dir, doc["task"], split, dataset, recorded)
-        return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, metric_differences(recorded, metrics),
-                            **identity)
+        folds = expected_folds(doc, split)
+        metrics = _score(run_dir, doc["task"], split, dataset, folds)
+        differences = metric_differences(recorded, metrics)
+        if sorted(int(k) for k in recorded.get("folds") or []) != folds:
+            differences.changed.insert(0, ("folds", recorded.get("folds"), folds))
+        return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, differences, **identity)
     dataset = run_dataset(run_dir, doc, dataset_spec)
     documents, differences = {}, MetricDifferences()
     for draw in protocol["draws"]:
         draw_dir = run_dir / f"draw-{draw['draw']}"
         draw_recorded = read_json(RunDir(draw_dir).metrics_json)
-        metrics = _score(draw_dir, doc["task"], load_split(draw_dir / "split.json", dataset), dataset, draw_recorded)
+        metrics = _score(draw_dir, doc["task"], load_split(draw_dir / "split.json", dataset), dataset, [0])
         documents[RunDir(draw_dir).metrics_json] = metrics
         _merge(differences, metric_differences(draw_recorded, metrics), f"{draw_dir.name}/")
         if draw["draw"] == protocol.get("reported_draw"):
@@ -153,8 +162,20 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     return Verification(run_dir, documents, differences, **identity)
 
 
-def _score(folder: Path, task: str, split: SplitFile, dataset: Dataset, recorded: dict[str, Any]) -> dict[str, Any]:
-    folds = [int(k) for k in recorded["folds"]]
+def expected_folds(doc: dict[str, Any], split: SplitFile) -> list[int]:
+    """The folds a run's ``metrics.json`` must score, from ``run.json`` and the split, never from the file itself.
+
+    Predictions scored by ``busbench evaluate`` name theirs (``scored_folds``); a completed run scores every fold of
+    its split; an unfinished one the folds its fold table holds.
+    """
+    if doc.get("kind") == "predictions" and doc.get("scored_folds") is not None:
+        return sorted(int(k) for k in doc["scored_folds"])
+    if doc.get("status") == "completed":
+        return list(range(split.k))
+    return sorted(int(k) for k in doc.get("folds") or {})
+
+
+def _score(folder: Path, task: str, split: SplitFile, dataset: Dataset, folds: list[int]) -> dict[str, Any]:
     predictions = read_run_predictions(RunDir(folder), task, split, folds)
     return score_predictions(task, split, dataset, predictions, folds=folds)
 
