@@ -234,3 +234,37 @@ def test_a_budget_that_trains_nothing_is_refused_before_anything_runs(tiny_split
     err = capsys.readouterr().err
     assert err == f"busbench: error: {message}\n", err
     assert not list(tmp_path.rglob("run.json"))
+
+
+class _Planted:
+    """Unpickling this object writes a file: what a checkpoint planted in a shared --out could do."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "code ran"))
+
+
+@pytest.mark.parametrize("kind", ["truncated", "planted"])
+def test_a_damaged_or_planted_checkpoint_restarts_the_fold_and_runs_no_code(tiny_split, tmp_path, capsys, kind):
+    options = {"epochs": 2, "image_size": 32, "threads": 1, "precision": "fp32"}
+    clean = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(0,), out=tmp_path / "clean", **options))
+    first = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(1,), out=tmp_path / "runs", **options))
+    checkpoint = first.run_dir / "fold-0" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    marker = tmp_path / "marker"
+    if kind == "truncated":
+        whole = torch.save({"model": {}}, tmp_path / "whole.pt") or (tmp_path / "whole.pt").read_bytes()
+        checkpoint.write_bytes(whole[: len(whole) // 2])
+    else:
+        torch.save({"model": _Planted(str(marker))}, checkpoint)
+    capsys.readouterr()
+    outcome = run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(0,), out=tmp_path / "runs", **options))
+    err = capsys.readouterr().err
+    assert outcome.failed == {} and not marker.exists()
+    assert json.loads((outcome.run_dir / "fold-0" / "result.json").read_text())["status"] == "completed"
+    assert f"fold 0: checkpoint {checkpoint} cannot be used (" in err and "starts again from its first epoch" in err
+    # the fold ran from its first epoch: the same predictions as a run that never had a checkpoint
+    ours = (outcome.run_dir / "fold-0" / "predictions.csv").read_text()
+    assert ours == (clean.run_dir / "fold-0" / "predictions.csv").read_text()

@@ -114,6 +114,32 @@ def validation_score(task: str, data: LabelledImages, probs: torch.Tensor) -> fl
     return float(dice[lesion].mean()) if lesion.any() else 0.0
 
 
+#: What every epoch checkpoint holds.
+CHECKPOINT_KEYS = frozenset({"model", "optimiser", "schedule", "epoch", "best_score", "best_epoch", "best_state",
+                             "history"})
+
+def _read_checkpoint(path: Path, compute: ComputeSetup, fold: int) -> dict[str, Any] | None:
+    """The epoch state to resume from, or ``None`` to start the fold from its first epoch.
+
+    Only tensors and plain data are loaded (``weights_only``): a checkpoint planted in a shared ``--out`` cannot run
+    code. A damaged or foreign checkpoint (truncated by a crash mid-write on a filesystem without atomic renames,
+    or holding objects) is reported in one line and removed, and the fold starts again from its beginning.
+    """
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=compute.device, weights_only=True)
+        if not isinstance(state, dict) or not CHECKPOINT_KEYS <= set(state):
+            raise ValueError("not a busbench epoch checkpoint")
+    except Exception as exc:  # any way the file can be unreadable: torch, zip, pickle and value errors alike
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(f"fold {fold}: checkpoint {path} cannot be used ({type(exc).__name__}: {reason}); the fold starts "
+              "again from its first epoch", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
 def _save(path: Path, state: dict[str, Any]) -> None:
     atomic_write_with(path, functools.partial(torch.save, state))
 
@@ -169,8 +195,8 @@ def train_fold(
     per_epoch = is_epoch_schedule(schedule)
     scaler = torch.amp.GradScaler("cuda") if compute.precision == "fp16" else None
     start, best_score, best_epoch, best_state, history = 0, -np.inf, -1, None, []
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=compute.device, weights_only=False)
+    state = _read_checkpoint(checkpoint, compute, settings.fold)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         if schedule is not None and state["schedule"] is not None:
