@@ -56,6 +56,7 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(registry, "_origins", dict(registry._origins))
     monkeypatch.setattr(registry, "_errors", dict(registry._errors))
     monkeypatch.setattr(registry, "_discovered", registry._discovered)
+    monkeypatch.setattr(registry, "_clashes", dict(registry._clashes))
     yield
     monkeypatch.undo()
     for name in set(sys.modules) - modules:  # plugin packages imported by the test
@@ -149,16 +150,30 @@ def test_environment_folders_and_a_broken_plugin(tmp_path: Path, monkeypatch: py
         get("zz_missing")
 
 
-def test_folder_plugin_clashing_with_a_baseline_is_a_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_plugin_taking_a_baselines_name_fails_every_use_of_the_registry(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
     write_plugin(tmp_path, "zz_clash_pkg", "small_cnn")
+    write_plugin(tmp_path, "zz_innocent_pkg", "zz_innocent")
     monkeypatch.setenv("BUSBENCH_SUBMISSIONS", os.pathsep.join([str(REPO / "submissions"), str(tmp_path)]))
     registry.rediscover()
-    errors = load_errors()
-    assert errors[str(tmp_path / "zz_clash_pkg")] == (
-        "model 'small_cnn': registered twice: by "
-        "busbench_submissions.small_cnn.SmallCNN and by busbench_submissions.zz_clash_pkg.Plugin (names must be unique)"
-    )
-    assert get("small_cnn").__module__ == "busbench_submissions.small_cnn"
+    both = (f"model 'small_cnn': is registered by two plugins: busbench_submissions.small_cnn.SmallCNN "
+            f"({REPO / 'submissions' / 'small_cnn' / '__init__.py'}) and busbench_submissions.zz_clash_pkg.Plugin "
+            f"({tmp_path / 'zz_clash_pkg' / '__init__.py'}); rename or remove one")
+    for use in (lambda: get("small_cnn"), lambda: get("zz_innocent"), list_models, load_errors, registry.available):
+        with pytest.raises(BusbenchError) as info:
+            use()
+        assert str(info.value) == both
+
+
+def test_the_command_line_refuses_a_name_clash_naming_both_sources(tmp_path: Path) -> None:
+    write_plugin(tmp_path, "zz_clash_pkg", "small_cnn")
+    env = {**os.environ, "BUSBENCH_SUBMISSIONS": os.pathsep.join([str(REPO / "submissions"), str(tmp_path)])}
+    for argv in (["list"], ["run", "small_cnn", "--dataset", "synthetic:n=45,size=48", "--splits", "x.json"]):
+        done = subprocess.run([sys.executable, "-m", "benchmark", *argv], capture_output=True, text=True, env=env,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == 2, (argv, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and "is registered by two plugins" in done.stderr
+        assert str(tmp_path / "zz_clash_pkg") in done.stderr and "submissions/small_cnn" in done.stderr
 
 
 def test_same_package_name_in_two_folders_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

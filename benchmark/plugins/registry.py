@@ -8,8 +8,11 @@ Plugins are found in two places, loaded once on first use:
 * installed distributions exposing an entry point in the group ``busbench.submissions`` (a module, or a callable
   that registers models when called).
 
-An unknown name or a second registration of a name is an error. A plugin that fails to import does not stop the
-others from loading; its error is kept (``load_errors``) and shown by ``busbench list`` and by ``create``.
+An unknown name or a second registration of a name is an error. Two plugins that register one name while they are
+discovered (an installed plugin and a built-in one, two folders) make every later use of the registry fail, naming
+both sources: which model a name means is never decided by loading order. A plugin that fails to import for any
+other reason does not stop the others from loading; its error is kept (``load_errors``) and shown by ``busbench
+list`` and by ``create``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ _origins: dict[str, str] = {}
 _errors: dict[str, str] = {}
 _loaded_entry_points: set[str] = set()
 _discovered = False
+_discovering = False
+#: Names two plugins registered during discovery: name -> (the first source, the second).
+_clashes: dict[str, tuple[str, str]] = {}
 
 
 def register(cls: type[Submission]) -> type[Submission]:
@@ -47,12 +53,28 @@ def register(cls: type[Submission]) -> type[Submission]:
         raise BusbenchError(getattr(cls, "__name__", repr(cls)), "@register needs a Submission subclass with a spec")
     origin = f"{cls.__module__}.{cls.__qualname__}"
     if spec.name in _models:
+        if _discovering:
+            _clashes.setdefault(spec.name, (_source(_models[spec.name], _origins[spec.name]), _source(cls, origin)))
         raise BusbenchError(
             f"model {spec.name!r}", f"registered twice: by {_origins[spec.name]} and by {origin} (names must be unique)"
         )
     _models[spec.name] = cls
     _origins[spec.name] = origin
     return cls
+
+
+def _source(cls: type, origin: str) -> str:
+    """Where a registered class comes from: its dotted name and file."""
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return f"{origin} ({path})" if path else origin
+
+
+def _raise_clashes() -> None:
+    if _clashes:
+        name, (first, second) = next(iter(sorted(_clashes.items())))
+        more = f" (and {len(_clashes) - 1} more name(s))" if len(_clashes) > 1 else ""
+        raise BusbenchError(f"model {name!r}", f"is registered by two plugins: {first} and {second}{more}; "
+                                               "rename or remove one")
 
 
 def unregister(name: str) -> None:
@@ -107,10 +129,20 @@ def _record_failure(where: str) -> None:
 
 def discover() -> None:
     """Import every plugin once (folders first, then entry points)."""
-    global _discovered
+    global _discovered, _discovering
     if _discovered:
+        _raise_clashes()
         return
     _discovered = True
+    _discovering = True
+    try:
+        _discover()
+    finally:
+        _discovering = False
+    _raise_clashes()
+
+
+def _discover() -> None:
     for folder in submission_folders():
         if not folder.is_dir():
             _errors[str(folder)] = "submissions folder does not exist (check $BUSBENCH_SUBMISSIONS)"
@@ -137,6 +169,7 @@ def rediscover() -> None:
     global _discovered
     _discovered = False
     _errors.clear()
+    _clashes.clear()
 
 
 def load_errors() -> dict[str, str]:
