@@ -79,6 +79,22 @@ def read_json(path: str | os.PathLike[str], *, missing: str = "does not exist",
 
 
 @contextmanager
+def hold_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block, waiting for any other holder (short critical sections).
+
+    Same lock as :func:`try_lock`: an advisory ``flock``, released when the block ends or the process dies.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
 def try_lock(path: str | os.PathLike[str]) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` if no other process holds it; yields whether this one got it.
 

@@ -268,3 +268,32 @@ def test_a_damaged_or_planted_checkpoint_restarts_the_fold_and_runs_no_code(tiny
     # the fold ran from its first epoch: the same predictions as a run that never had a checkpoint
     ours = (outcome.run_dir / "fold-0" / "predictions.csv").read_text()
     assert ours == (clean.run_dir / "fold-0" / "predictions.csv").read_text()
+
+
+@pytest.mark.parametrize("shares", [("0,1,2", "0,1,2"), ("0", "1,2")])
+def test_two_commands_on_one_run_folder_train_each_fold_once_and_keep_every_fold(tiny_split, tmp_path, shares):
+    out = tmp_path / "runs"
+    env = {**__import__("os").environ, "BUSBENCH_LOCK_POLL": "1"}
+
+    def command(folds: str) -> list[str]:
+        return [sys.executable, "-m", "benchmark", "run", "small_cnn", "--dataset", TINY, "--splits",
+                str(tiny_split), "--folds", folds, "--epochs", "2", "--image-size", "32", "--threads", "1",
+                "--out", str(out)]
+
+    procs = [subprocess.Popen(command(f), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for f in shares]
+    logs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    err = "".join(e for _, e in logs)
+    for k in range(3):
+        assert err.count(f"fold {k} epoch 1/2") == 1, err  # each fold trained by one process only
+    (run_dir,) = [p.parent for p in out.glob("*/run.json")]
+    doc = json.loads((run_dir / "run.json").read_text())
+    assert sorted(doc["folds"]) == ["0", "1", "2"] and doc["status"] == "completed", doc
+    assert not list(run_dir.glob("fold-*/checkpoint.pt"))
+    for k in range(3):  # nothing of a completed fold was written after its result
+        result = run_dir / f"fold-{k}" / "result.json"
+        assert (run_dir / f"fold-{k}" / "predictions.csv").stat().st_mtime_ns <= result.stat().st_mtime_ns
+    with ResultsStore(default_store_url(out)) as store:
+        row = store.get_run(run_dir.name)
+    assert row["status"] == "completed"

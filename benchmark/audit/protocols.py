@@ -26,7 +26,6 @@ epoch by epoch).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -76,7 +75,7 @@ from benchmark.audit.protocol_report import (
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute
-from benchmark.engine.fold import fold_entry, run_folds
+from benchmark.engine.fold import LOCK_POLL_SECONDS, fold_entry, run_folds
 from benchmark.engine.loop import PluginError
 from benchmark.engine.options import TrainingOptions, check_trainable, configured_submission, submission_class
 from benchmark.errors import BusbenchError
@@ -99,10 +98,6 @@ __all__ = [
     "overlay_masks", "paired_difference", "parse_protocols", "protocol_plans", "run_plan", "select_on_test_protocol",
     "take",
 ]
-
-
-#: Seconds between looks at a protocol that another process is training (``BUSBENCH_LOCK_POLL`` overrides).
-LOCK_POLL_SECONDS = float(os.environ.get("BUSBENCH_LOCK_POLL", "30"))
 
 
 # --- running one protocol -------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ study); :func:`run_folds` is the fold loop of ``busbench run`` and of every audi
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -27,9 +28,13 @@ from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilit
 from benchmark.engine.peak_memory import PeakMemory
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
+from benchmark.fileio import try_lock
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import RunDir, write_class_predictions, write_masks
 from benchmark.splits.schema import SplitFile
+
+#: Seconds between looks at a fold (or an audit's protocol) another process is training (``BUSBENCH_LOCK_POLL``).
+LOCK_POLL_SECONDS = float(os.environ.get("BUSBENCH_LOCK_POLL", "30"))
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,10 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
               progress: bool = False, stop_on_failure: bool = False) -> dict[int, str]:
     """Run each fold that has not completed (finished folds are kept, never recomputed).
 
+    Each fold trains under a lock (``.locks/fold-<k>.lock`` in the run folder): a fold that another process is
+    training is left to it and looked at again when that process is done, so commands sharing a run folder (the
+    same command twice, ``--folds`` in two shells, Dask workers) never train one fold twice at once.
+
     Args:
         submission: The configured submission.
         dataset: The dataset.
@@ -207,22 +216,33 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
         PluginError: With ``stop_on_failure``, if the submission's code fails on a fold.
     """
     failed: dict[int, str] = {}
-    for k in folds:
-        previous = rd.fold_result(k)
-        if previous is not None and previous.get("status") == "completed":
-            print(f"fold {k}: complete already, kept", file=sys.stderr)
-            continue
-        try:
-            run = run_fold(submission, dataset, k, partial(build, k), epochs=epochs, seed=seed, compute=compute,
-                           rd=rd, progress=progress)
-        except PluginError as exc:
-            if stop_on_failure:
-                raise
-            failed[k] = str(exc)
-            print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
-            continue
-        if doc is not None:
-            doc["folds"][str(k)] = fold_entry(run.result)
-            doc["params"] = run.params
-            rd.write_run(doc)
+    pending, told = list(folds), set()
+    while pending:
+        for k in list(pending):
+            with try_lock(rd.lock_path(f"fold-{k}")) as mine:
+                if not mine:  # another process trains this fold now: come back to it when it is done
+                    if k not in told:
+                        told.add(k)
+                        print(f"fold {k}: another process is training it; waiting", file=sys.stderr)
+                    continue
+                pending.remove(k)
+                previous = rd.fold_result(k)
+                if previous is not None and previous.get("status") == "completed":
+                    print(f"fold {k}: complete already, kept", file=sys.stderr)
+                    continue
+                try:
+                    run = run_fold(submission, dataset, k, partial(build, k), epochs=epochs, seed=seed,
+                                   compute=compute, rd=rd, progress=progress)
+                except PluginError as exc:
+                    if stop_on_failure:
+                        raise
+                    failed[k] = str(exc)
+                    print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
+                    continue
+                if doc is not None:
+                    doc["folds"][str(k)] = fold_entry(run.result)
+                    doc["params"] = run.params
+                    rd.write_run(doc)
+        if pending:
+            time.sleep(LOCK_POLL_SECONDS)
     return failed

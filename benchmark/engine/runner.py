@@ -28,7 +28,7 @@ from benchmark.engine.options import (
 )
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
-from benchmark.fileio import atomic_write_json
+from benchmark.fileio import atomic_write_json, hold_lock
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import RunDir, file_sha256
 from benchmark.results.rundoc import new_run_doc, now, open_run_doc, training_record
@@ -105,7 +105,17 @@ def run_submission(req: RunRequest) -> RunOutcome:
 
 def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Dataset,
                failed: dict[int, str]) -> RunOutcome:
-    """Score the completed folds, write ``metrics.json`` and the final ``run.json`` status."""
+    """Score the completed folds, write ``metrics.json`` and the final ``run.json`` status.
+
+    Under the run's ``finish`` lock: two processes finishing one run at once (each trained some of its folds) score
+    one after the other, and the later one sees every fold the earlier one finished.
+    """
+    with hold_lock(rd.lock_path("finish")):
+        return _finish_run(rd, doc, split, dataset, failed)
+
+
+def _finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Dataset,
+                failed: dict[int, str]) -> RunOutcome:
     done = [k for k in range(split.k) if (r := rd.fold_result(k)) is not None and r.get("status") == "completed"]
     errors = {str(k): r["error"] for k in range(split.k)
               if (r := rd.fold_result(k)) is not None and r.get("status") == "failed"}

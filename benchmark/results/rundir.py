@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import BusbenchError
-from benchmark.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from benchmark.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, hold_lock, read_json
 
 PROB_COLUMNS = ("prob_normal", "prob_benign", "prob_malignant")
 PREDICTION_HEADER = ("case_id", "fold", *PROB_COLUMNS)
@@ -107,9 +107,24 @@ class RunDir:
             return None
         return read_json(self.run_json)
 
+    def lock_path(self, name: str) -> Path:
+        """A lock file of this run (``.locks/<name>.lock``; never published)."""
+        return self.path / ".locks" / f"{name}.lock"
+
     def write_run(self, doc: dict[str, Any]) -> None:
-        """Write ``run.json`` atomically."""
-        atomic_write_json(self.run_json, doc)
+        """Write ``run.json`` atomically, merging the fold table with the one on disk.
+
+        Several processes may train folds of one run at once (``--folds``, a Dask executor, the same command twice):
+        each writes its own document, so the fold table on disk (folds another process completed) is merged into
+        ``doc`` (in place) under a lock before the write, and no process drops another's folds.
+        """
+        with hold_lock(self.lock_path("run")):
+            on_disk = self.read_run()
+            if on_disk is not None and isinstance(on_disk.get("folds"), dict) and isinstance(doc.get("folds"), dict):
+                doc["folds"] = {**on_disk["folds"], **doc["folds"]}
+                if "params" in on_disk and "params" not in doc:
+                    doc["params"] = on_disk["params"]
+            atomic_write_json(self.run_json, doc)
 
     def fold_result(self, fold: int) -> dict[str, Any] | None:
         """A fold's ``result.json``, or ``None`` when it has not finished."""
