@@ -569,3 +569,46 @@ def test_a_run_id_made_of_markdown_is_shown_as_text_on_the_compare_page(runs, tm
     assert any(ui.md_escape(run_id) in body for body in bodies), bodies
     for body in bodies:
         assert not re.search(r"(?<!\\)(<b>|\]\(javascript|\*\*bold)", body), body
+
+
+def test_stopping_busbench_leaderboard_stops_its_server(tmp_path):
+    """SIGTERM to ``busbench leaderboard`` reaches the Streamlit child: nothing keeps serving the port."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "leaderboard", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def serving() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("localhost", port)) == 0
+
+    try:
+        deadline = time.time() + 90
+        while not serving() and time.time() < deadline:
+            time.sleep(0.5)
+        assert serving(), "the leaderboard never started"
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+        child_pids = [int(p) for p in children.stdout.split()]
+        assert child_pids
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) is not None
+        deadline = time.time() + 30
+        while serving() and time.time() < deadline:
+            time.sleep(0.5)
+        assert not serving()
+        assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+                   for pid in child_pids)
+    finally:
+        import os
+
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,4 +71,25 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         raise BusbenchError("leaderboard", "needs Streamlit: pip install -c constraints.txt -e '.[leaderboard]'")
     env = leaderboard_env(args.results, args.data)
     print(f"busbench leaderboard: http://localhost:{args.port} (Ctrl-C stops it)", flush=True)
-    return subprocess.call(streamlit_command(args.port), env=env)
+    return serve(streamlit_command(args.port), env)
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the server as a child and stop together: SIGTERM, SIGINT or SIGHUP sent to busbench reaches the child.
+
+    Returns:
+        The child's exit status.
+    """
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in forwarded}
+    try:
+        return child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
