@@ -332,3 +332,40 @@ def test_leakage_check_catches_labels_attached_to_the_model_input(monkeypatch: p
     monkeypatch.setattr(leakage, "predict_probabilities", tagging_predict)
     with pytest.raises(AssertionError, match=r"the model was given a tensor with attributes attached: \['labels'\]"):
         run_check(TinyGood, "no_test_truth")
+
+
+AUTHOR_PLUGIN = """
+from torch import nn
+from benchmark.plugins import ModelSpec, Submission, register
+
+@register
+class MyCNN(Submission):
+    spec = ModelSpec(name="zz_author_cnn", task="classification", authors=("Me",), description="an author's model",
+                     defaults={"lr": 1e-3, "batch_size": 8, "epochs": 1})
+
+    def build_model(self):
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+"""
+
+
+def test_the_readme_snippet_runs_in_a_plugin_authors_own_repository(tmp_path):
+    """The README's conformance snippet, in a repository of the author's own (not busbench's tests folder)."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"```python\n# tests/test_my_cnn.py\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "submissions" / "zz_author_cnn").mkdir(parents=True)
+    (tmp_path / "submissions" / "zz_author_cnn" / "__init__.py").write_text(AUTHOR_PLUGIN)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_my_cnn.py").write_text(snippet.replace("my_cnn", "zz_author_cnn"))
+    env = {k: v for k, v in os.environ.items() if k != "BUSBENCH_SUBMISSIONS"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    from benchmark.testing.suite import CHECKS
+
+    assert re.search(rf"\b{len(CHECKS)} passed\b", done.stdout), done.stdout[-2000:]
