@@ -295,3 +295,31 @@ def test_a_split_of_another_dataset_names_both_datasets(tmp_path):
     made_for = "this split was made for dataset 'synthetic:n=45,size=48', not 'BUSI' \\(36 case"
     with pytest.raises(BusbenchError, match=made_for):
         load_split(path, busi)
+
+
+def test_splits_verify_decodes_every_file_whatever_the_cache_says(tmp_path, capsys):
+    """A same-size, same-mtime rewrite with one pixel changed: the cache would miss it, splits verify does not."""
+    import os
+
+    from PIL import Image
+
+    from benchmark.cli import main
+    from benchmark.data.open import open_dataset
+
+    root = tiny_busi(tmp_path / "d")
+    victim = root / "Dataset_BUSI_with_GT" / "benign" / "benign (1).png"
+    pixels = np.asarray(Image.open(victim)).copy()
+    Image.fromarray(pixels).save(victim, compress_level=0)  # uncompressed: one pixel changes nothing in size
+    split_path = tmp_path / "split.json"
+    make_split(open_dataset(str(root)), k=2, seed=0, val_fraction=0.5).save(split_path)  # the cache holds every file
+    before = victim.stat()
+    pixels[0, 0] = 255 - pixels[0, 0]
+    Image.fromarray(pixels).save(victim, compress_level=0)
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (victim.stat().st_size, victim.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    # a run reads the cache (fast, and blind to such a rewrite) ...
+    assert load_split(split_path, open_dataset(str(root))) is not None
+    # ... the explicit integrity check decodes every file
+    assert main(["splits", "verify", str(split_path), str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "1 case(s) have other pixels (image or mask) than when the split was made: benign-1" in err, err

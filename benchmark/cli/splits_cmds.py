@@ -78,6 +78,7 @@ def run_make(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     """``busbench splits verify``."""
     dataset = open_dataset(args.dataset)
+    dataset.facts(progress=show_progress(), fresh=True)  # every pixel, whatever the fingerprint cache says
     split = load_split(args.file, dataset)
     print(f"OK: {args.file} matches {dataset.name} ({len(split.cases)} cases, {split.k} folds, "
           f"fingerprint {split.dataset_fingerprint[:12]})")

@@ -173,23 +173,28 @@ class Dataset:
         area = -1 if mask is None else int(mask.sum())
         return CaseFacts(case_fp, image_fp, int(rgb.shape[0]), int(rgb.shape[1]), area)
 
-    def facts(self, *, progress: bool = False) -> dict[str, CaseFacts]:
+    def facts(self, *, progress: bool = False, fresh: bool = False) -> dict[str, CaseFacts]:
         """Fingerprints and sizes of every case, decoding only cases whose files changed since last time.
+
+        "Changed" is judged by the fingerprint index's cheap key (a file's size and modification time, or a zip
+        member's CRC): a rewrite that keeps both would be missed. ``fresh`` decodes every file whatever the index
+        says (``busbench splits verify``, the explicit integrity check, does), and records what it found.
 
         Args:
             progress: Show a progress bar on the terminal while decoding.
+            fresh: Ignore the index and decode every file.
 
         Raises:
             BusbenchError: If any file is corrupt or inconsistent (the first one found is reported).
         """
-        if self._facts is not None:
+        if self._facts is not None and not fresh:
             return self._facts
         index = FingerprintIndex(f"{self.kind}:{self.source.identity}")
         facts: dict[str, CaseFacts] = {}
         todo: list[tuple[Case, str]] = []
         for case in self._cases:
             key = self._file_key(case)
-            entry = index.get(case.case_id, key)
+            entry = None if fresh else index.get(case.case_id, key)
             if entry is None:
                 todo.append((case, key))
             else:
