@@ -594,8 +594,13 @@ def test_stopping_busbench_leaderboard_stops_its_server(tmp_path):
         while not serving() and time.time() < deadline:
             time.sleep(0.5)
         assert serving(), "the leaderboard never started"
-        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True)
-        child_pids = [int(p) for p in children.stdout.split()]
+        def parent_of(stat: Path) -> int:
+            try:
+                return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                return -1
+
+        child_pids = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat") if parent_of(p) == proc.pid]
         assert child_pids
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) is not None
