@@ -139,7 +139,10 @@ def test_tuned_run_lands_in_the_store_with_space_trials_best_params_and_cost(sea
         assert fold["best_params"] == best.params and fold["hparams"]["lr"] == best.params["lr"]
         # the final training repeats the best trial exactly (same seeds, CPU): same inner-validation curve
         assert [h["val_score"] for h in fold["history"]] == [best.intermediate_values[e] for e in (1, 2, 3, 4)]
-        cost += sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+        # the cost is the time trials trained (recorded after each epoch), within their wall-clock span
+        trained = sum(t.user_attrs["seconds"] for t in trials)
+        assert 0 < trained <= sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+        cost += trained
     assert tuning["seconds"] == pytest.approx(cost, abs=0.05) and cost > 0
     row = ResultsStore(default_store_url(out)).get_run(run_dir.name)
     assert row["tuned"] is True and row["kind"] == "tuned" and row["status"] == "completed"
@@ -370,6 +373,13 @@ def test_resume_after_sigkill_keeps_finished_trials_and_retries_the_killed_one(t
     (retry,) = [t for t in after if t.system_attrs.get("failed_trial") == dead.number]
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params  # ...and retried with its parameters
     assert len({json.dumps(t.params, sort_keys=True) for t in done}) == 4
+    # the tuning cost counts what the killed trial trained, not the time until it was found dead
+    from benchmark.tuning.nested import study_summary
+
+    study = optuna.load_study(study_name="k.fold-0", storage=url)
+    assert 0 < dead.user_attrs["seconds"] < (dead.datetime_complete - dead.datetime_start).total_seconds()
+    assert study_summary(study)["seconds"] == pytest.approx(sum(t.user_attrs.get("seconds", 0.0) for t in after),
+                                                           abs=0.01)
 
 
 def _free_port() -> int:

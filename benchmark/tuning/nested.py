@@ -100,11 +100,14 @@ class _Plan:
 
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:
-    """Best trial, trial counts and cost (summed trial durations, seconds) of a finished study."""
+    """Best trial, trial counts and cost of a finished study.
+
+    The cost is the time trials spent training (each trial's ``seconds``, recorded after every epoch), summed: a
+    trial killed mid-way counts the epochs it trained, never the time until its heartbeat went stale.
+    """
     trials = study.get_trials(deepcopy=False)
     states = [t.state.name.lower() for t in trials]
-    cost = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
-               if t.datetime_start is not None and t.datetime_complete is not None)
+    cost = sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials)
     counts = {s: states.count(s) for s in ("complete", "pruned", "fail", "running", "waiting") if s in states}
     summary: dict[str, Any] = {"study": study.study_name, "trials": counts, "finished": sum(map(finished, trials)),
                                "seconds": round(cost, 2)}

@@ -60,6 +60,9 @@ def make_objective(cls: type[Submission], base: Mapping[str, Any], space: Mappin
         settings = TrainSettings(int(hparams["epochs"]), int(hparams["batch_size"]), seed, fold, progress)
 
         def report(epoch: int, score: float) -> None:
+            # Time spent training so far, kept with each epoch: a trial killed later still counts what it trained,
+            # and never the time until another worker noticed it was dead.
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
             trial.report(score, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} (validation {score:.4f})")
