@@ -68,7 +68,12 @@ def check_place(trial: optuna.Trial, n_trials: int) -> None:
 
 
 class TrialSeededTPE(optuna.samplers.BaseSampler):
-    """TPE whose randomness for trial ``n`` is seeded from ``(seed, n)`` (one TPE sampler per trial).
+    """TPE whose randomness for a trial is seeded from ``(seed, place)`` (one TPE sampler per trial).
+
+    A trial's place is the number of earlier trials that hold a place in the study (:func:`holds_place`): a trial
+    whose worker died holds none, and its retry takes its place. So a study that was killed and resumed seeds every
+    later trial as the uninterrupted study would, and proposes the same sequence of parameters (the trial numbers,
+    which count the dead trial, differ).
 
     Args:
         seed: Base seed (busbench derives it from the run seed and the outer fold).
@@ -78,28 +83,29 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
         self._seed = seed
         self._by_trial: dict[int, optuna.samplers.TPESampler] = {}
 
-    def _inner(self, trial: FrozenTrial) -> optuna.samplers.TPESampler:
+    def _inner(self, study: optuna.Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
         if trial.number not in self._by_trial:
-            seed = derived_seed(self._seed, trial.number) % 2**32  # numpy's RandomState takes 32-bit seeds
+            place = sum(1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and holds_place(t))
+            seed = derived_seed(self._seed, place) % 2**32  # numpy's RandomState takes 32-bit seeds
             self._by_trial[trial.number] = optuna.samplers.TPESampler(seed=seed)
         return self._by_trial[trial.number]
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Make the trial's own TPE sampler."""
-        self._inner(trial).before_trial(study, trial)
+        self._inner(study, trial).before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         """Delegated to the trial's TPE sampler."""
-        return self._inner(trial).infer_relative_search_space(study, trial)
+        return self._inner(study, trial).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
         """Delegated to the trial's TPE sampler."""
-        return self._inner(trial).sample_relative(study, trial, search_space)
+        return self._inner(study, trial).sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: optuna.distributions.BaseDistribution) -> Any:
         """Delegated to the trial's TPE sampler."""
-        return self._inner(trial).sample_independent(study, trial, param_name, param_distribution)
+        return self._inner(study, trial).sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
