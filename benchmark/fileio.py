@@ -79,33 +79,21 @@ def read_json(path: str | os.PathLike[str], *, missing: str = "does not exist",
 
 
 @contextmanager
-def hold_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` for the block, waiting for any other holder (short critical sections).
-
-    Same lock as :func:`try_lock`: an advisory ``flock``, released when the block ends or the process dies.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-@contextmanager
-def try_lock(path: str | os.PathLike[str]) -> Iterator[bool]:
+def try_lock(path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` if no other process holds it; yields whether this one got it.
 
     The lock is an advisory ``flock`` on the file (created, with its folders, and left in place), released when the
     block ends or the process dies, so a crashed holder never leaves a stale lock behind.
+
+    Args:
+        path: The lock file.
+        wait: Wait for another holder instead of yielding ``False`` (for short critical sections).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a+b") as handle:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
@@ -113,3 +101,10 @@ def try_lock(path: str | os.PathLike[str]) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def hold_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the lock of :func:`try_lock` on ``path`` for the block, waiting for any other holder."""
+    with try_lock(path, wait=True):
+        yield

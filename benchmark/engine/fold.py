@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -133,15 +134,11 @@ def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[
     settings = TrainSettings(epochs, batch_size, seed, k, progress)
     try:
         data = build()
-        if resumable:
+        scratch = nullcontext(str(fold_dir)) if resumable else tempfile.TemporaryDirectory(prefix="busbench-fold-")
+        with scratch as where:
             model, best_epoch, history = train_fold(submission, data.train.to(compute.device),
                                                     data.select.to(compute.device), settings, compute,
-                                                    fold_dir / "checkpoint.pt")
-        else:
-            with tempfile.TemporaryDirectory(prefix="busbench-fold-") as tmp:
-                model, best_epoch, history = train_fold(submission, data.train.to(compute.device),
-                                                        data.select.to(compute.device), settings, compute,
-                                                        Path(tmp) / "checkpoint.pt")
+                                                    Path(where) / "checkpoint.pt")
         predict_test_fold(submission, model, dataset, data.test_ids, data.test_images, compute, batch_size * 2,
                           data.fold, fold_dir)
         save_weights(model, fold_dir / "model.pt")  # for busbench explain

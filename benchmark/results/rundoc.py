@@ -81,7 +81,10 @@ def open_run_doc(rd: RunDir, new: Callable[[], dict[str, Any]], compute: dict[st
     A resumed run records this invocation's compute, commit and package versions (a fold finished by an earlier
     invocation keeps its own wall time and memory in its ``result.json``).
     """
-    doc = rd.read_run() or new()
-    doc.update({"compute": compute, "git_commit": git_commit(), "versions": package_versions()})
+    doc = rd.read_run()
+    if doc is None:
+        doc = new()  # stamped with this invocation's provenance already
+    else:
+        doc.update({"compute": compute, "git_commit": git_commit(), "versions": package_versions()})
     rd.write_run(doc)
     return doc
