@@ -40,6 +40,23 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], 
         raise
 
 
+def remove_partial_writes(folder: str | os.PathLike[str], name: str = "*") -> list[Path]:
+    """Delete the temporary files that a killed :func:`atomic_write_with` left in ``folder``; return them.
+
+    A writer killed mid-write (SIGKILL, a power cut) leaves ``.<name>.<random>.tmp`` beside the file it was
+    replacing, which stays complete. Call this only while holding the lock that every writer of those files holds,
+    so that no live writer's temporary file is removed.
+
+    Args:
+        folder: The folder the files are written in.
+        name: The destination file's name (``run.json``), or ``*`` for every file of the folder.
+    """
+    stale = sorted(Path(folder).glob(f".{name}.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
     atomic_write_with(path, lambda handle: handle.write(data))

@@ -29,6 +29,7 @@ from benchmark.evaluation.score import prepare
 from benchmark.evaluation.verify import verify_run
 from benchmark.metrics.segmentation import paper_dice_iou
 from benchmark.plugins import registry
+from benchmark.results.identity import source_fingerprint
 from benchmark.results.rundir import RunDir
 from benchmark.splits.make import make_split, redeal
 from benchmark.splits.schema import read_split
@@ -48,7 +49,7 @@ def split_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ctx(split_file: Path) -> AuditContext:
     dataset = open_dataset(TINY)
     return AuditContext(dataset, registry.create("small_cnn"), 32, 3, 0, find_duplicates(dataset),
-                        read_split(split_file))
+                        source_fingerprint(registry.get("small_cnn"))["sha256"], read_split(split_file))
 
 
 # --- names -----------------------------------------------------------------------------------------------------------

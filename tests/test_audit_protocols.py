@@ -30,10 +30,12 @@ from benchmark.audit.protocols import (
 )
 from benchmark.cli import main
 from benchmark.data.open import open_dataset
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.verify import verify_run
 from benchmark.plugins import registry
+from benchmark.results.identity import source_fingerprint
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.schema import check_structure
 
@@ -45,7 +47,8 @@ CLASSIFICATION = [p.name for p in applicable("classification")]
 @pytest.fixture(scope="module")
 def ctx() -> AuditContext:
     dataset = open_dataset(TINY)
-    return AuditContext(dataset, registry.create("small_cnn", {"epochs": 1}), 32, 3, 0, find_duplicates(dataset))
+    return AuditContext(dataset, registry.create("small_cnn", {"epochs": 1}), 32, 3, 0, find_duplicates(dataset),
+                        source_fingerprint(registry.get("small_cnn"))["sha256"])
 
 
 def _clusters(ctx: AuditContext) -> dict[str, str]:
@@ -140,17 +143,21 @@ def test_lucky_split_draws_are_different_single_grouped_80_20_splits(ctx):
 
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, list]:
-    """One full audit (k=3, 3 lucky draws), recording what every train_fold call was given."""
+    """One full audit (k=3, 3 lucky draws), recording what every fold's plugin process was given to train on."""
     out = tmp_path_factory.mktemp("protocol-audit")
     calls = []
-    real = engine_fold.train_fold
 
-    def spy(submission, train, val, settings, compute, checkpoint):
-        calls.append((Path(checkpoint).parts[-3:], train.case_ids, val.case_ids))
-        return real(submission, train, val, settings, compute, checkpoint)
+    class Spy(PluginProcess):
+        def load(self, train, select):
+            self.given = (train.case_ids, select.case_ids)
+            super().load(train, select)
+
+        def train(self, hparams, settings, checkpoint, on_epoch=None):
+            calls.append((Path(checkpoint).parts[-3:], *self.given))
+            return super().train(hparams, settings, checkpoint, on_epoch)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine_fold, "train_fold", spy)
+        mp.setattr(engine_fold, "PluginProcess", Spy)
         summary = audit_protocols(AuditRequest("small_cnn", TINY, task="classification", epochs=1, image_size=32,
                                                k=3, lucky_draws=3, threads=2, out=out))
     return summary, out, calls

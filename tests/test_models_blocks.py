@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
 
-from benchmark.engine.runner import RunRequest, run_submission
+from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.models.backbones import (
     BACKBONES,
@@ -22,8 +20,8 @@ from benchmark.models.backbones import (
 )
 from benchmark.models.recipes import recipe_optimizers
 from benchmark.models.transfer import TransferSubmission, finetune_layers
-from benchmark.plugins import ModelSpec, Submission, register, unregister
-from tests.helpers import TINY
+from benchmark.plugins import ModelSpec, Submission
+from tests.helpers import TINY, write_tiny_split
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
@@ -198,27 +196,34 @@ class _PlateauModel(Submission):
         return opt, _Recording(opt, mode=self.mode)
 
 
-def test_the_engine_steps_a_plateau_schedule_once_per_epoch_with_the_validation_score(tiny_split, tmp_path):
-    register(_PlateauModel)
+def _train_plateau(model: Submission, epochs: int, tmp_path) -> list[dict[str, float]]:
+    """Train fold 0 of the tiny set with the engine's loop, in this process (the schedule's steps stay visible)."""
+    from benchmark.engine.device import resolve_compute
+    from benchmark.engine.loop import TrainSettings, train_fold
+    from benchmark.engine.tensors import labelled
+    from benchmark.splits.schema import read_split
+
+    dataset, fold = open_dataset(TINY), read_split(write_tiny_split(tmp_path / "split.json")).folds[0]
+    train, val = labelled(dataset, fold.train, 32), labelled(dataset, fold.val, 32)
+    settings = TrainSettings(epochs, 16, 0, 0)
+    return train_fold(model, train, val, settings, resolve_compute("cpu", "fp32", 1), tmp_path / "checkpoint.pt")[2]
+
+
+def test_the_engine_steps_a_plateau_schedule_once_per_epoch_with_the_validation_score(tmp_path):
     _Recording.seen = []
-    try:
-        outcome = run_submission(RunRequest("plateau_test_model", TINY, tiny_split, folds=(0,), precision="fp32",
-                                            out=tmp_path))
-    finally:
-        unregister("plateau_test_model")
-    history = json.loads((outcome.run_dir / "fold-0" / "result.json").read_text())["history"]
+    history = _train_plateau(_PlateauModel(), 3, tmp_path)
     assert _Recording.seen == [h["val_score"] for h in history] and len(history) == 3
 
 
-def test_a_minimising_plateau_schedule_fails_the_fold_with_the_reason(tiny_split, tmp_path):
-    cls = type("MinPlateau", (_PlateauModel,), {"mode": "min"})
-    register(cls)
-    try:
-        outcome = run_submission(RunRequest("plateau_test_model", TINY, tiny_split, folds=(0,), epochs=1,
-                                            precision="fp32", out=tmp_path))
-    finally:
-        unregister("plateau_test_model")
-    assert outcome.status == "failed" and "use mode='max'" in outcome.failed[0]
+class _MinPlateau(_PlateauModel):
+    mode = "min"
+
+
+def test_a_minimising_plateau_schedule_fails_the_fold_with_the_reason(tmp_path):
+    from benchmark.engine.loop import PluginError
+
+    with pytest.raises(PluginError, match="use mode='max'"):
+        _train_plateau(_MinPlateau(), 1, tmp_path)
 
 
 class _TinyTransfer(TransferSubmission):

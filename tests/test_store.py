@@ -367,7 +367,7 @@ def test_an_unusable_results_store_is_refused_before_anything_trains(tmp_path, c
     from benchmark.cli import main
     from tests.helpers import TINY, write_tiny_split
 
-    monkeypatch.setattr("benchmark.engine.fold.train_fold", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("benchmark.engine.plugin_process.PluginProcess.start", lambda *a, **k: pytest.fail("trained"))
     store = "postgresql://u:s3cret@127.0.0.1:1/db"
     if command == "run":
         argv = ["run", "small_cnn", "--dataset", TINY, "--splits", str(write_tiny_split(tmp_path / "s.json")),

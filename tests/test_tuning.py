@@ -25,11 +25,11 @@ from optuna.trial import TrialState
 from benchmark.cli import main
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.plugins import registry
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.make import make_split
 from benchmark.splits.schema import CaseRecord, read_split
-from benchmark.testing.leakage import TestTruthRead
 from benchmark.tuning import nested, worker
 from benchmark.tuning.nested import TuneRequest, tune_submission
 from benchmark.tuning.space import space_to_json
@@ -52,6 +52,12 @@ def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+class TestTruthRead(AssertionError):
+    """A sealed test case was read."""
+
+    __test__ = False  # not a pytest test class, despite its name
 
 
 class _Sealing:
@@ -264,8 +270,7 @@ LR = {"kind": "float", "low": 1e-3, "high": 1e-1, "log": True}
     (lambda t: ["--trials", "2", "--storage", str(t / "journal.log")], "is not a database URL"),
 ])
 def test_bad_input_is_one_line_exit_2_before_training(tiny_split, tmp_path, capsys, monkeypatch, extra, message):
-    monkeypatch.setattr("benchmark.tuning.objective.train_fold", lambda *a, **k: pytest.fail("trained"))
-    monkeypatch.setattr("benchmark.engine.fold.train_fold", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(PluginProcess, "start", lambda *a, **k: pytest.fail("a plugin process started"))
     assert main(_cli(tiny_split, tmp_path / "runs", *extra(tmp_path))) == 2
     err = capsys.readouterr().err
     assert err.startswith("busbench: error: ") and err.count("\n") == 1 and message in err, err
@@ -275,7 +280,7 @@ def test_bad_input_is_one_line_exit_2_before_training(tiny_split, tmp_path, caps
 
 def test_a_study_is_never_continued_with_another_space_or_split(sealed_run, tiny_split, tmp_path, capsys,
                                                                 monkeypatch):
-    monkeypatch.setattr("benchmark.tuning.objective.train_fold", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(PluginProcess, "start", lambda *a, **k: pytest.fail("a plugin process started"))
     study = json.loads((sealed_run["outcome"].run_dir / "run.json").read_text())["tuning"]["study"]
     before = [len(_trials(sealed_run["url"], f"{study}.fold-{k}")) for k in range(3)]
     other_split = tmp_path / "other.json"

@@ -84,6 +84,7 @@ class AuditContext:
     """What every protocol shares: the data, the submission, image size, folds, seed and the duplicate report.
 
     Attributes:
+        code: The sha256 of the submission's source files (the runs' identity; the plugin process checks it).
         base: The committed split file whose folds are the clean ones (``None``: a duplicate-grouped split of
             ``k`` folds made here with ``seed``).
     """
@@ -94,6 +95,7 @@ class AuditContext:
     k: int
     seed: int
     duplicates: DuplicateReport
+    code: str
     base: SplitFile | None = None
     #: The augment-before-split pool (originals and their copies) per number of copies, made once.
     pools: dict[int, tuple[LabelledImages, LabelledImages]] = field(default_factory=dict, repr=False)

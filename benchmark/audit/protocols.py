@@ -141,8 +141,8 @@ def run_plan(plan: ProtocolPlan, rd: RunDir, ctx: AuditContext, epochs: int, com
     Raises:
         PluginError: If the submission's code fails (the fold is recorded as failed first).
     """
-    run_folds(ctx.submission, ctx.dataset, plan.folds, plan.build, epochs=epochs, seed=ctx.seed, compute=compute,
-              rd=rd, doc=doc, progress=progress, stop_on_failure=True)
+    run_folds(ctx.submission, ctx.dataset, plan.folds, plan.build, code=ctx.code, epochs=epochs, seed=ctx.seed,
+              compute=compute, rd=rd, doc=doc, progress=progress, stop_on_failure=True)
     results = {k: rd.fold_result(k) or {} for k in plan.folds}
     predictions = read_run_predictions(rd, ctx.submission.spec.task, plan.split, plan.folds)
     metrics = score_predictions(ctx.submission.spec.task, plan.split, ctx.dataset, predictions, folds=plan.folds)
@@ -222,14 +222,14 @@ class _Trained:
     error: str | None = None
 
 
-def _context(req: AuditRequest, submission: Submission, dataset: Dataset) -> AuditContext:
+def _context(req: AuditRequest, submission: Submission, dataset: Dataset, code: str) -> AuditContext:
     """Check the split options and make what every protocol shares (the duplicate report is computed here)."""
     base = load_split(req.splits, dataset) if req.splits is not None else None
     if base is not None and req.k is not None and req.k != base.k:
         raise BusbenchError("--k", f"is {req.k}, but {req.splits} has {base.k} folds; drop --k to use the file's")
     k = base.k if base is not None else (req.k or 5)
     return AuditContext(dataset, submission, int(req.image_size or submission.spec.input_size), k, req.seed,
-                        find_duplicates(dataset, progress=req.progress), base)
+                        find_duplicates(dataset, progress=req.progress), code, base)
 
 
 def _identity(protocol: Protocol, req: AuditRequest, compute: ComputeSetup, base: dict[str, Any],
@@ -330,12 +330,12 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     compute = resolve_compute(req.device, req.precision, req.threads)
     with ResultsStore(req.results_url or default_store_url(req.out)) as store:
         store.check()  # a store that cannot be used is found now, not after the last protocol trained
-    ctx = _context(req, submission, dataset)
+    code = source_fingerprint(cls)
+    ctx = _context(req, submission, dataset, code["sha256"])
     for protocol in protocols:  # every plan is made (and checked) before anything trains
         protocol_plans(ctx, protocol, 1)
     base = {"submission": spec.name, "task": spec.task, "hparams": submission.hparams, "image_size": ctx.size,
             "dataset": dataset.fingerprint(), "k": ctx.k, "seed": req.seed}
-    code = source_fingerprint(cls)
     metric = HEADLINE[spec.task]
     # A protocol with a scoring-only leak is scored from the run of its training protocol, trained once.
     shown = report_order([*protocols, *(p.training for p in protocols)])

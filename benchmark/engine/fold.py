@@ -5,6 +5,10 @@ selection data, predict the test images once, keep the selected weights, and wri
 with its history, wall time and peak memory. What differs between the commands is only the data a fold sees
 (:class:`FoldData`: the engine's clean fold, or a leaky protocol's) and a few recorded extras (a tuned fold's
 study); :func:`run_folds` is the fold loop of ``busbench run`` and of every audit protocol.
+
+The submission's own code runs in a separate process that never holds the fold's test labels or masks
+(:mod:`benchmark.engine.plugin_process`); this process builds the fold's data, keeps its test case ids, and writes
+what the plugin predicted.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ import torch.nn.functional as F
 
 from benchmark.data.dataset import Dataset
 from benchmark.engine.device import ComputeSetup, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, save_weights, train_fold
-from benchmark.engine.peak_memory import PeakMemory
+from benchmark.engine.loop import PluginError, TrainSettings
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
-from benchmark.fileio import try_lock
+from benchmark.fileio import remove_partial_writes, try_lock
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import RunDir, write_class_predictions, write_masks
 from benchmark.splits.schema import SplitFile
@@ -71,12 +75,19 @@ def clean_fold(dataset: Dataset, split: SplitFile, k: int, size: int) -> FoldDat
                     tuple(fold.test), images_only(dataset, fold.test, size))
 
 
-def predict_test_fold(submission: Submission, model: torch.nn.Module, dataset: Dataset, test_ids: Sequence[str],
-                      test_images: torch.Tensor, compute: ComputeSetup, batch_size: int, fold: int,
-                      fold_dir: Path) -> None:
-    """Predict a fold's test images once and write them: probabilities (CSV) or binary masks at original size."""
-    probs = predict_probabilities(submission, model, test_images, compute, batch_size)
-    if submission.spec.task == "classification":
+def write_test_predictions(task: str, dataset: Dataset, test_ids: Sequence[str], probs: torch.Tensor, fold: int,
+                           fold_dir: Path) -> None:
+    """Write a fold's test predictions: probabilities (CSV) or binary masks at each case's original size.
+
+    Args:
+        task: ``classification`` or ``segmentation``.
+        dataset: The dataset (its facts give each case's original size).
+        test_ids: The test cases, in row order of ``probs``.
+        probs: (N, 3) class probabilities or (N, 1, S, S) lesion probabilities from the plugin process.
+        fold: The fold number (the CSV's ``fold`` column).
+        fold_dir: The fold's folder.
+    """
+    if task == "classification":
         write_class_predictions(fold_dir / "predictions.csv",
                                 [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)])
         return
@@ -98,24 +109,30 @@ class FoldRun:
     params: int
 
 
-def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[], FoldData], *, epochs: int,
-             seed: int, compute: ComputeSetup, rd: RunDir, progress: bool = False, resumable: bool = True,
-             extra: dict[str, Any] | None = None) -> FoldRun:
+def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[], FoldData], *, code: str,
+             epochs: int, seed: int, compute: ComputeSetup, rd: RunDir, progress: bool = False,
+             resumable: bool = True, extra: dict[str, Any] | None = None) -> FoldRun:
     """Train fold ``k`` into ``rd``, predict its test images once, keep the weights, write its result.
 
-    The fold's wall time and peak memory count from before its data is built to the written result.
+    The submission's code runs in a :class:`~benchmark.engine.plugin_process.PluginProcess`, which is sent the
+    fold's training and selection cases and then its bare test images; this process keeps the test case ids and
+    writes the predictions. The fold's wall time counts from before its data is built to the written result
+    (starting the plugin process included); its peak memory is the plugin process's.
 
     Args:
         submission: The configured submission (its ``batch_size`` hyper-parameter sets the batches).
         dataset: The dataset (segmentation masks are written at each case's original size).
         k: The fold number (its folder is ``fold-<k>/``).
         build: Makes what the fold sees (called once, after the run seed is set).
+        code: The sha256 of the submission's source files that the run's identity recorded; the plugin process
+            refuses to train other code.
         epochs: Training epochs.
         seed: Run seed (every random stream derives from it and the fold number).
         compute: Device, precision and threads.
         rd: The run folder; the fold writes ``fold-<k>/`` in it.
         progress: Show a batch progress bar.
-        resumable: Keep the epoch checkpoint in the fold folder, so a killed fold continues where it stopped.
+        resumable: Keep the epoch checkpoint in the fold folder, so a killed fold continues where it stopped; the
+            caller holds the fold's lock, and files a killed trainer half-wrote there are removed first.
             ``False`` puts it in a scratch folder (workers sharing a run folder may train the same fold at once).
         extra: More fields for the fold's ``result.json`` (a tuned fold's study), failed or not.
 
@@ -128,34 +145,30 @@ def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[
     extra = extra or {}
     fold_dir = rd.fold_dir(k)
     fold_dir.mkdir(parents=True, exist_ok=True)
+    if resumable:  # the fold's lock is held (run_folds): what a killed trainer of this fold half-wrote goes
+        remove_partial_writes(fold_dir)
     batch_size = int(submission.hparams["batch_size"])
-    started, peak = time.perf_counter(), PeakMemory(compute.device)
+    started = time.perf_counter()
     seed_everything(seed)
     settings = TrainSettings(epochs, batch_size, seed, k, progress)
     try:
         data = build()
         scratch = nullcontext(str(fold_dir)) if resumable else tempfile.TemporaryDirectory(prefix="busbench-fold-")
-        with scratch as where:
-            model, best_epoch, history = train_fold(submission, data.train.to(compute.device),
-                                                    data.select.to(compute.device), settings, compute,
-                                                    Path(where) / "checkpoint.pt")
-        predict_test_fold(submission, model, dataset, data.test_ids, data.test_images, compute, batch_size * 2,
-                          data.fold, fold_dir)
-        save_weights(model, fold_dir / "model.pt")  # for busbench explain
+        with scratch as where, PluginProcess(type(submission), code, compute) as plugin:
+            plugin.load(data.train, data.select)
+            trained = plugin.train(submission.hparams, settings, Path(where) / "checkpoint.pt")
+            probs, memory = plugin.predict(data.test_images, batch_size * 2, fold_dir / "model.pt")
+        write_test_predictions(submission.spec.task, dataset, data.test_ids, probs, data.fold, fold_dir)
     except PluginError as exc:
         record_fold_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), **extra})
         raise
-    result = {"fold": k, "status": "completed", "best_epoch": best_epoch, "history": history,
-              "seconds": time.perf_counter() - started, "memory": peak.to_json(), "selection": data.selection,
+    result = {"fold": k, "status": "completed", "best_epoch": trained.best_epoch, "history": trained.history,
+              "seconds": time.perf_counter() - started, "memory": memory, "selection": data.selection,
               "n_train": len(data.train.case_ids), "n_val": len(data.select.case_ids), "n_test": len(data.test_ids),
               **data.facts, **extra}
     result = record_fold_result(rd, k, result)
     (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
-    params = sum(p.numel() for p in model.parameters())
-    del model
-    if compute.device.startswith("cuda"):
-        torch.cuda.empty_cache()
-    return FoldRun(result, params)
+    return FoldRun(result, trained.params)
 
 
 def record_fold_result(rd: RunDir, k: int, doc: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +197,7 @@ def fold_entry(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], build: Callable[[int], FoldData], *,
-              epochs: int, seed: int, compute: ComputeSetup, rd: RunDir, doc: dict[str, Any] | None,
+              code: str, epochs: int, seed: int, compute: ComputeSetup, rd: RunDir, doc: dict[str, Any] | None,
               progress: bool = False, stop_on_failure: bool = False) -> dict[int, str]:
     """Run each fold that has not completed (finished folds are kept, never recomputed).
 
@@ -197,6 +210,7 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
         dataset: The dataset.
         folds: The folds to run, in order.
         build: Makes fold ``k``'s data, only when the fold runs (one fold's tensors are held at a time).
+        code: The sha256 of the submission's source files that the run's identity recorded.
         doc: The run's ``run.json`` document: each completed fold's summary and the parameter count go into it and
             it is written after every fold. ``None`` for a folder without its own ``run.json`` (a lucky-split draw).
         epochs: Training epochs.
@@ -228,7 +242,7 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
                     print(f"fold {k}: complete already, kept", file=sys.stderr)
                     continue
                 try:
-                    run = run_fold(submission, dataset, k, partial(build, k), epochs=epochs, seed=seed,
+                    run = run_fold(submission, dataset, k, partial(build, k), code=code, epochs=epochs, seed=seed,
                                    compute=compute, rd=rd, progress=progress)
                 except PluginError as exc:
                     if stop_on_failure:

@@ -93,8 +93,8 @@ def run_submission(req: RunRequest) -> RunOutcome:
     print(f"run {rid}: {spec.name} on {dataset.name}, {len(folds)} fold(s), {epochs} epochs at {size} px, "
           f"{compute.device} ({compute.device_name}), {compute.precision}, {compute.threads} threads -> {rd.path}",
           file=sys.stderr)
-    failed = run_folds(submission, dataset, folds, lambda k: clean_fold(dataset, split, k, size), epochs=epochs,
-                       seed=req.seed, compute=compute, rd=rd, doc=doc, progress=req.progress)
+    failed = run_folds(submission, dataset, folds, lambda k: clean_fold(dataset, split, k, size), code=code["sha256"],
+                       epochs=epochs, seed=req.seed, compute=compute, rd=rd, doc=doc, progress=req.progress)
     if not req.finish:
         return RunOutcome(rd.path, doc["status"], failed, None)
     outcome = finish_run(rd, doc, split, dataset, failed)

@@ -97,7 +97,11 @@ def submission_folders() -> list[Path]:
     return unique
 
 
-def _import_folder_package(package_dir: Path) -> None:
+def import_folder_package(package_dir: Path) -> None:
+    """Import the submission package in ``package_dir`` as ``busbench_submissions.<name>``, once (it registers models).
+
+    Discovery imports every package this way; a fold's plugin process imports only its own model's package.
+    """
     name = f"{_PACKAGE}.{package_dir.name}"
     if name in sys.modules:
         earlier = Path(getattr(sys.modules[name], "__file__", "") or "").parent
@@ -149,7 +153,7 @@ def _discover() -> None:
             continue
         for package_dir in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
             try:
-                _import_folder_package(package_dir)
+                import_folder_package(package_dir)
             except Exception:
                 _record_failure(str(package_dir))
     for ep in entry_points(group=ENTRY_POINT_GROUP):

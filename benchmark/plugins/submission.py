@@ -4,7 +4,9 @@ The harness owns the data, the splits, the training loop and the evaluation. A s
 override, per hook, the loss, the optimiser and schedule, the training augmentation and the mapping from the
 model's outputs to probabilities. Hooks only ever receive tensors: training batches carry images, labels and masks
 of *training* cases; at prediction time the model's forward gets a bare tensor of normalised images and
-``predict`` gets the model's outputs, so a plugin cannot read the test fold's ground truth by construction.
+``predict`` gets the model's outputs. Every hook runs in the fold's plugin process
+(:mod:`benchmark.engine.plugin_process`), which is never given the test fold's labels or masks, so a plugin cannot
+read the test fold's ground truth by construction.
 
 A two-stage system (segment, then classify the lesion) is one classification submission whose ``build_model``
 returns a module producing ``{"logits": ..., "mask_logits": ...}``; its ``loss`` uses ``batch.masks`` (training

@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import BusbenchError
-from benchmark.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, hold_lock, read_json
+from benchmark.fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    hold_lock,
+    read_json,
+    remove_partial_writes,
+)
 
 PROB_COLUMNS = ("prob_normal", "prob_benign", "prob_malignant")
 PREDICTION_HEADER = ("case_id", "fold", *PROB_COLUMNS)
@@ -119,6 +126,7 @@ class RunDir:
         ``doc`` (in place) under a lock before the write, and no process drops another's folds.
         """
         with hold_lock(self.lock_path("run")):
+            remove_partial_writes(self.path, self.run_json.name)  # left by a writer killed mid-write
             on_disk = self.read_run()
             if on_disk is not None and isinstance(on_disk.get("folds"), dict) and isinstance(doc.get("folds"), dict):
                 doc["folds"] = {**on_disk["folds"], **doc["folds"]}

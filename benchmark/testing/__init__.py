@@ -14,12 +14,13 @@ The checks are tiny (random images of 32 and 64 px, one epoch on 6 training case
 complete and valid; outputs have the task's shape at the spec's channels and 2 sizes, finite, rows summing to 1;
 the loss is a finite scalar whose gradients reach the parameters; ``configure_optimizers`` trains the model;
 ``augment`` keeps shapes and binary masks and draws randomness only from its generator; two builds under one seed
-are identical; a case's prediction does not depend on the rest of its batch; and one fold through the real engine
-never reads the test fold's labels or masks (see :mod:`benchmark.testing.leakage`).
+are identical; a case's prediction does not depend on the rest of its batch; and a whole ``busbench run`` on noise
+images whose labels the pixels do not carry scores at chance, so the predictions did not come from the test
+folds' ground truth (see :mod:`benchmark.testing.leakage`).
 """
 
 from benchmark.testing.inputs import CheckOptions, ConformanceFailure
-from benchmark.testing.leakage import Sealed, SealedFold
+from benchmark.testing.leakage import write_noise_dataset
 from benchmark.testing.suite import CHECKS, CheckResult, check_submission, conformance_tests, run_check
 
 __all__ = [
@@ -27,9 +28,8 @@ __all__ = [
     "CheckOptions",
     "CheckResult",
     "ConformanceFailure",
-    "Sealed",
-    "SealedFold",
     "check_submission",
     "conformance_tests",
     "run_check",
+    "write_noise_dataset",
 ]

@@ -1,244 +1,131 @@
-"""The leakage check: one tiny fold through the real engine, with the test fold's ground truth sealed.
+"""The leakage check: a whole ``busbench run`` of the plugin on noise images whose test truth the pixels do not carry.
 
-The fold's data is an in-memory stand-in for a :class:`~benchmark.data.dataset.Dataset` (the same methods the engine
-calls: ``load``, ``decode``, ``case``, ``cases``, ``classes``, ``has_masks``). Training and validation cases carry
-real labels and masks. For test cases the labels and masks *do not exist*: in their place are sealed objects that
-record and raise on any use (comparison, conversion, hashing, iteration, attribute access). The engine's own
-functions (``labelled``, ``train_fold``, ``images_only``, ``predict_probabilities``) then run one epoch, so a
-change to the engine that reads test ground truth is caught as well as a plugin that goes looking for it (through
-the call stack, the garbage collector or a global). The model's forward inputs at prediction time are recorded and
-must be plain image tensors equal to the normalised test images, with nothing attached.
+The check writes a small dataset in the BUSI layout where every image is uniform noise and every label and lesion
+mask is drawn independently of the pixels, makes a 2-fold split of it, and trains the plugin through
+:func:`~benchmark.engine.runner.run_submission`, the path ``busbench run`` takes (the plugin's code runs in its
+fold processes, :mod:`benchmark.engine.plugin_process`). Nothing in the pixels predicts a label or a mask, so an
+honest model scores at chance on the test folds: balanced accuracy near 1/3, lesion Dice far below 1. A score at
+or above :data:`CHANCE_LIMIT` means the predictions came from the test truth itself, wherever the plugin found it
+(the call stack, the garbage collector, a global, the environment, the dataset's folder named in ``sys.argv``).
+
+With 12 cases per class, an honest classifier reaches a balanced accuracy of 0.75 with a probability below one in
+a million; the check is deterministic for a given seed.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+from PIL import Image
 
-from benchmark.data.case import Case
-from benchmark.engine.device import ComputeSetup
-from benchmark.engine.loop import PluginError, TrainSettings, predict_probabilities, train_fold
-from benchmark.engine.tensors import images_only, labelled, to_model_input
+from benchmark.errors import BusbenchError
+from benchmark.plugins import registry
 from benchmark.plugins.submission import Submission
-from benchmark.testing.checks import instantiate
-from benchmark.testing.inputs import CheckOptions, ConformanceFailure, expected_shape, random_images, random_masks
+from benchmark.testing.inputs import CheckOptions, ConformanceFailure
 
 CLASSES = ("normal", "benign", "malignant")
 
+#: A test-fold score at or above this on noise images means the plugin's predictions used the test truth.
+CHANCE_LIMIT = 0.75
 
-class TestTruthRead(ConformanceFailure):
-    """Raised where sealed test ground truth is used (and recorded, in case the plugin swallows the error)."""
-
-    __test__ = False  # not a pytest test class, despite its name
-
-
-class Sealed:
-    """Stands in for a test case's label or mask: every use is recorded in ``log`` and raises."""
-
-    __slots__ = ("_what", "_log")
-
-    def __init__(self, what: str, log: list[str]):
-        object.__setattr__(self, "_what", what)
-        object.__setattr__(self, "_log", log)
-
-    def _touch(self, how: str) -> Any:
-        what = object.__getattribute__(self, "_what")
-        object.__getattribute__(self, "_log").append(f"{what} ({how})")
-        raise TestTruthRead(f"the {what} was read ({how})")
-
-    def __repr__(self) -> str:  # reprs appear in tracebacks and debuggers; they reveal nothing
-        return f"<sealed {object.__getattribute__(self, '_what')}>"
-
-    def __getattr__(self, name: str) -> Any:
-        return self._touch(f"attribute {name}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._touch(f"set {name}")
-
-    def __eq__(self, other: object) -> bool:
-        return self._touch("==")
-
-    def __ne__(self, other: object) -> bool:
-        return self._touch("!=")
-
-    def __hash__(self) -> int:
-        return self._touch("hash")
-
-    def __bool__(self) -> bool:
-        return self._touch("truth value")
-
-    def __len__(self) -> int:
-        return self._touch("len")
-
-    def __iter__(self) -> Any:
-        return self._touch("iteration")
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._touch("indexing")
-
-    def __str__(self) -> str:
-        return self._touch("str")
-
-    def __format__(self, spec: str) -> str:
-        return self._touch("format")
-
-    def __index__(self) -> int:
-        return self._touch("index")
-
-    def __int__(self) -> int:
-        return self._touch("int")
-
-    def __float__(self) -> float:
-        return self._touch("float")
-
-    def __array__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._touch("numpy conversion")
+#: Cases per class of the noise dataset.
+PER_CLASS = 12
 
 
-class SealedFold:
-    """One fold's cases in memory: train/val with ground truth, test with sealed labels and masks.
+def write_noise_dataset(root: Path, size: int, *, per_class: int = PER_CLASS, seed: int = 0) -> Path:
+    """Write a BUSI-layout dataset of noise images whose labels and masks do not depend on the pixels.
 
     Args:
+        root: Folder to write ``Dataset_BUSI_with_GT/<class>/<class> (N).png`` (and ``_mask.png``) into.
         size: Side of the square images.
-        counts: Number of (train, val, test) cases; classes cycle normal, benign, malignant.
-        seed: Seed of the images and masks.
+        per_class: Cases per class.
+        seed: Seed of the pixels and the masks.
+
+    Returns:
+        ``root``.
     """
-
-    classes = CLASSES
-    has_masks = True
-    name = "sealed-fold"
-    kind = "conformance"
-
-    def __init__(self, size: int, counts: tuple[int, int, int] = (6, 3, 5), seed: int = 0):
-        self.size = size
-        self.log: list[str] = []
-        total = sum(counts)
-        images = (random_images(total, size, seed)[:, 0] * 255).round().to(torch.uint8).numpy()
-        masks = random_masks(total, size, seed)[:, 0].bool().numpy()
-        parts = [p for p, n in zip(("train", "val", "test"), counts, strict=True) for _ in range(n)]
-        self.ids: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-        self._cases: dict[str, Case] = {}
-        self._pixels: dict[str, tuple[np.ndarray, Any]] = {}
-        for i, part in enumerate(parts):
-            cid = f"{part}-{len(self.ids[part])}"
-            self.ids[part].append(cid)
-            if part == "test":
-                label: Any = Sealed(f"label of test case {cid}", self.log)
-                mask: Any = Sealed(f"mask of test case {cid}", self.log)
-                mask_files: Any = Sealed(f"mask files of test case {cid}", self.log)
-            else:
-                label, mask, mask_files = CLASSES[i % 3], masks[i], (f"{cid}_mask.png",)
-            self._cases[cid] = Case(cid, label, f"{cid}.png", mask_files)
-            self._pixels[cid] = (images[i], mask)
-
-    @property
-    def cases(self) -> tuple[Case, ...]:
-        """All cases, train first, then val, then test."""
-        return tuple(self._cases.values())
-
-    def __len__(self) -> int:
-        return len(self._cases)
-
-    def case(self, case_id: str) -> Case:
-        """The case with id ``case_id`` (a test case's label and masks are sealed)."""
-        return self._cases[case_id]
-
-    def decode(self, case: Case) -> tuple[np.ndarray, Any]:
-        """RGB image and mask at the native size (a test case's mask is sealed)."""
-        image, mask = self._pixels[case.case_id]
-        return np.repeat(image[:, :, None], 3, axis=2), mask
-
-    def load(self, case: Case | str, size: int | tuple[int, int] | None = None) -> tuple[np.ndarray, Any]:
-        """Grey image and mask; only the native size exists (a test case's mask is sealed)."""
-        cid = case if isinstance(case, str) else case.case_id
-        if size not in (None, self.size, (self.size, self.size)):
-            raise ValueError(f"the sealed fold holds {self.size} px images only, not {size}")
-        return self._pixels[cid]
+    rng = np.random.default_rng(seed)
+    for label in CLASSES:
+        folder = root / "Dataset_BUSI_with_GT" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in range(1, per_class + 1):
+            image = rng.integers(0, 256, size=(size, size), dtype=np.uint8)
+            mask = np.zeros((size, size), dtype=np.uint8)
+            if label != "normal":  # a lesion placed at random, unrelated to the noise under it
+                h, w = rng.integers(size // 4, size // 2, size=2)
+                top, left = rng.integers(0, size - h), rng.integers(0, size - w)
+                mask[top:top + h, left:left + w] = 255
+            Image.fromarray(image).save(folder / f"{label} ({n}).png")
+            Image.fromarray(mask).save(folder / f"{label} ({n})_mask.png")
+    return root
 
 
-class _Recorder:
-    """What the model's forward pass is given while the engine predicts the test fold."""
-
-    def __init__(self) -> None:
-        self.predicting = False
-        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-
-    def hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if self.predicting:
-            self.calls.append((args, kwargs))
-
-
-def _guarded(cls: type[Submission], recorder: _Recorder) -> type[Submission]:
-    """A subclass whose models report their forward inputs to ``recorder`` (it changes nothing else)."""
-
-    def build_model(self: Submission) -> nn.Module:
-        model = cls.build_model(self)
-        if isinstance(model, nn.Module):
-            model.register_forward_pre_hook(recorder.hook, with_kwargs=True)
-        return model
-
-    return type(cls.__name__, (cls,), {"build_model": build_model, "__module__": cls.__module__})
+@contextmanager
+def _registered(cls: type[Submission]) -> Iterator[str]:
+    """The name ``cls`` is registered under, registering it for the block when it is not."""
+    name = cls.spec.name
+    known = registry.available().get(name)
+    if known is cls:
+        yield name
+        return
+    if known is not None:
+        raise ConformanceFailure(f"the name {name!r} is registered by another class ({known.__module__}."
+                                 f"{known.__qualname__})")
+    registry.register(cls)
+    try:
+        yield name
+    finally:
+        registry.unregister(name)
 
 
-def _attached(value: Any) -> str | None:
-    """Why a forward input is more than plain pixels, or ``None`` when it is a plain tensor."""
-    if type(value) is not torch.Tensor:
-        return f"a {type(value).__name__} (expected a plain torch.Tensor)"
-    if vars(value):
-        return f"a tensor with attributes attached: {sorted(vars(value))}"
-    return None
+@contextmanager
+def _cache_in(folder: Path) -> Iterator[None]:
+    """Keep the decoded-image cache of the noise dataset in ``folder`` (not in the user's cache)."""
+    before = os.environ.get("BUSBENCH_CACHE_DIR")
+    os.environ["BUSBENCH_CACHE_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("BUSBENCH_CACHE_DIR", None)
+        else:
+            os.environ["BUSBENCH_CACHE_DIR"] = before
 
 
 def check_no_test_truth(cls: type[Submission], options: CheckOptions) -> str:
-    """One fold through the engine with sealed test ground truth: nothing reads it, prediction sees pixels only."""
+    """A ``busbench run`` on noise images (see module docstring): the plugin's test scores must be at chance."""
+    from benchmark.data.open import open_dataset
+    from benchmark.engine.runner import RunRequest, run_submission
+    from benchmark.evaluation.score import HEADLINE
+    from benchmark.splits.make import make_split
+
     size = options.sizes[0]
-    fold = SealedFold(size, seed=options.seed)
-    recorder = _Recorder()
-    submission = instantiate(_guarded(cls, recorder), CheckOptions(
-        sizes=options.sizes, hparams={**options.hparams, "epochs": 1, "batch_size": 4}, seed=options.seed))
-    compute = ComputeSetup("cpu", "cpu", "fp32", torch.get_num_threads(), channels_last=True)
-    failure: Exception | None = None
-    probs = test_images = None
-    with tempfile.TemporaryDirectory(prefix="busbench-conformance-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="busbench-leakage-") as tmp, _cache_in(Path(tmp) / "cache"), \
+            _registered(cls) as name:
+        root = write_noise_dataset(Path(tmp) / "noise", size, seed=options.seed)
+        split = Path(tmp) / "split.json"
+        make_split(open_dataset(root), k=2, seed=options.seed, val_fraction=0.25).save(split)
+        request = RunRequest(name, str(root), split, epochs=1, image_size=size, seed=options.seed, device="cpu",
+                             precision="fp32", threads=1, out=Path(tmp) / "runs",
+                             hparams={**options.hparams, "batch_size": 4})
         try:
-            train = labelled(fold, fold.ids["train"], size)  # type: ignore[arg-type]
-            val = labelled(fold, fold.ids["val"], size)  # type: ignore[arg-type]
-            settings = TrainSettings(epochs=1, batch_size=4, seed=options.seed, fold=0)
-            model, _, _ = train_fold(submission, train, val, settings, compute, Path(tmp) / "checkpoint.pt")
-            recorder.predicting = True
-            test_images = images_only(fold, fold.ids["test"], size)  # type: ignore[arg-type]
-            probs = predict_probabilities(submission, model, test_images, compute, batch_size=4)
-        except (PluginError, TestTruthRead) as exc:
-            failure = exc
-        finally:
-            recorder.predicting = False
-    if fold.log:
-        seen = sorted(set(fold.log))
-        raise ConformanceFailure(f"test-fold ground truth was read during training or prediction: "
-                                 f"{'; '.join(seen[:4])}{f' and {len(seen) - 4} more' if len(seen) > 4 else ''}")
-    if failure is not None:
-        raise ConformanceFailure(f"one epoch through the engine failed: {failure}") from failure
-    assert probs is not None and test_images is not None
-    n = len(fold.ids["test"])
-    if tuple(probs.shape) != expected_shape(submission, n, size):
-        raise ConformanceFailure(f"the engine's predictions have shape {tuple(probs.shape)}")
-    if not recorder.calls:
-        raise ConformanceFailure("the model's forward pass was never called at prediction time")
-    inputs = []
-    for args, kwargs in recorder.calls:
-        if kwargs or len(args) != 1:
-            raise ConformanceFailure(f"at prediction the model got {len(args)} positional and {sorted(kwargs)} "
-                                     f"keyword arguments; expected one image tensor")
-        problem = _attached(args[0])
-        if problem is not None:
-            raise ConformanceFailure(f"at prediction the model was given {problem}")
-        inputs.append(args[0])
-    expected = to_model_input(test_images.float().div(255), submission.spec)
-    if not torch.equal(torch.cat(inputs).cpu(), expected):
-        raise ConformanceFailure("at prediction the model was given something other than the normalised test images")
-    return f"1 epoch on {len(fold.ids['train'])} cases; {n} test cases predicted; sealed test truth untouched"
+            outcome = run_submission(request)
+        except BusbenchError as exc:
+            raise ConformanceFailure(f"busbench run refused the plugin: {exc}") from exc
+    if outcome.status != "completed" or outcome.metrics is None:
+        errors = "; ".join(f"fold {k}: {e}" for k, e in sorted(outcome.failed.items()))
+        raise ConformanceFailure(f"the run on noise images did not complete ({outcome.status}): {errors}")
+    metric = HEADLINE[cls.spec.task]  # balanced accuracy; Dice over the images with a lesion
+    score = outcome.metrics["pooled"].get(metric)
+    if score is None:
+        raise ConformanceFailure(f"the run on noise images has no {metric}")
+    n = PER_CLASS * len(CLASSES)  # every case is in one test fold
+    if score >= CHANCE_LIMIT:
+        raise ConformanceFailure(f"{metric} {score:.3f} on {n} noise images whose labels and masks the pixels do not "
+                                 "carry: the predictions used the test folds' ground truth")
+    return f"busbench run on {n} noise images, 2 folds, 1 epoch: {metric} {score:.3f}, at chance (< {CHANCE_LIMIT})"

@@ -39,6 +39,7 @@ from benchmark.engine.options import (
     split_and_folds,
     submission_class,
 )
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.runner import RunOutcome, finish_run
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
@@ -97,6 +98,8 @@ class _Plan:
     url: str
     run_dir: RunDir
     doc: dict[str, Any]
+    #: The sha256 of the submission's source files (the run's identity; the plugin processes check it).
+    code: str
 
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:
@@ -173,7 +176,7 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
             split=split.provenance(str(req.splits), file_sha256(req.splits)), identity=tuned_identity, code=code,
             compute=compute.to_json(), tuning=_tuning_section(req, space, study_name, url)), compute.to_json())
         plan = _Plan(req, cls, base, space, size, dataset, split, folds, compute, storage, studies, study_name, url,
-                     rd, doc)
+                     rd, doc, code["sha256"])
         return _run_plan(plan)
     finally:
         optuna.logging.set_verbosity(previous_verbosity)
@@ -201,12 +204,15 @@ def _run_plan(plan: _Plan) -> RunOutcome:
             print(f"fold {k}: complete already, kept", file=sys.stderr)
             continue
         fold = plan.split.folds[k]
-        train = labelled(plan.dataset, fold.train, plan.size).to(plan.compute.device)
-        val = labelled(plan.dataset, fold.val, plan.size).to(plan.compute.device)
-        objective = make_objective(plan.cls, plan.base, plan.space, train, val, fold=k, seed=req.seed,
-                                   n_trials=req.trials, compute=plan.compute, progress=req.progress)
-        ended = run_study(plan.studies[k], plan.storage, objective, req.trials, timeout=req.timeout,
-                          on_trial=print_trial(k))
+        train = labelled(plan.dataset, fold.train, plan.size)
+        val = labelled(plan.dataset, fold.val, plan.size)
+        # One plugin process runs every trial of this fold's study (it starts with the first trial, if any).
+        with PluginProcess(plan.cls, plan.code, plan.compute) as plugin:
+            plugin.load(train, val)
+            objective = make_objective(plan.cls, plan.base, plan.space, plugin, fold=k, seed=req.seed,
+                                       n_trials=req.trials, progress=req.progress)
+            ended = run_study(plan.studies[k], plan.storage, objective, req.trials, timeout=req.timeout,
+                              on_trial=print_trial(k))
         summary = {**study_summary(plan.studies[k]), "ended": ended}
         # The study's history travels with the run folder: a published run cannot reach the study storage.
         atomic_write_json(rd.fold_dir(k) / TUNING_REPORT, study_report(plan.studies[k]))
@@ -241,8 +247,8 @@ def _final_fold(plan: _Plan, k: int, train: LabelledImages, val: LabelledImages,
 
     try:
         # A scratch checkpoint: workers sharing --out may train the same fold at once (it is one trial's cost).
-        run = run_fold(plan.cls(hparams), plan.dataset, k, build, epochs=int(hparams["epochs"]), seed=req.seed,
-                       compute=plan.compute, rd=rd, progress=req.progress, resumable=False,
+        run = run_fold(plan.cls(hparams), plan.dataset, k, build, code=plan.code, epochs=int(hparams["epochs"]),
+                       seed=req.seed, compute=plan.compute, rd=rd, progress=req.progress, resumable=False,
                        extra={"hparams": hparams, "best_params": summary["best_params"], "tuning": summary})
     except PluginError as exc:
         return str(exc)

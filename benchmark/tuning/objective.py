@@ -1,7 +1,8 @@
 """The objective of one outer fold's study: train on the fold's ``train`` part, score on its ``val`` part only.
 
-The objective is built from the inner tensors alone (``train`` and ``val``); it is never given the fold's test
-part, so no trial can read, score on or select with the outer test cases. Each epoch's validation score is reported
+Each trial trains in the outer fold's :class:`~benchmark.engine.plugin_process.PluginProcess`, which was given the
+fold's ``train`` and ``val`` cases and nothing else: no trial can read, score on or select with the outer test
+cases. Each epoch's validation score is reported
 to the trial (the pruner may stop it); the trial's value is the best validation score over its epochs, the score of
 the epoch the engine would select.
 """
@@ -11,18 +12,15 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
-from benchmark.engine.device import ComputeSetup, seed_everything
-from benchmark.engine.loop import PluginError, TrainSettings, train_fold
-from benchmark.engine.tensors import LabelledImages
+from benchmark.engine.loop import PluginError, TrainSettings
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.plugins.spec import SearchParam
 from benchmark.plugins.submission import Submission
 from benchmark.tuning.space import suggest
@@ -30,20 +28,19 @@ from benchmark.tuning.worker import ERROR_ATTR, SURPLUS_ATTR, check_place
 
 
 def make_objective(cls: type[Submission], base: Mapping[str, Any], space: Mapping[str, SearchParam],
-                   train: LabelledImages, val: LabelledImages, *, fold: int, seed: int, n_trials: int,
-                   compute: ComputeSetup, progress: bool = False) -> Callable[[optuna.Trial], float]:
+                   plugin: PluginProcess, *, fold: int, seed: int, n_trials: int,
+                   progress: bool = False) -> Callable[[optuna.Trial], float]:
     """The objective of the study of outer fold ``fold``.
 
     Args:
-        cls: The submission class.
+        cls: The submission class (its hyper-parameters are checked here before a trial trains).
         base: Hyper-parameters the search space's values are laid over.
         space: The search space.
-        train: The fold's inner training cases.
-        val: The fold's inner validation cases (the only cases a trial is scored on).
+        plugin: The fold's plugin process, loaded with its inner training cases and the inner validation cases
+            (the only cases a trial is scored on).
         fold: Outer fold number (part of the training seeds, as in ``busbench run``).
         seed: Run seed.
         n_trials: The study's requested number of trials (a trial beyond it stops before training).
-        compute: Device and precision.
         progress: Show batch progress bars.
 
     Returns:
@@ -55,8 +52,7 @@ def make_objective(cls: type[Submission], base: Mapping[str, Any], space: Mappin
     def objective(trial: optuna.Trial) -> float:
         check_place(trial, n_trials)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # which process ran it
-        hparams = {**base, **suggest(trial, space)}
-        submission = cls(hparams)
+        hparams = cls({**base, **suggest(trial, space)}).hparams
         settings = TrainSettings(int(hparams["epochs"]), int(hparams["batch_size"]), seed, fold, progress)
 
         def report(epoch: int, score: float) -> None:
@@ -67,19 +63,17 @@ def make_objective(cls: type[Submission], base: Mapping[str, Any], space: Mappin
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} (validation {score:.4f})")
 
+        plugin.start()  # once per fold: its start-up is not a trial's training time
         started = time.perf_counter()
-        seed_everything(seed)
         try:
             # A trial never resumes mid-way (a retried trial starts afresh), so its checkpoint is scratch.
-            with tempfile.TemporaryDirectory(prefix="busbench-trial-") as tmp:
-                _, best_epoch, history = train_fold(submission, train, val, settings, compute,
-                                                    Path(tmp) / "checkpoint.pt", on_epoch=report)
+            trained = plugin.train(hparams, settings, None, on_epoch=report)
         except PluginError as exc:
             trial.set_user_attr(ERROR_ATTR, str(exc))
             raise
-        trial.set_user_attr("best_epoch", best_epoch)
+        trial.set_user_attr("best_epoch", trained.best_epoch)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
-        return max(h["val_score"] for h in history)
+        return max(h["val_score"] for h in trained.history)
 
     return objective
 
