@@ -11,7 +11,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from benchmark.audit.external_split import ExternalSplit
-from benchmark.data.dataset import Dataset
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.show import leaked_cases
 
@@ -42,13 +41,6 @@ def fold_leakage(fold: int, train: Sequence[str], val: Sequence[str], test: Sequ
     any_leak = set(dup) | set(record["patient_partners"] or {})
     record["leaked"] = len(any_leak)
     return record
-
-
-def patient_keys(dataset: Dataset) -> dict[str, str] | None:
-    """Patient id of every case (the case itself when it has none), or ``None`` when the dataset has none at all."""
-    if not any(c.group for c in dataset.cases):
-        return None
-    return {c.case_id: f"patient-{c.group}" if c.group else c.case_id for c in dataset.cases}
 
 
 def split_leakage(split: SplitFile, path: str, clusters: dict[str, str], patients: dict[str, str] | None) -> dict:

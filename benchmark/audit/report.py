@@ -45,11 +45,12 @@ from benchmark.audit.annotations import detector_thresholds, scan_dataset
 from benchmark.audit.clusters import MASK_CONFLICT_DICE, cluster_records, mask_conflicts, pair_evidence
 from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.external_split import read_split_csv
-from benchmark.audit.leakage import external_leakage, patient_keys, split_leakage
+from benchmark.audit.leakage import external_leakage, split_leakage
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json, atomic_write_text
 from benchmark.splits.make import library_versions
+from benchmark.splits.show import patient_keys
 from benchmark.splits.verify import load_split
 
 SCHEMA = "busbench-audit/1"

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from benchmark.audit.duplicates import find_duplicates
-from benchmark.audit.leakage import fold_leakage, patient_keys
+from benchmark.audit.leakage import fold_leakage
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, N_BOOT, ScoringInputs, prepare
 from benchmark.evaluation.stored_run import read_scored_run, run_data
 from benchmark.metrics.uncertainty import bootstrap_ci
 from benchmark.metrics.undefined import MetricUndefinedError
 from benchmark.results.rundir import RunDir
+from benchmark.splits.show import patient_keys
 
 
 def _subset_statistic(inputs: ScoringInputs, metric: str, subset: np.ndarray):

@@ -14,7 +14,7 @@ from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.splits.make import GROUPINGS, case_records, group_ids, library_versions, make_split
 from benchmark.splits.schema import Fold, SplitFile, read_split
-from benchmark.splits.show import render_summary, summarise
+from benchmark.splits.show import leakage_lines, patient_keys, render_summary, summarise
 from benchmark.splits.verify import load_split
 
 
@@ -28,9 +28,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     make.add_argument("dataset", help=DATASET_HELP)
     make.add_argument("--k", type=int, default=5, help="number of folds (default 5)")
     make.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
-    make.add_argument("--group", choices=GROUPINGS, default="duplicates",
-                      help="keep within one fold: frames of one examination (duplicates included), duplicate "
-                           "clusters (default), patients, or nothing (image-level)")
+    make.add_argument("--group", choices=GROUPINGS, default="auto",
+                      help="keep within one fold: patients and duplicate clusters united (the default 'auto' when "
+                           "every case has a patient id), duplicate clusters ('auto' otherwise), frames of one "
+                           "examination (duplicates included), patients only, or nothing (image-level)")
     make.add_argument("--val-fraction", type=float, default=0.2,
                       help="share of each training side kept as the inner validation part (default 0.2)")
     make.add_argument("--out", type=Path, required=True, help="split file to write")
@@ -82,6 +83,7 @@ def run_verify(args: argparse.Namespace) -> int:
     split = load_split(args.file, dataset)
     print(f"OK: {args.file} matches {dataset.name} ({len(split.cases)} cases, {split.k} folds, "
           f"fingerprint {split.dataset_fingerprint[:12]})")
+    print("\n".join(leakage_lines(split, summarise(split, patients=patient_keys(dataset)))))
     return 0
 
 
@@ -91,9 +93,10 @@ def run_show(args: argparse.Namespace) -> int:
         dataset = open_dataset(args.dataset)
         split = load_split(args.file, dataset)
         clusters = find_duplicates(dataset, progress=show_progress()).cluster_ids(list(split.cases))
+        patients = patient_keys(dataset)
     else:
-        split, clusters = read_split(args.file), None
-    summaries = summarise(split, clusters)
+        split, clusters, patients = read_split(args.file), None, None
+    summaries = summarise(split, clusters, patients)
     if args.json:
         print_json({"file": str(args.file), "k": split.k, "generator": split.generator,
                     "folds": [asdict(s) for s in summaries]})

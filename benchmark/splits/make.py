@@ -17,7 +17,44 @@ from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 from benchmark.splits.schema import CaseRecord, Fold, SplitFile
 
-GROUPINGS = ("examination", "duplicates", "patient", "none")
+#: ``auto`` is ``patient+duplicates`` for data with a patient id on every case, else ``duplicates``.
+GROUPINGS = ("auto", "examination", "patient+duplicates", "duplicates", "patient", "none")
+
+
+def resolve_grouping(dataset: Dataset, group: str) -> str:
+    """The grouping ``group`` stands for on ``dataset``: ``auto`` resolved (see :data:`GROUPINGS`), others as given."""
+    if group != "auto":
+        return group
+    return "patient+duplicates" if dataset.cases and all(c.group for c in dataset.cases) else "duplicates"
+
+
+def _united(dataset: Dataset, clusters: dict[str, str]) -> dict[str, str]:
+    """Groups that unite patients and duplicate clusters.
+
+    Two cases share a group when a chain of same-patient or near-duplicate pairs joins them; a group is named after
+    its first case id (sorted).
+    """
+    parent = {c.case_id: c.case_id for c in dataset.cases}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first: dict[tuple[str, str], str] = {}
+    for case in dataset.cases:
+        for key in (("patient", str(case.group)), ("cluster", clusters[case.case_id])):
+            if key in first:
+                a, b = root(first[key]), root(case.case_id)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                first[key] = case.case_id
+    members: dict[str, list[str]] = {}
+    for cid in parent:
+        members.setdefault(root(cid), []).append(cid)
+    return {cid: f"group-{min(ids)}" for ids in members.values() for cid in ids}
 
 
 def library_versions() -> dict[str, str]:
@@ -35,32 +72,37 @@ def group_ids(dataset: Dataset, group: str, clusters: dict[str, str]) -> dict[st
 
     Args:
         dataset: The data.
-        group: ``"duplicates"`` (duplicate cluster), ``"patient"`` (the dataset's group column) or ``"none"``
+        group: ``"duplicates"`` (duplicate cluster), ``"patient"`` (the dataset's group column),
+            ``"patient+duplicates"`` (both united), ``"auto"`` (:func:`resolve_grouping`) or ``"none"``
             (``"examination"`` needs the pixels again: see :func:`benchmark.audit.examinations.examination_groups`).
         clusters: Duplicate cluster id of every case.
 
     Raises:
-        BusbenchError: For an unknown mode, or ``patient`` on a dataset without patient ids.
+        BusbenchError: For an unknown mode, or a patient grouping on a dataset without patient ids.
     """
+    group = resolve_grouping(dataset, group)
     if group == "duplicates":
         return dict(clusters)
     if group == "none":
         return {c.case_id: c.case_id for c in dataset.cases}
-    if group == "patient":
+    if group in ("patient", "patient+duplicates"):
         lacking = [c.case_id for c in dataset.cases if not c.group]
         if lacking:
             raise BusbenchError(
-                dataset.name, f"--group patient needs a patient id for every case; {len(lacking)} case(s) have none"
+                dataset.name, f"--group {group} needs a patient id for every case; {len(lacking)} case(s) have none"
             )
+        if group == "patient+duplicates":
+            return _united(dataset, clusters)
         return {c.case_id: f"patient-{c.group}" for c in dataset.cases}
     raise BusbenchError("--group", f"unknown grouping {group!r} (expected one of {', '.join(GROUPINGS)})")
 
 
 def case_records(dataset: Dataset, groups: dict[str, str], clusters: dict[str, str]) -> dict[str, CaseRecord]:
-    """What a split file records per case: pixel fingerprint, label, group and duplicate cluster."""
+    """What a split file records per case: pixel fingerprint, label, group, duplicate cluster and patient (if any)."""
     facts = dataset.facts()
     return {
-        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id])
+        c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id],
+                              c.group or None)
         for c in dataset.cases
     }
 
@@ -128,7 +170,7 @@ def make_split(
     *,
     k: int = 5,
     seed: int = 0,
-    group: str = "duplicates",
+    group: str = "auto",
     val_fraction: float = 0.2,
     duplicates: DuplicateReport | None = None,
     detector: DetectorParams | None = None,
@@ -145,9 +187,10 @@ def make_split(
         dataset: The data.
         k: Number of outer folds (>= 2).
         seed: Seed of the fold assignment.
-        group: ``"examination"`` (duplicates and frames of one examination, see
-            :mod:`benchmark.audit.examinations`), ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept
-            only to measure leakage).
+        group: ``"auto"`` (``"patient+duplicates"`` when every case has a patient id, else ``"duplicates"``),
+            ``"examination"`` (duplicates and frames of one examination, see :mod:`benchmark.audit.examinations`),
+            ``"patient+duplicates"``, ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept only to
+            measure leakage).
         val_fraction: Share of each training side that becomes the inner validation part (0 < f <= 0.5).
         duplicates: A ready duplicate report (computed with ``detector`` when ``None``).
         detector: Parameters of the duplicate detector.
@@ -170,6 +213,7 @@ def make_split(
     ids = [c.case_id for c in dataset.cases]
     labels = [c.label for c in dataset.cases]
     clusters = report.cluster_ids(ids)
+    requested, group = group, resolve_grouping(dataset, group)
     if group == "examination":
         rule = examination or ExaminationParams()
         groups = examination_groups(dataset, report, rule, progress=progress)
@@ -181,6 +225,7 @@ def make_split(
         "k": k,
         "seed": seed,
         "group": group,
+        **({"group_requested": "auto"} if requested == "auto" else {}),
         "val_fraction": val_fraction,
         "stratify": "label",
         "method": "sklearn StratifiedGroupKFold(shuffle=True) for outer folds and for the inner validation part",

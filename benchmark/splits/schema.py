@@ -6,14 +6,17 @@ A split file is JSON::
       "format": "busbench-splits/1",
       "dataset": {"name": "BUSI", "fingerprint": "<sha256>", "n_cases": 780, "classes": [...]},
       "generator": {"command": "...", "k": 5, "seed": 0, "group": "duplicates", ..., "versions": {...}},
-      "cases": {"<case_id>": {"fingerprint": "<sha256>", "label": "benign", "group": "<id>", "cluster": "<id>"}},
+      "cases": {"<case_id>": {"fingerprint": "<sha256>", "label": "benign", "group": "<id>", "cluster": "<id>",
+                              "patient": "<id>"}},
       "folds": [{"fold": 0, "train": [...], "val": [...], "test": [...]}, ...]
     }
 
-``group`` is what the folds were grouped by (a duplicate cluster, a patient, or the case itself for ``none``);
-``cluster`` is the duplicate cluster found at generation time, kept for every grouping so that leakage of an
-ungrouped split can be reported from the file alone. Every fold's ``train``, ``val`` and ``test`` are disjoint and
-together hold every case; each case is a test case of exactly one fold.
+``group`` is what the folds were grouped by (a duplicate cluster, a patient, both united, or the case itself for
+``none``); ``cluster`` is the duplicate cluster found at generation time, kept for every grouping so that leakage
+of an ungrouped split can be reported from the file alone; ``patient`` is the patient id where the data publish one
+(absent otherwise), kept for every grouping so that patient leakage is reported from the file alone too. Every
+fold's ``train``, ``val`` and ``test`` are disjoint and together hold every case; each case is a test case of
+exactly one fold.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from benchmark.fileio import atomic_write_json, read_json
 
 FORMAT = "busbench-splits/1"
 PARTS = ("train", "val", "test")
+#: The groupings whose folds keep every group on one side: the leaderboard's clean protocol.
+GROUPED = ("examination", "patient+duplicates", "duplicates", "patient")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class CaseRecord:
     label: str
     group: str
     cluster: str
+    patient: str | None = None
 
 
 @dataclass
@@ -76,11 +82,11 @@ class SplitFile:
 
     @property
     def protocol(self) -> str:
-        """``"clean"`` for grouped splits (examinations, duplicates, patients), ``"naive-split"`` for image-level ones.
+        """``"clean"`` for grouped splits (:data:`GROUPED`), ``"naive-split"`` for image-level ones.
 
         Only grouped splits are the leaderboard's clean protocol; an image-level split is kept to measure leakage.
         """
-        return "clean" if self.generator.get("group") in ("examination", "duplicates", "patient") else "naive-split"
+        return "clean" if self.generator.get("group") in GROUPED else "naive-split"
 
     def provenance(self, path: str | None, sha256: str | None, *, protocol: str | None = None) -> dict[str, Any]:
         """The ``split`` record of a run document: which file, its sha256, folds, grouping and protocol.
@@ -104,10 +110,7 @@ class SplitFile:
                 "classes": list(self.classes),
             },
             "generator": self.generator,
-            "cases": {
-                cid: {"fingerprint": r.fingerprint, "label": r.label, "group": r.group, "cluster": r.cluster}
-                for cid, r in sorted(self.cases.items())
-            },
+            "cases": {cid: _case_json(r) for cid, r in sorted(self.cases.items())},
             "folds": [
                 {"fold": i, "train": sorted(f.train), "val": sorted(f.val), "test": sorted(f.test)}
                 for i, f in enumerate(self.folds)
@@ -118,6 +121,13 @@ class SplitFile:
         """Check the structure, then write the file atomically."""
         check_structure(self, str(path))
         atomic_write_json(path, self.to_json(), indent=1)
+
+
+def _case_json(record: CaseRecord) -> dict[str, str]:
+    doc = {"fingerprint": record.fingerprint, "label": record.label, "group": record.group, "cluster": record.cluster}
+    if record.patient is not None:  # files of data without patient ids stay as they were
+        doc["patient"] = record.patient
+    return doc
 
 
 def _get(doc: dict, key: str, kind: type, where: str) -> Any:
@@ -147,8 +157,10 @@ def read_split(path: str | os.PathLike[str]) -> SplitFile:
     cases: dict[str, CaseRecord] = {}
     for cid, rec in raw_cases.items():
         try:
-            cases[cid] = CaseRecord(str(rec["fingerprint"]), str(rec["label"]), str(rec["group"]), str(rec["cluster"]))
-        except (TypeError, KeyError) as exc:
+            patient = rec.get("patient")
+            cases[cid] = CaseRecord(str(rec["fingerprint"]), str(rec["label"]), str(rec["group"]), str(rec["cluster"]),
+                                    None if patient is None else str(patient))
+        except (TypeError, KeyError, AttributeError) as exc:
             raise BusbenchError(where, f"case {cid!r} lacks fingerprint, label, group or cluster") from exc
     folds = []
     for i, raw in enumerate(raw_folds):
