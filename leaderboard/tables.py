@@ -38,6 +38,8 @@ def protocol_label(protocol: Any) -> str:
     """Why a run is not on the clean ranking, in words."""
     if protocol is None or protocol == "":
         return "no split protocol recorded"
+    if protocol == "manual":
+        return "its split was edited by hand (busbench splits mark-edited)"
     try:
         return parse_protocol(str(protocol)).describe()
     except BusbenchError:

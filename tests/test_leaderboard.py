@@ -465,6 +465,7 @@ def test_tables_and_charts_units():
     assert ledger.our_metric("recall", "per-class: benign") == ("recall", "benign")
     assert ledger.our_metric("f1", "not stated") is None and ledger.fraction("98.1") is None
     assert tables.protocol_label(None) == "no split protocol recorded"
+    assert tables.protocol_label("manual") == "its split was edited by hand (busbench splits mark-edited)"
     # Reliability bins reproduce the ECE that metrics.json reports (an independent implementation).
     from benchmark.metrics.classification import expected_calibration_error
 

@@ -110,3 +110,66 @@ def test_official_busbra_folds_are_imported_faithfully_with_their_leakage_on_rec
     assert "test cases with a same-patient image on their training side: 0 of 36" in printed
     assert [len(s.val_patient_leaked) for s in summarise(split)] == [1, 0, 0, 0, 0]
     assert "validation cases with a same-patient image in the inner training part: 1 of " in printed
+
+
+# --- folds tied to their generator --------------------------------------------------------------------------------
+def _edit(path: Path, change) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _move_one_training_case_to_val(doc) -> None:
+    fold = doc["folds"][0]
+    fold["val"].append(fold["train"].pop(0))
+
+
+def test_a_hand_edited_split_fails_verify_unless_marked_as_edited(tmp_path, capsys):
+    data = tiny_busi(tmp_path / "busi", per_class=6)
+    out = tmp_path / "split.json"
+    assert main(["splits", "make", str(data), "--k", "3", "--val-fraction", "0.5", "--out", str(out)]) == 0
+    assert main(["splits", "verify", str(out), str(data)]) == 0
+    assert "folds and groups are what 'busbench splits make' makes with the recorded settings" in (
+        capsys.readouterr().out)
+    _edit(out, _move_one_training_case_to_val)
+    assert main(["splits", "verify", str(out), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"busbench: error: {out}: fold 0 train differs in 1 case(s)" in err
+    assert "the folds were edited by hand; if on purpose, say so: busbench splits mark-edited" in err
+    assert main(["splits", "mark-edited", str(out), "--reason", "moved a case to validation"]) == 0
+    assert read_split(out).protocol == "manual"
+    assert main(["splits", "verify", str(out), str(data)]) == 0
+    assert "hand-edited split (moved a case to validation); its folds are as marked" in capsys.readouterr().out
+    _edit(out, _move_one_training_case_to_val)  # edited again after marking
+    assert main(["splits", "verify", str(out), str(data)]) == 2
+    assert "was edited after it was marked as edited" in capsys.readouterr().err
+
+
+def test_edited_groups_and_other_versions_fail_verify(tmp_path, capsys):
+    data = tiny_busi(tmp_path / "busi", per_class=6)
+    out = tmp_path / "split.json"
+    assert main(["splits", "make", str(data), "--k", "3", "--val-fraction", "0.5", "--out", str(out)]) == 0
+    first = sorted(json.loads(out.read_text())["cases"])[0]
+
+    def regroup(doc):
+        doc["cases"][first]["group"] = "a-group-of-its-own"
+
+    _edit(out, regroup)
+    assert main(["splits", "verify", str(out), str(data)]) == 2
+    assert f"1 case(s) have another group: {first}" in capsys.readouterr().err
+
+    assert main(["splits", "make", str(data), "--k", "3", "--val-fraction", "0.5", "--out", str(out), "--force"]) == 0
+    _edit(out, lambda doc: doc["generator"]["versions"].update({"scikit-learn": "0.1"}))
+    assert main(["splits", "verify", str(out), str(data)]) == 2
+    assert "cannot remake its folds to check them: it was made with scikit-learn 0.1 (this is " in (
+        capsys.readouterr().err)
+
+
+def test_an_imported_busbra_split_is_checked_against_the_published_fold_file(busbra, tmp_path, capsys):
+    out = tmp_path / "official.json"
+    assert main(["splits", "import-busbra", str(busbra), "--k", "5", "--out", str(out)]) == 0
+    assert main(["splits", "verify", str(out), str(busbra)]) == 0
+    assert "what 'busbench splits import-busbra' makes" in capsys.readouterr().out
+    _edit(out, _move_one_training_case_to_val)
+    assert main(["splits", "verify", str(out), str(busbra)]) == 2
+    assert "fold 0 train differs in 1 case(s)" in capsys.readouterr().err

@@ -9,11 +9,12 @@ from pathlib import Path
 from benchmark.audit.duplicates import find_duplicates
 from benchmark.cli.common import print_json, show_progress
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.data.busbra import load_busbra, read_busbra_folds
+from benchmark.data.busbra import load_busbra
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
-from benchmark.splits.make import GROUPINGS, case_records, group_ids, library_versions, make_split
-from benchmark.splits.schema import Fold, SplitFile, read_split
+from benchmark.splits.make import GROUPINGS, import_busbra_split, make_split
+from benchmark.splits.provenance import check_provenance, mark_edited
+from benchmark.splits.schema import read_split
 from benchmark.splits.show import leakage_lines, patient_keys, render_summary, summarise
 from benchmark.splits.verify import load_split
 
@@ -38,10 +39,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     make.add_argument("--force", action="store_true", help="overwrite an existing split file")
     make.set_defaults(run=run_make)
 
-    verify = splits.add_parser("verify", help="check a split file against a copy of the data")
+    verify = splits.add_parser("verify", help="check a split file against a copy of the data, and that its folds "
+                                              "are what its generator makes")
     verify.add_argument("file", type=Path)
     verify.add_argument("dataset", help=DATASET_HELP)
     verify.set_defaults(run=run_verify)
+
+    edited = splits.add_parser("mark-edited", help="record that a split file's folds were edited by hand (its "
+                                                   "protocol becomes 'manual')")
+    edited.add_argument("file", type=Path)
+    edited.add_argument("--reason", required=True, help="why it was edited (recorded in the file)")
+    edited.set_defaults(run=run_mark_edited)
 
     show = splits.add_parser("show", help="per-fold class and group counts, and duplicate leakage")
     show.add_argument("file", type=Path)
@@ -81,9 +89,18 @@ def run_verify(args: argparse.Namespace) -> int:
     dataset = open_dataset(args.dataset)
     dataset.facts(progress=show_progress(), fresh=True)  # every pixel, whatever the fingerprint cache says
     split = load_split(args.file, dataset)
+    checked = check_provenance(split, dataset, str(args.file))
     print(f"OK: {args.file} matches {dataset.name} ({len(split.cases)} cases, {split.k} folds, "
-          f"fingerprint {split.dataset_fingerprint[:12]})")
+          f"fingerprint {split.dataset_fingerprint[:12]}); {checked}")
     print("\n".join(leakage_lines(split, summarise(split, patients=patient_keys(dataset)))))
+    return 0
+
+
+def run_mark_edited(args: argparse.Namespace) -> int:
+    """``busbench splits mark-edited``."""
+    split = mark_edited(read_split(args.file), args.reason)
+    split.save(args.file)
+    print(f"{args.file}: recorded as edited by hand ({split.generator['reason']}); protocol 'manual'")
     return 0
 
 
@@ -108,23 +125,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_import_busbra(args: argparse.Namespace) -> int:
     """``busbench splits import-busbra``: the published folds, in busbench's format, with their leakage on record."""
     _refuse_overwrite(args.out, args.force)
-    dataset = load_busbra(args.dataset)
-    dataset.facts(progress=show_progress())
-    report = find_duplicates(dataset, progress=show_progress())
-    clusters = report.cluster_ids([c.case_id for c in dataset.cases])
-    groups = group_ids(dataset, "patient", clusters)
-    folds = [Fold(tuple(tr), tuple(va), tuple(te)) for tr, va, te in read_busbra_folds(args.dataset, args.k)]
-    generator = {
-        "command": "busbench splits import-busbra",
-        "k": args.k,
-        "group": "patient",
-        "source": f"{args.k}-fold-cv.csv as published with BUS-BRA (valid_j: 1 = train, 0 = val, NaN = test)",
-        "duplicate_detector": report.params.as_dict(),
-        "versions": library_versions(),
-    }
-    split = SplitFile(
-        dataset.name, dataset.fingerprint(), dataset.classes, generator, case_records(dataset, groups, clusters), folds
-    )
+    split = import_busbra_split(load_busbra(args.dataset), args.dataset, args.k, progress=show_progress())
     split.save(args.out)
     print(f"wrote {args.out}")
     print(render_summary(split, summarise(split)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from collections import Counter
 from collections.abc import Sequence
@@ -235,3 +236,39 @@ def make_split(
     }
     cases = case_records(dataset, groups, clusters)
     return SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator, cases, folds)
+
+
+def import_busbra_split(dataset: Dataset, folder: str | os.PathLike[str], k: int, *,
+                        detector: DetectorParams | None = None, progress: bool = False) -> SplitFile:
+    """BUS-BRA's published ``k`` folds of ``dataset``, in busbench's format and exactly as published.
+
+    The groups are the patients (the published folds keep a patient's test images together); duplicate clusters
+    and patient ids are recorded as for any split, so its leakage is on record.
+
+    Args:
+        dataset: BUS-BRA, as :func:`benchmark.data.busbra.load_busbra` reads it.
+        folder: The BUS-BRA folder (or ``.zip``) holding ``<k>-fold-cv.csv``.
+        k: 5 or 10 (the published partitions).
+        detector: Parameters of the duplicate detector.
+        progress: Show progress while decoding and detecting.
+
+    Raises:
+        BusbenchError: For a fold file that does not match the data (one line naming the file and row).
+    """
+    from benchmark.data.busbra import read_busbra_folds
+
+    dataset.facts(progress=progress)
+    report = find_duplicates(dataset, detector or DetectorParams(), progress=progress)
+    clusters = report.cluster_ids([c.case_id for c in dataset.cases])
+    groups = group_ids(dataset, "patient", clusters)
+    folds = [Fold(tuple(tr), tuple(va), tuple(te)) for tr, va, te in read_busbra_folds(folder, k)]
+    generator = {
+        "command": "busbench splits import-busbra",
+        "k": k,
+        "group": "patient",
+        "source": f"{k}-fold-cv.csv as published with BUS-BRA (valid_j: 1 = train, 0 = val, NaN = test)",
+        "duplicate_detector": report.params.as_dict(),
+        "versions": library_versions(),
+    }
+    return SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator,
+                     case_records(dataset, groups, clusters), folds)

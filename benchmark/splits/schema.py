@@ -82,10 +82,13 @@ class SplitFile:
 
     @property
     def protocol(self) -> str:
-        """``"clean"`` for grouped splits (:data:`GROUPED`), ``"naive-split"`` for image-level ones.
+        """``"clean"`` (grouped, :data:`GROUPED`), ``"naive-split"`` (image-level) or ``"manual"`` (edited by hand).
 
-        Only grouped splits are the leaderboard's clean protocol; an image-level split is kept to measure leakage.
+        Only grouped splits made by busbench are the leaderboard's clean protocol; an image-level split is kept to
+        measure leakage, and a hand-edited one is reported as such.
         """
+        if self.generator.get("command") == "manual":  # edited by hand (benchmark.splits.provenance)
+            return "manual"
         return "clean" if self.generator.get("group") in GROUPED else "naive-split"
 
     def provenance(self, path: str | None, sha256: str | None, *, protocol: str | None = None) -> dict[str, Any]:
