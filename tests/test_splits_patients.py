@@ -173,3 +173,13 @@ def test_an_imported_busbra_split_is_checked_against_the_published_fold_file(bus
     _edit(out, _move_one_training_case_to_val)
     assert main(["splits", "verify", str(out), str(busbra)]) == 2
     assert "fold 0 train differs in 1 case(s)" in capsys.readouterr().err
+
+
+def test_scores_on_a_patient_and_duplicate_split_resample_its_groups(busbra):
+    from benchmark.evaluation.score import resampling_groups
+
+    split = make_split(load_busbra(busbra), k=3, val_fraction=0.5)
+    ids = sorted(split.cases)
+    groups, unit = resampling_groups(split, ids)
+    assert unit == "patient (united with its near-duplicates)"
+    assert groups == [split.cases[c].group for c in ids] and len(set(groups)) == 12

@@ -54,14 +54,15 @@ _FOLD_KEYS = {
 
 
 def resampling_groups(split: SplitFile, case_ids: Sequence[str]) -> tuple[list[str], str]:
-    """The bootstrap unit of every case: its group (examination, duplicate cluster or patient).
+    """The bootstrap unit of every case: its group (examination, duplicate cluster, patient, or both united).
 
     Image-level splits group nothing, so their cases fall back to their duplicate cluster.
     """
     group = split.generator.get("group")
     if group in (None, "none"):
         return [split.cases[c].cluster for c in case_ids], "duplicate cluster"
-    unit = {"patient": "patient", "examination": "examination"}.get(str(group), "duplicate cluster")
+    unit = {"patient": "patient", "examination": "examination",
+            "patient+duplicates": "patient (united with its near-duplicates)"}.get(str(group), "duplicate cluster")
     return [split.cases[c].group for c in case_ids], unit
 
 
