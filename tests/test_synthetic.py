@@ -352,3 +352,50 @@ def test_small_linear_model_learns_something_but_not_everything(cache_dir: Path)
         control = balanced_accuracy_score(shuffled, cross_val_predict(model, x, shuffled, cv=folds))
     assert 0.55 <= score <= 0.95, score
     assert control < 0.45, control
+
+
+# --- a second site, for external validation ------------------------------------------------------------------------
+def test_site_is_a_spec_option_and_the_default_site_keeps_its_cache_key():
+    import hashlib
+    import json as _json
+
+    from benchmark.data.synthetic.config import GENERATOR_VERSION, config_digest
+
+    assert parse_synthetic_spec("synthetic:n=60,site=b") == SyntheticConfig(60, 0, None, "b")
+    assert synthetic_spec(SyntheticConfig(60, 1, 96, "b")) == "synthetic:n=60,seed=1,size=96,site=b"
+    assert synthetic_spec(SyntheticConfig(60, 1, 96, "a")) == "synthetic:n=60,seed=1,size=96"
+    with pytest.raises(BusbenchError, match="option site='c' is not a site \\(known: a, b\\)"):
+        parse_synthetic_spec("synthetic:site=c")
+    # sets drawn before sites existed are site a: same key, so their cached files stay in use
+    config = SyntheticConfig(60, 1, 96)
+    before = _json.dumps({"config": {"n": 60, "seed": 1, "size": 96}, "version": GENERATOR_VERSION}, sort_keys=True)
+    assert config_digest(config) == hashlib.sha256(before.encode()).hexdigest()[:16]
+    assert config_digest(SyntheticConfig(60, 1, 96, "b")) != config_digest(config)
+
+
+def _look(site: str) -> tuple[float, float]:
+    """Mean grey level, and Laplacian energy over contrast (speckle fineness), over 12 phantoms of one site."""
+    import cv2
+
+    means, fine = [], []
+    for k in range(12):
+        rgb, _, _ = render_phantom(("normal", "benign", "malignant")[k % 3], [7, k], 128, site=site)
+        grey = rgb[..., 0].astype(float)
+        means.append(grey.mean())
+        fine.append(np.abs(cv2.Laplacian(grey, cv2.CV_64F)).mean() / (grey.std() + 1e-6))
+    return float(np.mean(means)), float(np.mean(fine))
+
+
+def test_site_b_is_another_scanner_brighter_and_with_coarser_speckle():
+    (mean_a, fine_a), (mean_b, fine_b) = _look("a"), _look("b")
+    assert mean_b > mean_a + 15 and fine_b < 0.75 * fine_a
+
+
+def test_site_b_draws_other_breasts(tmp_path):
+    generate(SyntheticConfig(n=12, seed=3, size=48), tmp_path / "a")
+    generate(SyntheticConfig(n=12, seed=3, size=48, site="b"), tmp_path / "b")
+    a, b = _pixel_hashes(tmp_path / "a"), _pixel_hashes(tmp_path / "b")
+    images = sorted(name for name in a if "_mask" not in name)
+    assert images == sorted(name for name in b if "_mask" not in name)  # the same plan: classes and image names
+    lesions = [name for name in a if name.endswith("_mask.png") and "normal" not in name and name in b]
+    assert lesions and all(a[name] != b[name] for name in lesions)  # other lesions, not the same ones restyled

@@ -19,6 +19,10 @@ BUSI_COUNTS = {"benign": 437, "malignant": 210, "normal": 133}
 #: Kinds of planted duplicates, in the order they are dealt out (so any set with six or more has all of them).
 DUPLICATE_KINDS = ("exact", "flipped", "resized", "cropped", "brightness", "reencoded")
 
+#: Spec options, in the order a spec writes them.
+OPTIONS = ("n", "seed", "size", "site")
+SITE_NAMES = ("a", "b")
+
 _MIN_N, _MAX_N = 3, 20000
 _MIN_SIZE, _MAX_SIZE = 32, 4096
 
@@ -32,11 +36,15 @@ class SyntheticConfig:
         seed: Random seed; the same configuration always gives the same pixels.
         size: ``None`` for BUSI-like sizes (about 400-640 px wide, 300-560 px high, varying); an int ``S`` for
             small images whose longer side varies in about ``[0.75 * S, S]``.
+        site: The scanner that images the breasts: ``a`` imitates BUSI; ``b`` is another scanner (stronger depth
+            fall-off, coarser and smoother speckle, flatter contrast, more gain) imaging other breasts, for
+            external validation (``benchmark.data.synthetic.tissue.SITES``).
     """
 
     n: int = 780
     seed: int = 0
     size: int | None = None
+    site: str = "a"
 
 
 def synthetic_spec(config: SyntheticConfig) -> str:
@@ -46,7 +54,7 @@ def synthetic_spec(config: SyntheticConfig) -> str:
     result with :func:`parse_synthetic_spec` gives ``config`` back.
     """
     default = SyntheticConfig()
-    parts = [f"{k}={getattr(config, k)}" for k in ("n", "seed", "size") if getattr(config, k) != getattr(default, k)]
+    parts = [f"{k}={getattr(config, k)}" for k in OPTIONS if getattr(config, k) != getattr(default, k)]
     return "synthetic" + (":" + ",".join(parts) if parts else "")
 
 
@@ -54,8 +62,8 @@ def parse_synthetic_spec(text: str) -> SyntheticConfig:
     """Parse ``"synthetic"`` or ``"synthetic:n=60,seed=1,size=96"`` into a configuration.
 
     Args:
-        text: The spec; options are comma-separated ``key=value`` with keys ``n`` (3-20000), ``seed`` (>= 0) and
-            ``size`` (32-4096, or ``none`` for BUSI-like sizes).
+        text: The spec; options are comma-separated ``key=value`` with keys ``n`` (3-20000), ``seed`` (>= 0),
+            ``size`` (32-4096, or ``none`` for BUSI-like sizes) and ``site`` (``a`` or ``b``).
 
     Returns:
         The configuration, defaults filled in.
@@ -66,17 +74,22 @@ def parse_synthetic_spec(text: str) -> SyntheticConfig:
     head, sep, options = text.partition(":")
     if head != "synthetic":
         raise BusbenchError(text, "not a synthetic dataset spec (expected 'synthetic' or 'synthetic:n=...,seed=...')")
-    values: dict[str, int | None] = {}
+    values: dict[str, int | str | None] = {}
     if sep and not options.strip():
         raise BusbenchError(text, "no options after 'synthetic:' (give e.g. synthetic:n=60,seed=1,size=96)")
     for item in options.split(",") if options.strip() else []:
         key, eq, raw = (s.strip() for s in item.partition("="))
         if not eq or not key:
             raise BusbenchError(text, f"option {item.strip()!r} is not key=value")
-        if key not in ("n", "seed", "size"):
-            raise BusbenchError(text, f"unknown option {key!r} (known: n, seed, size)")
+        if key not in OPTIONS:
+            raise BusbenchError(text, f"unknown option {key!r} (known: {', '.join(OPTIONS)})")
         if key in values:
             raise BusbenchError(text, f"option {key!r} is given twice")
+        if key == "site":
+            if raw.lower() not in SITE_NAMES:
+                raise BusbenchError(text, f"option site={raw!r} is not a site (known: {', '.join(SITE_NAMES)})")
+            values[key] = raw.lower()
+            continue
         if key == "size" and raw.lower() == "none":
             values[key] = None
             continue
@@ -104,11 +117,16 @@ def check_config(config: SyntheticConfig) -> None:
         raise BusbenchError(spec, f"seed={config.seed} must not be negative")
     if config.size is not None and not _MIN_SIZE <= config.size <= _MAX_SIZE:
         raise BusbenchError(spec, f"size={config.size} is out of range ({_MIN_SIZE} to {_MAX_SIZE})")
+    if config.site not in SITE_NAMES:
+        raise BusbenchError(spec, f"site={config.site!r} is not a site (known: {', '.join(SITE_NAMES)})")
 
 
 def config_digest(config: SyntheticConfig) -> str:
     """Cache key of a configuration under this generator version (16 hex digits)."""
-    text = json.dumps({"config": asdict(config), "version": GENERATOR_VERSION}, sort_keys=True)
+    fields = asdict(config)
+    if config.site == "a":  # the default site draws what sets drew before sites existed: their caches stay valid
+        del fields["site"]
+    text = json.dumps({"config": fields, "version": GENERATOR_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -84,7 +84,7 @@ def _read_case(folder: Path, item: Item) -> tuple[np.ndarray, list[np.ndarray]]:
 
 def _draw_original(config: SyntheticConfig, item: Item, folder: Path) -> tuple[int, dict[str, str | int]]:
     rgb, masks, facts = render_phantom(
-        item.label, item_seed(config, item), config.size, colour=item.colour, annotate=item.annotate
+        item.label, item_seed(config, item), config.size, colour=item.colour, annotate=item.annotate, site=config.site
     )
     _write_case(folder, item, rgb, masks)
     return item.index, facts

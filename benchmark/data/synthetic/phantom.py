@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from benchmark.data.synthetic.lesions import Lesion, draw_fat_lobules, draw_lesion
-from benchmark.data.synthetic.tissue import draw_tissue, smooth_field, to_bmode
+from benchmark.data.synthetic.tissue import SITES, draw_tissue, smooth_field, to_bmode
 
 # Longer side at which small phantoms are drawn before shrinking (see render_phantom).
 _MIN_WORK_SIDE = 360
@@ -119,7 +119,8 @@ def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def render_phantom(
-    label: str, seed: int | list[int], size: int | None = None, *, colour: bool = False, annotate: bool = False
+    label: str, seed: int | list[int], size: int | None = None, *, colour: bool = False, annotate: bool = False,
+    site: str = "a",
 ) -> tuple[np.ndarray, list[np.ndarray], dict[str, str | int]]:
     """Draw one phantom image.
 
@@ -129,6 +130,7 @@ def render_phantom(
         size: As :attr:`~benchmark.data.synthetic.config.SyntheticConfig.size`.
         colour: Add a Doppler-like colour overlay.
         annotate: Burn in calipers and/or text.
+        site: The scanner look (:data:`~benchmark.data.synthetic.tissue.SITES`).
 
     Returns:
         ``(rgb, masks, facts)``: RGB ``uint8`` image, one ``bool`` mask per lesion (one empty mask for normal
@@ -155,7 +157,7 @@ def render_phantom(
             m, les = draw_lesion(rng, e, label, px, (top, bottom, lo, hi))
             masks.append(m)
             lesions.append(les)
-    grey = to_bmode(rng, e, px)
+    grey = to_bmode(rng, e, px, SITES[site])
     if zoom > 1:
         grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
         masks = [_shrink_mask(m, h, w) for m in masks]

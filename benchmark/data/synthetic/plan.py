@@ -58,8 +58,12 @@ class Item:
 
 
 def item_seed(config: SyntheticConfig, item: Item) -> list[int]:
-    """The seed of one item's pixels: independent of every other item, so drawing order and workers do not matter."""
-    return [config.seed, 0x5EED, 1, item.index]
+    """The seed of one item's pixels: independent of every other item, so drawing order and workers do not matter.
+
+    Another site draws other breasts (not the same ones through another scanner), so its items' seeds differ.
+    """
+    base = [config.seed, 0x5EED, 1, item.index]
+    return base if config.site == "a" else [*base, ord(config.site)]
 
 
 def _largest_remainder(total: int, weights: dict[str, int]) -> dict[str, int]:

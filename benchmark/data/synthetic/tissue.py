@@ -8,9 +8,43 @@ wall, with wavy boundaries; :func:`draw_tissue` gives its echogenicity (lesions 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ScannerLook:
+    """How a scanner renders tissue: what differs between two sites imaging the same kind of breasts.
+
+    Each range is what one image's value is drawn from.
+
+    Attributes:
+        attenuation: Depth fall-off exponent (echo amplitude falls as ``exp(-a * depth)``, depth 0-1).
+        lateral_blur: Speckle grain width in pixel-scale units (lateral resolution; wider is blurrier).
+        axial_blur: Speckle grain height in the same units (axial resolution).
+        speckle_power: Exponent restoring speckle contrast after the blur (lower is smoother speckle).
+        dynamic_range_db: Displayed dynamic range (higher is flatter contrast).
+        gain: Echo level shown as white (lower is a brighter image).
+    """
+
+    attenuation: tuple[float, float]
+    lateral_blur: float
+    axial_blur: float
+    speckle_power: tuple[float, float]
+    dynamic_range_db: tuple[float, float]
+    gain: tuple[float, float]
+
+
+#: The scanner looks of the synthetic sites: ``a`` imitates BUSI (the default); ``b`` is another scanner with
+#: stronger depth fall-off, coarser and smoother speckle, flatter contrast and more gain, for external validation.
+SITES = {
+    "a": ScannerLook(attenuation=(0.5, 1.2), lateral_blur=2.0, axial_blur=0.9, speckle_power=(1.6, 2.2),
+                     dynamic_range_db=(38, 46), gain=(3.2, 4.6)),
+    "b": ScannerLook(attenuation=(1.3, 2.0), lateral_blur=3.4, axial_blur=1.5, speckle_power=(1.2, 1.5),
+                     dynamic_range_db=(50, 58), gain=(2.0, 2.8)),
+}
 
 
 def smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_y: float, cell_x: float) -> np.ndarray:
@@ -95,30 +129,32 @@ def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np
 
 
 
-def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float) -> np.ndarray:
+def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLook = SITES["a"]) -> np.ndarray:
     """Attenuate with depth, apply multiplicative Rayleigh speckle and log-compress to 8-bit grey.
 
     Args:
         rng: This image's generator.
         e: Echogenicity (not changed).
         px: Pixel scale, as in :func:`draw_tissue`.
+        look: The scanner's rendering (:data:`SITES`).
 
     Returns:
         Grey levels 0-255 as ``float32`` (rounded later, after any shrinking).
     """
     h, w = e.shape
     depth = np.linspace(0, 1, h, dtype=np.float32)[:, None]
-    e = e * np.exp(-rng.uniform(0.5, 1.2) * depth)
+    e = e * np.exp(-rng.uniform(*look.attenuation) * depth)
     e *= 1 - rng.uniform(0, 0.3) * np.abs(np.linspace(-1, 1, w, dtype=np.float32)[None, :]) ** 4
     speckle = rng.rayleigh(1.0, (h, w)).astype(np.float32)
     # Speckle grains are wider than tall (lateral resolution is worse than axial).
-    speckle = cv2.GaussianBlur(speckle, (0, 0), sigmaX=max(2.0 * px, 0.4), sigmaY=max(0.9 * px, 0.3))
+    speckle = cv2.GaussianBlur(speckle, (0, 0), sigmaX=max(look.lateral_blur * px, 0.4),
+                               sigmaY=max(look.axial_blur * px, 0.3))
     speckle /= speckle.mean()
-    speckle = speckle ** rng.uniform(1.6, 2.2)  # the blur tames the contrast; restore a speckle-like spread
+    speckle = speckle ** rng.uniform(*look.speckle_power)  # the blur tames the contrast; restore a speckle spread
     speckle /= speckle.mean()
     db = 20 * np.log10(e * speckle + 1e-4)
-    dyn = rng.uniform(38, 46)
-    top = 20 * math.log10(rng.uniform(3.2, 4.6))
+    dyn = rng.uniform(*look.dynamic_range_db)
+    top = 20 * math.log10(rng.uniform(*look.gain))
     grey = 255 * np.clip(1 + (db - top) / dyn, 0, 1)
     return grey.astype(np.float32)
 
