@@ -237,3 +237,43 @@ def test_metrics_import_neither_torch_nor_sklearn() -> None:
     code = "import sys, benchmark.metrics; print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- benign vs malignant (two columns) ----------------------------------------------------------------------------
+def binary_case(seed: int, n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Benign (0) / malignant (1) labels and two-column probabilities, mildly tilted towards the truth, with ties."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]
+    score = np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.2, n), 0, 1).round(1)  # rounding makes ties
+    return y, np.stack([1 - score, score], 1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_two_classes_against_sklearn(seed: int) -> None:
+    y, p = binary_case(seed)
+    pred = p.argmax(1)
+    assert accuracy(y, p) == pytest.approx(skm.accuracy_score(y, pred))
+    assert balanced_accuracy(y, p) == pytest.approx(skm.balanced_accuracy_score(y, pred))
+    np.testing.assert_array_equal(confusion_matrix(y, p), skm.confusion_matrix(y, pred, labels=[0, 1]))
+    prf = precision_recall_f1(y, p)
+    macro = skm.precision_recall_fscore_support(y, pred, labels=[0, 1], average="macro", zero_division=0)
+    assert (prf.macro_precision, prf.macro_recall, prf.macro_f1) == pytest.approx(macro[:3])
+    auc = skm.roc_auc_score(y, p[:, 1])
+    assert auc_malignant(y, p) == pytest.approx(auc) and auc_ovr_macro(y, p) == pytest.approx(auc)
+    sens, spec = sensitivity_specificity_malignant(y, p)
+    assert sens == pytest.approx(skm.recall_score(y, pred)) and spec == pytest.approx(skm.recall_score(1 - y, 1 - pred))
+    assert balanced_accuracy(y, p) == pytest.approx((sens + spec) / 2)
+    assert log_loss(y, p) == pytest.approx(skm.log_loss(y, p, labels=[0, 1]))
+    report = classification_report(y, p)
+    assert report["classes"] == ["benign", "malignant"] and set(report["per_class"]) == {"benign", "malignant"}
+    assert report["undefined"] == {} and len(report["confusion_matrix"]) == 2
+
+
+def test_two_classes_refuse_other_shapes_and_labels() -> None:
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) \(normal, benign, malignant\) or \(2, 2\) \(benign, "):
+        accuracy(np.array([0, 1]), np.full((2, 4), 0.25))
+    with pytest.raises(ValueError, match=r"outside 0\.\.1"):
+        accuracy(np.array([0, 2]), np.full((2, 2), 0.5))
+    with pytest.raises(MetricUndefinedError, match="no case of class malignant"):
+        balanced_accuracy(np.array([0, 0]), np.full((2, 2), 0.5))

@@ -1,11 +1,13 @@
-"""Classification metrics for the three BUSI classes: pure functions of ``(y_true, probs)`` arrays, no I/O.
+"""Classification metrics for BUSI's three classes, or benign vs malignant: pure functions of arrays, no I/O.
 
 Inputs, for every function:
 
-* ``y_true``: integer array of shape ``(N,)`` with values in ``{0, 1, 2}`` (:data:`CLASSES` order:
-  0 = normal, 1 = benign, 2 = malignant);
-* ``probs``: float array of shape ``(N, 3)``, non-negative, each row summing to 1 (within
-  :data:`PROB_SUM_TOLERANCE`; rows are *not* renormalised, so logits or unnormalised scores are refused).
+* ``probs``: float array of shape ``(N, C)``, non-negative, each row summing to 1 (within
+  :data:`PROB_SUM_TOLERANCE`; rows are *not* renormalised, so logits or unnormalised scores are refused). The
+  number of columns names the task (:data:`CLASS_SETS`): ``C = 3`` is normal, benign, malignant (:data:`CLASSES`);
+  ``C = 2`` is benign, malignant (:data:`BINARY_CLASSES`), for data without normal images. Malignant is always
+  the last column.
+* ``y_true``: integer array of shape ``(N,)`` with values in ``0..C-1``, in that class order.
 
 The predicted class is ``argmax(probs, axis=1)``; a tie between classes goes to the *lower* class index
 (``numpy.argmax`` keeps the first maximum), so an exact benign/malignant tie is predicted benign.
@@ -20,7 +22,7 @@ is never predicted is defined as 0 (scikit-learn's ``zero_division=0``) and the 
 busbench's headline figures are computed on the pooled out-of-fold predictions (every case once, every class
 present); per-fold figures follow the ``None`` rule above.
 
-Bad input (wrong shape, labels outside 0..2, rows not summing to 1) raises ``ValueError``: these functions do no
+Bad input (wrong shape, labels outside 0..C-1, rows not summing to 1) raises ``ValueError``: these functions do no
 I/O and know no file name, so the caller that read the submission turns it into a ``BusbenchError``.
 """
 
@@ -35,8 +37,11 @@ from scipy.stats import rankdata
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
 
 CLASSES: tuple[str, ...] = ("normal", "benign", "malignant")
+BINARY_CLASSES: tuple[str, ...] = ("benign", "malignant")
+#: The class sets a probability matrix can hold, by its number of columns.
+CLASS_SETS: dict[int, tuple[str, ...]] = {len(CLASSES): CLASSES, len(BINARY_CLASSES): BINARY_CLASSES}
+#: Column indices of the three-class matrix (:data:`CLASSES`).
 NORMAL, BENIGN, MALIGNANT = 0, 1, 2
-N_CLASSES = len(CLASSES)
 PROB_SUM_TOLERANCE = 1e-3  # loose enough for probabilities written with 4+ decimals, tight enough to refuse logits
 LOG_LOSS_EPS = 1e-15
 ECE_BINS = 15
@@ -44,7 +49,7 @@ ECE_BINS = 15
 
 @dataclass(frozen=True)
 class PrecisionRecallF1:
-    """Per-class precision, recall, F1 and support (in :data:`CLASSES` order) and their unweighted macro means."""
+    """Per-class precision, recall, F1 and support (in class order) and their unweighted macro means."""
 
     precision: tuple[float, ...]
     recall: tuple[float, ...]
@@ -59,8 +64,9 @@ def check_inputs(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.
     """Validate and normalise the two inputs every classification metric takes.
 
     Args:
-        y_true: True class indices, shape ``(N,)``, integers in ``0..2``.
-        probs: Class probabilities, shape ``(N, 3)``, non-negative, rows summing to 1.
+        y_true: True class indices, shape ``(N,)``, integers in ``0..C-1``.
+        probs: Class probabilities, shape ``(N, C)`` with ``C`` in :data:`CLASS_SETS`, non-negative, rows summing
+            to 1.
 
     Returns:
         ``(y_true as int64, probs as float64)``.
@@ -77,11 +83,13 @@ def check_inputs(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.
         raise ValueError("no cases: y_true is empty")
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y_true must hold integer class indices, got dtype {y.dtype}")
-    if p.shape != (y.size, N_CLASSES):
-        raise ValueError(f"probs must have shape ({y.size}, {N_CLASSES}) to match y_true, got {p.shape}")
-    bad = np.flatnonzero((y < 0) | (y >= N_CLASSES))
+    if p.ndim != 2 or p.shape[0] != y.size or p.shape[1] not in CLASS_SETS:
+        raise ValueError(f"probs must have shape ({y.size}, 3) (normal, benign, malignant) or ({y.size}, 2) "
+                         f"(benign, malignant) to match y_true, got {p.shape}")
+    n_classes = p.shape[1]
+    bad = np.flatnonzero((y < 0) | (y >= n_classes))
     if bad.size:
-        raise ValueError(f"y_true has {bad.size} value(s) outside 0..{N_CLASSES - 1}, first at index {bad[0]}: "
+        raise ValueError(f"y_true has {bad.size} value(s) outside 0..{n_classes - 1}, first at index {bad[0]}: "
                          f"{y[bad[0]]}")
     p = p.astype(np.float64)
     if not np.all(np.isfinite(p)):
@@ -95,11 +103,21 @@ def check_inputs(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.
     return y.astype(np.int64), p
 
 
+def class_names(probs: np.ndarray) -> tuple[str, ...]:
+    """The classes of the columns of ``probs`` (:data:`CLASS_SETS`)."""
+    return CLASS_SETS[np.asarray(probs).shape[1]]
+
+
+def malignant_column(probs: np.ndarray) -> int:
+    """The index of the malignant class (the last column)."""
+    return np.asarray(probs).shape[1] - 1
+
+
 def predict(probs: np.ndarray) -> np.ndarray:
     """The decision rule: ``argmax`` over classes, ties to the lower class index.
 
     Args:
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         Predicted class indices, shape ``(N,)``, int64.
@@ -111,21 +129,22 @@ def confusion_matrix(y_true: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Counts of (true class, predicted class) pairs at the argmax decision.
 
     ``C[i, j]`` is the number of cases of true class ``i`` predicted as class ``j`` (rows true, columns predicted,
-    :data:`CLASSES` order), always 3 x 3 whatever classes occur.
+    class order), always ``C x C`` whatever classes occur.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
-        The confusion matrix, shape ``(3, 3)``, int64.
+        The confusion matrix, shape ``(C, C)``, int64.
     """
     y, p = check_inputs(y_true, probs)
-    return _confusion(y, predict(p))
+    return _confusion(y, p)
 
 
-def _confusion(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    return np.bincount(y * N_CLASSES + pred, minlength=N_CLASSES * N_CLASSES).reshape(N_CLASSES, N_CLASSES)
+def _confusion(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    n = p.shape[1]
+    return np.bincount(y * n + predict(p), minlength=n * n).reshape(n, n)
 
 
 def accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -135,7 +154,7 @@ def accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         Accuracy in ``[0, 1]``.
@@ -145,7 +164,8 @@ def accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 
 def _absent(support: np.ndarray) -> list[str]:
-    return [CLASSES[c] for c in range(N_CLASSES) if support[c] == 0]
+    names = CLASS_SETS[len(support)]
+    return [names[c] for c in range(len(support)) if support[c] == 0]
 
 
 def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -166,12 +186,12 @@ def precision_recall_f1(y_true: np.ndarray, probs: np.ndarray) -> PrecisionRecal
 
     For class ``c`` with ``TP`` true positives: precision ``= TP / #predicted c`` (0 when ``c`` is never predicted),
     recall ``= TP / #true c``, F1 ``= 2 TP / (#true c + #predicted c)`` (the harmonic mean of the two, 0 when
-    ``TP = 0``). Macro values are plain means over the three classes; macro F1 is the mean of per-class F1 (not the
+    ``TP = 0``). Macro values are plain means over the classes; macro F1 is the mean of per-class F1 (not the
     F1 of macro precision and recall), as scikit-learn's ``average="macro"``.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         The per-class figures and macro means.
@@ -181,7 +201,7 @@ def precision_recall_f1(y_true: np.ndarray, probs: np.ndarray) -> PrecisionRecal
             not exist). Use :func:`classification_report` for the figures that are still defined.
     """
     y, p = check_inputs(y_true, probs)
-    support, _, precision, recall, f1 = _per_class(_confusion(y, predict(p)))
+    support, _, precision, recall, f1 = _per_class(_confusion(y, p))
     absent = _absent(support)
     if absent:
         raise MetricUndefinedError("macro_f1", f"no case of class {', '.join(absent)} in y_true")
@@ -197,11 +217,13 @@ def precision_recall_f1(y_true: np.ndarray, probs: np.ndarray) -> PrecisionRecal
 
 
 def balanced_accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
-    """Mean per-class recall over the three classes (= macro recall).
+    """Mean per-class recall over the classes (= macro recall).
+
+    For benign vs malignant it is the mean of malignant sensitivity and specificity.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         Balanced accuracy in ``[0, 1]``.
@@ -211,7 +233,7 @@ def balanced_accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
             classes present).
     """
     y, p = check_inputs(y_true, probs)
-    support, _, _, recall, _ = _per_class(_confusion(y, predict(p)))
+    support, _, _, recall, _ = _per_class(_confusion(y, p))
     absent = _absent(support)
     if absent:
         raise MetricUndefinedError("balanced_accuracy", f"no case of class {', '.join(absent)} in y_true")
@@ -230,15 +252,15 @@ def _binary_auc(positive: np.ndarray, score: np.ndarray, metric: str, what: str)
 
 
 def auc_one_vs_rest(y_true: np.ndarray, probs: np.ndarray, cls: int) -> float:
-    """ROC AUC of class ``cls`` against the other two, scored by ``probs[:, cls]``.
+    """ROC AUC of class ``cls`` against the others, scored by ``probs[:, cls]``.
 
     Computed as the Mann-Whitney statistic (the probability that a random case of ``cls`` scores higher than a
     random other case, ties counting one half), which equals the area under the ROC curve.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
-        cls: The positive class index (0..2).
+        probs: Class probabilities, shape ``(N, C)``.
+        cls: The positive class index (0..C-1).
 
     Returns:
         AUC in ``[0, 1]``.
@@ -247,18 +269,19 @@ def auc_one_vs_rest(y_true: np.ndarray, probs: np.ndarray, cls: int) -> float:
         MetricUndefinedError: If ``cls`` has no case, or every case is ``cls``.
     """
     y, p = check_inputs(y_true, probs)
-    name = CLASSES[cls]
+    name = class_names(p)[cls]
     return _binary_auc(y == cls, p[:, cls], f"per_class.{name}.auc_ovr", f"{name} vs rest")
 
 
 def auc_ovr_macro(y_true: np.ndarray, probs: np.ndarray) -> float:
-    """Macro one-vs-rest ROC AUC: the unweighted mean over the three classes of :func:`auc_one_vs_rest`.
+    """Macro one-vs-rest ROC AUC: the unweighted mean over the classes of :func:`auc_one_vs_rest`.
 
-    Equals scikit-learn's ``roc_auc_score(y_true, probs, multi_class="ovr", average="macro")``.
+    Equals scikit-learn's ``roc_auc_score(y_true, probs, multi_class="ovr", average="macro")``; with two classes,
+    both one-vs-rest AUCs equal the malignant AUC.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         AUC in ``[0, 1]``.
@@ -267,18 +290,18 @@ def auc_ovr_macro(y_true: np.ndarray, probs: np.ndarray) -> float:
         MetricUndefinedError: If a class is absent from ``y_true``.
     """
     y, p = check_inputs(y_true, probs)
-    absent = _absent(np.bincount(y, minlength=N_CLASSES))
+    absent = _absent(np.bincount(y, minlength=p.shape[1]))
     if absent:
         raise MetricUndefinedError("auc_ovr_macro", f"no case of class {', '.join(absent)} in y_true")
-    return float(np.mean([auc_one_vs_rest(y, p, c) for c in range(N_CLASSES)]))
+    return float(np.mean([auc_one_vs_rest(y, p, c) for c in range(p.shape[1])]))
 
 
 def auc_malignant(y_true: np.ndarray, probs: np.ndarray) -> float:
-    """ROC AUC of malignant against normal and benign together, scored by the malignant probability.
+    """ROC AUC of malignant against every other case (normal and benign), scored by the malignant probability.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         AUC in ``[0, 1]``.
@@ -287,7 +310,8 @@ def auc_malignant(y_true: np.ndarray, probs: np.ndarray) -> float:
         MetricUndefinedError: If there is no malignant case or no non-malignant case.
     """
     y, p = check_inputs(y_true, probs)
-    return _binary_auc(y == MALIGNANT, p[:, MALIGNANT], "auc_malignant", "malignant vs rest")
+    m = malignant_column(p)
+    return _binary_auc(y == m, p[:, m], "auc_malignant", "malignant vs rest")
 
 
 def sensitivity_malignant(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -297,10 +321,11 @@ def sensitivity_malignant(y_true: np.ndarray, probs: np.ndarray) -> float:
         MetricUndefinedError: If there is no malignant case.
     """
     y, p = check_inputs(y_true, probs)
-    malignant = y == MALIGNANT
+    m = malignant_column(p)
+    malignant = y == m
     if not malignant.any():
         raise MetricUndefinedError("sensitivity_malignant", "no malignant case in y_true")
-    return float(np.mean(predict(p)[malignant] == MALIGNANT))
+    return float(np.mean(predict(p)[malignant] == m))
 
 
 def specificity_malignant(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -312,10 +337,11 @@ def specificity_malignant(y_true: np.ndarray, probs: np.ndarray) -> float:
         MetricUndefinedError: If there is no non-malignant case.
     """
     y, p = check_inputs(y_true, probs)
-    other = y != MALIGNANT
+    m = malignant_column(p)
+    other = y != m
     if not other.any():
         raise MetricUndefinedError("specificity_malignant", "no non-malignant case in y_true")
-    return float(np.mean(predict(p)[other] != MALIGNANT))
+    return float(np.mean(predict(p)[other] != m))
 
 
 def sensitivity_specificity_malignant(y_true: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
@@ -339,12 +365,12 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
 
         ``ECE = sum over bins B of |B| / N * |accuracy(B) - mean confidence(B)|``
 
-    (Guo et al., 2017; empty bins contribute nothing). With three classes the confidence is at least 1/3, so the
+    (Guo et al., 2017; empty bins contribute nothing). With C classes the confidence is at least 1/C, so the
     lowest bins stay empty. ECE depends on the binning; busbench always uses 15 bins, the common default.
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
         n_bins: Number of equal-width bins (at least 1).
 
     Returns:
@@ -374,7 +400,7 @@ def log_loss(y_true: np.ndarray, probs: np.ndarray, eps: float = LOG_LOSS_EPS) -
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
         eps: Lower clip of the true-class probability.
 
     Returns:
@@ -397,18 +423,19 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray) -> dict[str, An
 
     Args:
         y_true: True class indices, shape ``(N,)``.
-        probs: Class probabilities, shape ``(N, 3)``.
+        probs: Class probabilities, shape ``(N, C)``.
 
     Returns:
         The report; every figure is a Python ``float``/``int`` or ``None``.
     """
     y, p = check_inputs(y_true, probs)
-    cm = _confusion(y, predict(p))
+    classes = class_names(p)
+    cm = _confusion(y, p)
     support, predicted, precision, recall, f1 = _per_class(cm)
     undefined: dict[str, str] = {}
     notes: list[str] = []
     per_class: dict[str, dict[str, Any]] = {}
-    for c, name in enumerate(CLASSES):
+    for c, name in enumerate(classes):
         if support[c] == 0:
             for metric in ("recall", "f1"):
                 undefined[f"per_class.{name}.{metric}"] = f"no case of class {name} in y_true"
@@ -432,8 +459,8 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray) -> dict[str, An
             macro[key] = float(values.mean())
     return {
         "n_cases": int(y.size),
-        "classes": list(CLASSES),
-        "support": {name: int(support[c]) for c, name in enumerate(CLASSES)},
+        "classes": list(classes),
+        "support": {name: int(support[c]) for c, name in enumerate(classes)},
         "accuracy": float(np.trace(cm) / y.size),
         "balanced_accuracy": defined_or_none(lambda: balanced_accuracy(y, p), undefined),
         **macro,
