@@ -178,7 +178,10 @@ def open_matching(candidates: list[str], fingerprint: str | None) -> tuple[Datas
 
 
 def class_predictions(run_dir: Path, folds: list[int]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """A classification run's out-of-fold predictions: case ids, fold of each, probabilities (N, 3)."""
+    """A classification run's out-of-fold predictions: case ids, fold of each, probabilities (N, C).
+
+    The columns are the file's ``prob_<class>`` columns, in their order (three classes, or benign and malignant).
+    """
     import csv
 
     ids, fold_of, probs = [], [], []
@@ -187,11 +190,14 @@ def class_predictions(run_dir: Path, folds: list[int]) -> tuple[list[str], np.nd
         if not path.is_file():
             continue
         with path.open(newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
+            reader = csv.DictReader(fh)
+            columns = [c for c in reader.fieldnames or () if c.startswith("prob_")]
+            for row in reader:
                 ids.append(row["case_id"])
                 fold_of.append(k)
-                probs.append([float(row[c]) for c in PROB_COLUMNS])
-    return ids, np.asarray(fold_of, dtype=int), np.asarray(probs, dtype=float).reshape(-1, 3)
+                probs.append([float(row[c]) for c in columns])
+    width = len(probs[0]) if probs else len(PROB_COLUMNS)
+    return ids, np.asarray(fold_of, dtype=int), np.asarray(probs, dtype=float).reshape(-1, width)
 
 
 def fold_masks(run_dir: Path, fold: int) -> dict[str, np.ndarray]:

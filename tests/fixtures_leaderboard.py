@@ -59,7 +59,7 @@ def _class_run(folder: Path, doc: dict, split, dataset, probs_of) -> None:
     preds = {}
     for k, fold in enumerate(split.folds):
         rows = [(c, k, probs_of(c)) for c in fold.test]
-        write_class_predictions(folder / f"fold-{k}" / "predictions.csv", rows)
+        write_class_predictions(folder / f"fold-{k}" / "predictions.csv", rows, split.classes)
         preds.update({c: (k, p) for c, _, p in rows})
     metrics = score_predictions("classification", split, dataset, preds, folds=list(range(split.k)))
     (folder / "metrics.json").write_text(json.dumps(metrics))

@@ -15,11 +15,12 @@ from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
 from benchmark.evaluation.score import constant_prediction, score_predictions
-from benchmark.results.rundir import PREDICTION_HEADER, RunDir, read_masks
+from benchmark.results.rundir import PROB_COLUMNS, RunDir, read_masks
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.make import make_split
 from benchmark.splits.verify import load_split
 
+PREDICTION_HEADER = ("case_id", "fold", *PROB_COLUMNS)
 SPEC = "synthetic:n=60,size=64"
 
 

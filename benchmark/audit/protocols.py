@@ -77,7 +77,13 @@ from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute
 from benchmark.engine.fold import LOCK_POLL_SECONDS, fold_entry, run_folds
 from benchmark.engine.loop import PluginError
-from benchmark.engine.options import TrainingOptions, check_trainable, configured_submission, submission_class
+from benchmark.engine.options import (
+    TrainingOptions,
+    check_class_set,
+    check_trainable,
+    configured_submission,
+    submission_class,
+)
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
@@ -225,6 +231,8 @@ class _Trained:
 def _context(req: AuditRequest, submission: Submission, dataset: Dataset, code: str) -> AuditContext:
     """Check the split options and make what every protocol shares (the duplicate report is computed here)."""
     base = load_split(req.splits, dataset) if req.splits is not None else None
+    if base is not None:
+        check_class_set(base, submission.spec.task, str(req.splits))
     if base is not None and req.k is not None and req.k != base.k:
         raise BusbenchError("--k", f"is {req.k}, but {req.splits} has {base.k} folds; drop --k to use the file's")
     k = base.k if base is not None else (req.k or 5)

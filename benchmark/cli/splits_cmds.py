@@ -35,6 +35,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                            "examination (duplicates included), patients only, or nothing (image-level)")
     make.add_argument("--val-fraction", type=float, default=0.2,
                       help="share of each training side kept as the inner validation part (default 0.2)")
+    make.add_argument("--classes", type=lambda text: tuple(c.strip() for c in text.split(",") if c.strip()),
+                      help="classes the split scores, e.g. benign,malignant (cases of other classes are left out; "
+                           "default: every class of the data that has a case)")
     make.add_argument("--out", type=Path, required=True, help="split file to write")
     make.add_argument("--force", action="store_true", help="overwrite an existing split file")
     make.set_defaults(run=run_make)
@@ -76,7 +79,8 @@ def run_make(args: argparse.Namespace) -> int:
     _refuse_overwrite(args.out, args.force)
     dataset = open_dataset(args.dataset)
     split = make_split(
-        dataset, k=args.k, seed=args.seed, group=args.group, val_fraction=args.val_fraction, progress=show_progress()
+        dataset, k=args.k, seed=args.seed, group=args.group, val_fraction=args.val_fraction, classes=args.classes,
+        progress=show_progress(),
     )
     split.save(args.out)
     print(f"wrote {args.out}")

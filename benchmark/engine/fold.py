@@ -34,6 +34,7 @@ from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.fileio import remove_partial_writes, try_lock
+from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import RunDir, write_class_predictions, write_masks
 from benchmark.splits.schema import SplitFile
@@ -89,7 +90,7 @@ def write_test_predictions(task: str, dataset: Dataset, test_ids: Sequence[str],
     """
     if task == "classification":
         write_class_predictions(fold_dir / "predictions.csv",
-                                [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)])
+                                [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)], CLASSES)
         return
     facts = dataset.facts()
     masks = {}

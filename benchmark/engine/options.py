@@ -12,6 +12,7 @@ from typing import Any
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASSES
 from benchmark.plugins import registry
 from benchmark.plugins.submission import Submission
 from benchmark.splits.schema import SplitFile
@@ -96,13 +97,38 @@ def check_trainable(dataset: Dataset, task: str) -> None:
         raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
 
 
-def split_and_folds(path: Path, dataset: Dataset, folds: tuple[int, ...] | None) -> tuple[SplitFile, list[int]]:
-    """The split file at ``path`` verified against ``dataset``, and the requested folds (``None``: all), sorted.
+def check_class_set(split: SplitFile, task: str, where: str) -> None:
+    """Check that the engine can train a ``task`` model for the classes ``split`` scores.
+
+    The engine trains classification heads over normal, benign and malignant; a split that scores other classes
+    (benign vs malignant: BUS-BRA, BUSI without normals) is scored from predictions made elsewhere
+    (``busbench evaluate``).
 
     Raises:
-        BusbenchError: If the split does not verify or a requested fold does not exist.
+        BusbenchError: For a classification model and a split of other classes.
+    """
+    if task == "classification" and tuple(split.classes) != CLASSES:
+        raise BusbenchError(where, f"scores {' vs '.join(split.classes)}; busbench trains classification models "
+                                   f"over {', '.join(CLASSES)} only, so score this split from predictions made "
+                                   "elsewhere (busbench evaluate)")
+
+
+def split_and_folds(path: Path, dataset: Dataset, folds: tuple[int, ...] | None,
+                    task: str) -> tuple[SplitFile, list[int]]:
+    """The split file at ``path`` verified against ``dataset`` and the ``task``, and the requested folds, sorted.
+
+    Args:
+        path: The split file.
+        dataset: The data.
+        folds: The requested folds (``None``: all).
+        task: The model's task (:func:`check_class_set`).
+
+    Raises:
+        BusbenchError: If the split does not verify, scores classes the task cannot train, or a requested fold
+            does not exist.
     """
     split = load_split(path, dataset)
+    check_class_set(split, task, str(path))
     chosen = sorted(set(folds)) if folds is not None else list(range(split.k))
     bad = [k for k in chosen if not 0 <= k < split.k]
     if bad:

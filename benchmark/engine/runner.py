@@ -74,7 +74,7 @@ def run_submission(req: RunRequest) -> RunOutcome:
     size = int(req.image_size or spec.input_size)
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)
-    split, folds = split_and_folds(req.splits, dataset, req.folds)
+    split, folds = split_and_folds(req.splits, dataset, req.folds, spec.task)
     compute = resolve_compute(req.device, req.precision, req.threads)
     split_sha = file_sha256(req.splits)
     code = source_fingerprint(cls)

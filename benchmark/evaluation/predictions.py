@@ -6,9 +6,10 @@ each case was predicted in (its test fold in the split).
 Formats:
 
 * Classification: one CSV file with the header ``case_id,fold,prob_normal,prob_benign,prob_malignant`` (the file a
-  trained run writes per fold; column names are matched case-insensitively, extra columns are ignored). Each row
-  holds three probabilities in [0, 1] that sum to 1 within ``PROB_SUM_TOLERANCE`` (1e-3); they are not
-  renormalised.
+  trained run writes per fold; column names are matched case-insensitively, extra columns are ignored), or
+  ``case_id,fold,prob_benign,prob_malignant`` for a split that scores benign vs malignant (its file records the
+  classes: BUS-BRA, BUSI without normals). Each row holds one probability per class in [0, 1], summing to 1
+  within ``PROB_SUM_TOLERANCE`` (1e-3); they are not renormalised.
 * Segmentation: one folder holding ``predictions.csv`` with the header ``case_id,fold`` and one binary PNG mask
   ``<case_id>.png`` per row, at the image's original size. A mask must be binary: 0/1 or 0/255 (in any channel
   layout; ``benchmark.data.images.decode_binary_mask``); a mask with other values (a probability map) is an
@@ -53,11 +54,10 @@ from benchmark.evaluation.training import trained_text
 from benchmark.fileio import atomic_write_json, read_json
 from benchmark.metrics.classification import PROB_SUM_TOLERANCE
 from benchmark.results.rundir import (
-    PREDICTION_HEADER,
-    PROB_COLUMNS,
     RunDir,
     config_hash,
     file_sha256,
+    prob_columns,
     read_masks,
     write_class_predictions,
     write_masks,
@@ -204,18 +204,19 @@ def read_class_predictions(path: Path, split: SplitFile, folds: Sequence[int]) -
         folds: The folds to score; rows of other folds are checked and left out.
 
     Returns:
-        case id -> (fold, probabilities in class order normal, benign, malignant), for the scored folds.
+        case id -> (fold, probabilities in the split's class order), for the scored folds.
 
     Raises:
         BusbenchError: Naming the file and the offending rows or cases.
     """
-    table = _read_table(path, PREDICTION_HEADER)
+    columns = prob_columns(split.classes)
+    table = _read_table(path, ("case_id", "fold", *columns))
     rows = _parse_rows(table)
     probs: dict[int, np.ndarray] = {}
     unparsable, not_finite, out_of_range, off_sum = [], [], [], []
     for row, (_, cells) in zip(rows, table.rows, strict=True):
         try:
-            p = np.array([float(cells[c]) for c in PROB_COLUMNS])
+            p = np.array([float(cells[c]) for c in columns])
         except ValueError:
             unparsable.append(row)
             continue
@@ -403,7 +404,7 @@ def evaluate_predictions(req: EvaluateRequest) -> EvaluateOutcome:
         if task == "classification":
             for k in folds:
                 write_class_predictions(rd.fold_dir(k) / "predictions.csv",
-                                        [(c, f, p) for c, (f, p) in predictions.items() if f == k])
+                                        [(c, f, p) for c, (f, p) in predictions.items() if f == k], split.classes)
         else:
             for k in folds:
                 write_masks(rd.fold_dir(k) / "masks.npz", {c: m for c, (f, m) in predictions.items() if f == k})

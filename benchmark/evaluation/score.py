@@ -99,7 +99,7 @@ class ScoringInputs:
         unit: Name of that unit.
         fold_of: Fold of each case.
         y: True class indices (classification).
-        probs: Predicted probabilities (N, 3) (classification).
+        probs: Predicted probabilities (N, C), one column per class of the split (classification).
         counts: Per-image mask counts (segmentation).
     """
 
@@ -139,7 +139,7 @@ def prepare(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str
     fold_of = np.array([predictions[c][0] for c in ids])
     try:
         if task == "classification":
-            y = np.array([dataset.classes.index(dataset.case(c).label) for c in ids])
+            y = np.array([split.classes.index(dataset.case(c).label) for c in ids])
             probs = np.stack([np.asarray(predictions[c][1], dtype=float) for c in ids])
             cls_metrics.check_inputs(y, probs)
             return ScoringInputs(task, ids, groups, unit, fold_of, y=y, probs=probs)
@@ -155,8 +155,9 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
     """Score predictions of the given folds of a split.
 
     Args:
-        task: ``"classification"`` (values: probability rows of 3) or ``"segmentation"`` (values: boolean masks at
-            each image's original size).
+        task: ``"classification"`` (values: probability rows, one per class of the split: normal, benign,
+            malignant, or benign, malignant) or ``"segmentation"`` (values: boolean masks at each image's original
+            size).
         split: The verified split.
         dataset: The data it was verified against (the ground truth).
         predictions: case id -> (fold, value).
@@ -176,7 +177,8 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
     ci = {name: bootstrap_ci(inputs.statistic(name), n, inputs.groups, n_boot=N_BOOT, seed=0).to_dict()
           for name in names}
     convention = (seg_metrics.SEGMENTATION_CONVENTION if task == "segmentation"
-                  else "3 classes normal/benign/malignant, prediction = argmax of the probabilities")
+                  else f"{len(split.classes)} classes {'/'.join(split.classes)}, prediction = argmax of the "
+                       "probabilities")
     metric = HEADLINE[task]
     per_fold = [{"fold": k, "n_cases": int((inputs.fold_of == k).sum()), **{m: r.get(m) for m in _FOLD_KEYS[task]},
                  "undefined": r.get("undefined", {})} for k, r in zip(folds, per_fold_reports, strict=True)]

@@ -21,6 +21,7 @@ import io
 import json
 import platform
 import subprocess
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,14 @@ from benchmark.fileio import (
     remove_partial_writes,
 )
 
-PROB_COLUMNS = ("prob_normal", "prob_benign", "prob_malignant")
-PREDICTION_HEADER = ("case_id", "fold", *PROB_COLUMNS)
+
+def prob_columns(classes: Sequence[str]) -> tuple[str, ...]:
+    """The probability columns of a classification predictions CSV: ``prob_<class>`` in the split's class order."""
+    return tuple(f"prob_{c}" for c in classes)
+
+
+#: The columns of three-class predictions (BUSI: normal, benign, malignant).
+PROB_COLUMNS = prob_columns(("normal", "benign", "malignant"))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -147,14 +154,14 @@ class RunDir:
         atomic_write_json(self.fold_dir(fold) / "result.json", doc)
 
 
-def write_class_predictions(path: Path, rows: list[tuple[str, int, np.ndarray]]) -> None:
-    """Write classification predictions (case id, fold, 3 probabilities) as CSV, atomically.
+def write_class_predictions(path: Path, rows: list[tuple[str, int, np.ndarray]], classes: Sequence[str]) -> None:
+    """Write classification predictions (case id, fold, one probability per class of ``classes``) as CSV, atomically.
 
     Probabilities are written with ``repr`` so that reading the file back gives exactly the numbers that were scored.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(PREDICTION_HEADER)
+    writer.writerow(("case_id", "fold", *prob_columns(classes)))
     for case_id, fold, probs in rows:
         writer.writerow([case_id, fold, *(repr(float(p)) for p in probs)])
     atomic_write_text(path, buf.getvalue())

@@ -99,13 +99,37 @@ def group_ids(dataset: Dataset, group: str, clusters: dict[str, str]) -> dict[st
 
 
 def case_records(dataset: Dataset, groups: dict[str, str], clusters: dict[str, str]) -> dict[str, CaseRecord]:
-    """What a split file records per case: pixel fingerprint, label, group, duplicate cluster and patient (if any)."""
+    """What a split file records per case of ``groups``: fingerprint, label, group, cluster and patient (if any)."""
     facts = dataset.facts()
     return {
         c.case_id: CaseRecord(facts[c.case_id].fingerprint, c.label, groups[c.case_id], clusters[c.case_id],
                               c.group or None)
-        for c in dataset.cases
+        for c in dataset.cases if c.case_id in groups
     }
+
+
+def class_set(dataset: Dataset, classes: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The classes a split scores: ``classes`` as asked, or every class of the data that has a case.
+
+    A dataset without normal images (BUS-BRA) so gives benign vs malignant; ``--classes benign,malignant`` makes
+    the same task of BUSI (its normal images left out).
+
+    Raises:
+        BusbenchError: For a class the data do not have, a class without cases, or fewer than two classes.
+    """
+    counts = Counter(c.label for c in dataset.cases)
+    if classes is None:
+        return tuple(c for c in dataset.classes if counts[c])
+    chosen = tuple(dict.fromkeys(classes))
+    unknown = [c for c in chosen if c not in dataset.classes]
+    if unknown:
+        raise BusbenchError("--classes", f"unknown class {unknown[0]!r} (the data have {', '.join(dataset.classes)})")
+    empty = [c for c in chosen if not counts[c]]
+    if empty:
+        raise BusbenchError("--classes", f"the data have no case of class {empty[0]!r}")
+    if len(chosen) < 2:
+        raise BusbenchError("--classes", f"a split needs at least two classes, got {', '.join(chosen) or 'none'}")
+    return tuple(c for c in dataset.classes if c in chosen)  # in the data's class order
 
 
 def _stratified_grouped(ids: Sequence[str], labels: Sequence[str], groups: Sequence[str], k: int, seed: int,
@@ -156,9 +180,10 @@ def redeal(split: SplitFile, dataset: Dataset, *, k: int, seed: int) -> SplitFil
         k: Number of folds.
         seed: Seed of the fold assignment.
     """
-    ids = [c.case_id for c in dataset.cases]
+    scored = [c for c in dataset.cases if c.case_id in split.cases]
+    ids = [c.case_id for c in scored]
     val_fraction = float(split.generator.get("val_fraction", 0.2))
-    folds = _deal(ids, [c.label for c in dataset.cases], [split.cases[i].group for i in ids], k, seed, val_fraction,
+    folds = _deal(ids, [c.label for c in scored], [split.cases[i].group for i in ids], k, seed, val_fraction,
                   dataset.name)
     generator = {**split.generator, "k": k, "seed": seed,
                  "redealt_from": {"command": split.generator.get("command"), "k": split.k,
@@ -173,6 +198,7 @@ def make_split(
     seed: int = 0,
     group: str = "auto",
     val_fraction: float = 0.2,
+    classes: Sequence[str] | None = None,
     duplicates: DuplicateReport | None = None,
     detector: DetectorParams | None = None,
     examination: ExaminationParams | None = None,
@@ -193,6 +219,8 @@ def make_split(
             ``"patient+duplicates"``, ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept only to
             measure leakage).
         val_fraction: Share of each training side that becomes the inner validation part (0 < f <= 0.5).
+        classes: The classes the split scores (:func:`class_set`; default: every class of the data that has a
+            case); cases of other classes are left out, and the file records the choice.
         duplicates: A ready duplicate report (computed with ``detector`` when ``None``).
         detector: Parameters of the duplicate detector.
         examination: The examination rule (``group="examination"`` only; defaults: :class:`ExaminationParams`).
@@ -211,15 +239,18 @@ def make_split(
     dataset.facts(progress=progress)  # decode (with a progress bar) before the detector needs the pixels
     params = detector or DetectorParams()
     report = duplicates or find_duplicates(dataset, params, progress=progress)
-    ids = [c.case_id for c in dataset.cases]
-    labels = [c.label for c in dataset.cases]
-    clusters = report.cluster_ids(ids)
+    chosen = class_set(dataset, classes)
+    scored = [c for c in dataset.cases if c.label in chosen]
+    ids = [c.case_id for c in scored]
+    labels = [c.label for c in scored]
+    clusters = report.cluster_ids([c.case_id for c in dataset.cases])
     requested, group = group, resolve_grouping(dataset, group)
     if group == "examination":
         rule = examination or ExaminationParams()
         groups = examination_groups(dataset, report, rule, progress=progress)
     else:
         groups = group_ids(dataset, group, clusters)
+    groups = {i: groups[i] for i in ids}
     folds = _deal(ids, labels, [groups[i] for i in ids], k, seed, val_fraction, dataset.name)
     generator = {
         "command": "busbench splits make",
@@ -232,10 +263,11 @@ def make_split(
         "method": "sklearn StratifiedGroupKFold(shuffle=True) for outer folds and for the inner validation part",
         "duplicate_detector": report.params.as_dict(),
         **({"examination_rule": rule.as_dict()} if group == "examination" else {}),
+        **({"classes": list(chosen)} if chosen != dataset.classes else {}),
         "versions": library_versions(),
     }
     cases = case_records(dataset, groups, clusters)
-    return SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator, cases, folds)
+    return SplitFile(dataset.name, dataset.fingerprint(), chosen, generator, cases, folds)
 
 
 def import_busbra_split(dataset: Dataset, folder: str | os.PathLike[str], k: int, *,
@@ -262,13 +294,15 @@ def import_busbra_split(dataset: Dataset, folder: str | os.PathLike[str], k: int
     clusters = report.cluster_ids([c.case_id for c in dataset.cases])
     groups = group_ids(dataset, "patient", clusters)
     folds = [Fold(tuple(tr), tuple(va), tuple(te)) for tr, va, te in read_busbra_folds(folder, k)]
+    chosen = class_set(dataset)
     generator = {
         "command": "busbench splits import-busbra",
         "k": k,
         "group": "patient",
+        **({"classes": list(chosen)} if chosen != dataset.classes else {}),
         "source": f"{k}-fold-cv.csv as published with BUS-BRA (valid_j: 1 = train, 0 = val, NaN = test)",
         "duplicate_detector": report.params.as_dict(),
         "versions": library_versions(),
     }
-    return SplitFile(dataset.name, dataset.fingerprint(), dataset.classes, generator,
-                     case_records(dataset, groups, clusters), folds)
+    return SplitFile(dataset.name, dataset.fingerprint(), chosen, generator, case_records(dataset, groups, clusters),
+                     folds)

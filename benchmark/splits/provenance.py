@@ -116,5 +116,5 @@ def _remade(split: SplitFile, dataset: Dataset, where: str) -> SplitFile:
         raise BusbenchError(where, f"cannot remake its folds to check them: examination rule "
                                    f"{generator['examination_rule']['rule']}, this busbench has {RULE_VERSION}")
     return make_split(dataset, k=int(generator["k"]), seed=int(generator["seed"]), group=str(generator["group"]),
-                      val_fraction=float(generator["val_fraction"]), detector=detector,
-                      examination=ExaminationParams(**rule) if rule else None)
+                      val_fraction=float(generator["val_fraction"]), classes=generator.get("classes"),
+                      detector=detector, examination=ExaminationParams(**rule) if rule else None)

@@ -147,7 +147,7 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
     size = int(req.image_size or spec.input_size)
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)
-    split, folds = split_and_folds(req.splits, dataset, req.folds)
+    split, folds = split_and_folds(req.splits, dataset, req.folds, spec.task)
     compute = resolve_compute(req.device, req.precision, req.threads)
     code = source_fingerprint(cls)
     # A study's trials may run on several machines (other threads): its identity is the search and the code.
