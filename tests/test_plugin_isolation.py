@@ -104,10 +104,10 @@ def test_a_plugin_whose_code_changed_since_the_run_started_is_refused(noise):
     root, _ = noise
     dataset = open_dataset(root)
     ids = [c.case_id for c in dataset.cases][:6]
-    with PluginProcess(hostile.HostileGc, "0" * 64, resolve_compute("cpu", "fp32", 1)) as plugin:
+    with PluginProcess(hostile.HOSTILE[1], "0" * 64, resolve_compute("cpu", "fp32", 1)) as plugin:
         plugin.load(labelled(dataset, ids, 32), labelled(dataset, ids, 32))
         with pytest.raises(BusbenchError, match="its source files changed while the run was starting"):
-            plugin.train({**hostile.HostileGc().hparams}, TrainSettings(1, 4, 0, 0), None)
+            plugin.train({**hostile.HOSTILE[1]().hparams}, TrainSettings(1, 4, 0, 0), None)
 
 
 def test_a_plugin_process_that_dies_fails_its_fold_in_one_line(noise):

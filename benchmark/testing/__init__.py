@@ -10,8 +10,9 @@
     from benchmark.testing import check_submission
     check_submission("my_model")                     # raises AssertionError listing every failed check
 
-The checks are tiny (random images of 32 and 64 px, one epoch on 6 training cases, CPU, seconds each): the spec is
-complete and valid; outputs have the task's shape at the spec's channels and 2 sizes, finite, rows summing to 1;
+The checks are small (random images of 32 and 64 px, CPU, seconds each; the leakage check trains 2 folds of 1
+epoch): the spec is complete and valid; outputs have the task's shape at the spec's channels and 2 sizes, finite,
+rows summing to 1;
 the loss is a finite scalar whose gradients reach the parameters; ``configure_optimizers`` trains the model;
 ``augment`` keeps shapes and binary masks and draws randomness only from its generator; two builds under one seed
 are identical; a case's prediction does not depend on the rest of its batch; and a whole ``busbench run`` on noise

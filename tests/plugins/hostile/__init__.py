@@ -136,7 +136,6 @@ def _hostile(how: str) -> type[Hostile]:
 
 
 HOSTILE = tuple(_hostile(how) for how in ("stack", "gc", "globals", "argv", "environ"))
-HostileGc = HOSTILE[1]
 
 
 @register
