@@ -40,8 +40,9 @@ def noise(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, split
 
 
-def test_each_hostile_plugin_finds_the_truth_in_a_process_that_holds_it(noise, monkeypatch):
+def test_each_hostile_plugin_finds_the_truth_in_a_process_that_holds_it(noise, monkeypatch, tmp_path):
     root, _ = noise
+    other = open_dataset(write_noise_dataset(tmp_path / "other", hostile.SIZE, seed=1))  # noqa: F841 (found first)
     dataset = open_dataset(root)  # a local of this frame, tracked by gc, and (below) a module global
     monkeypatch.setattr(sys, "argv", ["busbench", "run", "hostile_argv", "--dataset", str(root)])
     monkeypatch.setenv("BUSBENCH_BUSI", str(root))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -64,47 +65,53 @@ def _open(path: str | None) -> Any:
         return None
 
 
-def find_dataset(how: str) -> Any:
-    """The dataset object found by ``how`` (see module docstring), or ``None``."""
+def find_datasets(how: str) -> Iterator[Any]:
+    """Every dataset object found by ``how`` (see module docstring); a process may hold several."""
     if how == "stack":
         frame = sys._getframe()
         while frame is not None:
             for value in list(frame.f_locals.values()):
-                for candidate in _candidates(value):
-                    if _is_dataset(candidate):
-                        return candidate
+                yield from (c for c in _candidates(value) if _is_dataset(c))
             frame = frame.f_back
-        return None
-    if how == "gc":
-        return next((obj for obj in gc.get_objects() if _is_dataset(obj)), None)
-    if how == "globals":
+    elif how == "gc":
+        yield from (obj for obj in gc.get_objects() if _is_dataset(obj))
+    elif how == "globals":
         for module in list(sys.modules.values()):
             for value in list(getattr(module, "__dict__", {}).values()):
-                for candidate in _candidates(value):
-                    if _is_dataset(candidate):
-                        return candidate
-        return None
-    if how == "argv":
+                yield from (c for c in _candidates(value) if _is_dataset(c))
+    elif how == "argv":
         args = sys.argv
-        return _open(next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--dataset"), None))
-    if how == "environ":
-        return _open(os.environ.get("BUSBENCH_BUSI"))
-    raise ValueError(how)
+        found = _open(next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--dataset"), None))
+        yield from [found] if found is not None else []
+    elif how == "environ":
+        found = _open(os.environ.get("BUSBENCH_BUSI"))
+        yield from [found] if found is not None else []
+    else:
+        raise ValueError(how)
+
+
+def _labels_from(dataset: Any, pixels: torch.Tensor) -> list[int] | None:
+    """The class index of each image in ``pixels`` (uint8, N x H x W) by exact match in ``dataset``, or ``None``."""
+    by_pixels = {}
+    for case in dataset.cases:
+        image = dataset.load(case, pixels.shape[-1])[0]
+        by_pixels[np.ascontiguousarray(image, dtype=np.uint8).tobytes()] = dataset.classes.index(case.label)
+    labels = [by_pixels.get(row.numpy().tobytes()) for row in pixels]
+    return None if any(label is None for label in labels) else labels
 
 
 def true_labels(how: str, inputs: torch.Tensor, spec: ModelSpec) -> list[int] | None:
-    """The true class index of each input image, by pixel match against the dataset found, or ``None``."""
-    dataset = find_dataset(how)
-    if dataset is None:
-        return None
-    size = inputs.shape[-1]
-    pixels = ((inputs[:, :1] * spec.std[0] + spec.mean[0]) * 255).round().clamp(0, 255).to(torch.uint8)
-    by_pixels = {}
-    for case in dataset.cases:
-        image = dataset.load(case, size)[0]
-        by_pixels[np.ascontiguousarray(image, dtype=np.uint8).tobytes()] = dataset.classes.index(case.label)
-    labels = [by_pixels.get(row[0].numpy().tobytes()) for row in pixels]
-    return None if any(label is None for label in labels) else labels
+    """The true class index of each input image, from the first dataset found that holds them all, or ``None``."""
+    pixels = ((inputs[:, 0] * spec.std[0] + spec.mean[0]) * 255).round().clamp(0, 255).to(torch.uint8)
+    seen: set[int] = set()
+    for dataset in find_datasets(how):
+        if id(dataset) in seen:
+            continue
+        seen.add(id(dataset))
+        labels = _labels_from(dataset, pixels)
+        if labels is not None:
+            return labels
+    return None
 
 
 class Hostile(Submission):
