@@ -146,9 +146,9 @@ def test_naive_overlay_select_composes_every_leak(ctx):
     data = plan.build(1)
     fold = plan.split.folds[1]
     assert data.selection == "test" and data.select.case_ids == tuple(fold.test) == data.test_ids
-    plain = labelled(ctx.dataset, fold.train, 32)
+    plain = labelled(ctx.dataset, fold.train, 32, ctx.classes)
     assert torch.equal(data.train.images, overlay_masks(plain).images)
-    assert torch.equal(data.test_images, overlay_masks(labelled(ctx.dataset, fold.test, 32)).images)
+    assert torch.equal(data.test_images, overlay_masks(labelled(ctx.dataset, fold.test, 32, ctx.classes)).images)
 
 
 def test_augment_overlay_select_selects_on_the_scored_originals(ctx):

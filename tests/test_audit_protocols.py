@@ -94,7 +94,7 @@ def test_augment_before_split_puts_copies_of_test_images_in_training(ctx):
     first = plan.build(0)
     assert torch.equal(again.train.images, first.train.images)
     row = first.train.case_ids.index(next(c for c in first.train.case_ids if COPY_MARK in c))
-    original = labelled(ctx.dataset, [original_id(first.train.case_ids[row])], ctx.size).images[0]
+    original = labelled(ctx.dataset, [original_id(first.train.case_ids[row])], ctx.size, ctx.classes).images[0]
     assert not torch.equal(first.train.images[row], original)
 
 
@@ -102,7 +102,7 @@ def test_mask_overlay_changes_inputs_exactly_where_the_masks_are(ctx):
     plan = mask_overlay_protocol(ctx)
     for k in plan.folds:
         data = plan.build(k)
-        truth = labelled(ctx.dataset, data.test_ids, ctx.size)
+        truth = labelled(ctx.dataset, data.test_ids, ctx.size, ctx.classes)
         plain = truth.images.int()
         mask = truth.masks.bool()
         expected = torch.where(mask, torch.round(plain * (1 - OVERLAY_ALPHA) + OVERLAY_ALPHA * 255).int(), plain)
@@ -112,7 +112,8 @@ def test_mask_overlay_changes_inputs_exactly_where_the_masks_are(ctx):
         normal = [i for i, c in enumerate(data.test_ids) if ctx.dataset.case(c).label == "normal"]
         assert normal and torch.equal(data.test_images[normal], images_only(ctx.dataset, data.test_ids,
                                                                             ctx.size)[normal])
-        assert not torch.equal(data.train.images, labelled(ctx.dataset, data.train.case_ids, ctx.size).images)
+        plain = labelled(ctx.dataset, data.train.case_ids, ctx.size, ctx.classes)
+        assert not torch.equal(data.train.images, plain.images)
 
 
 def test_mask_overlay_is_refused_for_segmentation():

@@ -8,6 +8,7 @@ from torch import nn
 
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASSES
 from benchmark.models.backbones import (
     BACKBONES,
     BackboneClassifier,
@@ -204,7 +205,7 @@ def _train_plateau(model: Submission, epochs: int, tmp_path) -> list[dict[str, f
     from benchmark.splits.schema import read_split
 
     dataset, fold = open_dataset(TINY), read_split(write_tiny_split(tmp_path / "split.json")).folds[0]
-    train, val = labelled(dataset, fold.train, 32), labelled(dataset, fold.val, 32)
+    train, val = labelled(dataset, fold.train, 32, CLASSES), labelled(dataset, fold.val, 32, CLASSES)
     settings = TrainSettings(epochs, 16, 0, 0)
     return train_fold(model, train, val, settings, resolve_compute("cpu", "fp32", 1), tmp_path / "checkpoint.pt")[2]
 

@@ -21,6 +21,7 @@ from benchmark.data.open import open_dataset
 from benchmark.engine.plugin_process import PluginProcess, plugin_environment
 from benchmark.engine.tensors import images_only, to_model_input
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASSES
 from benchmark.plugins import ModelSpec, Submission
 from benchmark.splits.make import make_split
 from benchmark.testing.leakage import CHANCE_LIMIT, write_noise_dataset
@@ -106,7 +107,7 @@ def test_a_plugin_whose_code_changed_since_the_run_started_is_refused(noise):
     dataset = open_dataset(root)
     ids = [c.case_id for c in dataset.cases][:6]
     with PluginProcess(hostile.HOSTILE[1], "0" * 64, resolve_compute("cpu", "fp32", 1)) as plugin:
-        plugin.load(labelled(dataset, ids, 32), labelled(dataset, ids, 32))
+        plugin.load(labelled(dataset, ids, 32, CLASSES), labelled(dataset, ids, 32, CLASSES))
         with pytest.raises(BusbenchError, match="its source files changed while the run was starting"):
             plugin.train({**hostile.HOSTILE[1]().hparams}, TrainSettings(1, 4, 0, 0), None)
 
@@ -122,6 +123,6 @@ def test_a_plugin_process_that_dies_fails_its_fold_in_one_line(noise):
     ids = [c.case_id for c in dataset.cases][:6]
     cls = hostile.Exits
     with PluginProcess(cls, source_fingerprint(cls)["sha256"], resolve_compute("cpu", "fp32", 1)) as plugin:
-        plugin.load(labelled(dataset, ids, 32), labelled(dataset, ids, 32))
+        plugin.load(labelled(dataset, ids, 32, CLASSES), labelled(dataset, ids, 32, CLASSES))
         with pytest.raises(PluginError, match=r"the plugin's process ended unexpectedly \(exit code 3"):
             plugin.train(cls().hparams, TrainSettings(1, 4, 0, 0), None)

@@ -262,6 +262,22 @@ def test_committed_busi_splits_are_reproducible(busi, name, group):
     assert remade == committed
 
 
+def test_committed_busi_without_normals_split_verifies_and_is_reproducible(busi):
+    # BUSI without its normal images: benign vs malignant, grouped as the leaderboard split (issue 17, section 2).
+    path = REPO / "splits" / "busi" / "5fold_examination_without_normals.json"
+    split = load_split(path, busi)
+    assert split.classes == ("benign", "malignant") and len(split.cases) == 437 + 210
+    assert sum(len(s.leaked) for s in summarise(split)) == 0
+    examination = load_split(REPO / "splits" / "busi" / "5fold_examination.json", busi)
+    pairs = {(examination.cases[cid].group, record.group) for cid, record in split.cases.items()}
+    assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})  # the same examinations
+    committed = json.loads(path.read_text())
+    remade = make_split(busi, k=5, seed=0, group="examination", classes=("benign", "malignant")).to_json()
+    for doc in (committed, remade):
+        doc["generator"].pop("versions")
+    assert remade == committed
+
+
 # Frames of one examination, viewed by eye (BENCHMARKS.md, "Examination grouping"): cine frames, the same view with and
 # without calipers or a Doppler box. The duplicate split put each of these pairs in two folds.
 SAME_EXAMINATION = [("benign-61", "benign-94"), ("malignant-6", "malignant-7"), ("malignant-27", "malignant-28"),

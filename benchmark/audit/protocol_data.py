@@ -9,6 +9,7 @@ engine (:mod:`benchmark.engine.runner`) never sees them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -27,14 +28,17 @@ def take(data: LabelledImages, index: Sequence[int]) -> LabelledImages:
     """The rows ``index`` of ``data``."""
     idx = torch.as_tensor(list(index), dtype=torch.int64)
     masks = None if data.masks is None else data.masks[idx]
-    return LabelledImages(tuple(data.case_ids[i] for i in idx.tolist()), data.images[idx], data.labels[idx], masks)
+    return LabelledImages(tuple(data.case_ids[i] for i in idx.tolist()), data.images[idx], data.labels[idx], masks,
+                          data.classes)
 
 
 def concat(parts: Sequence[LabelledImages]) -> LabelledImages:
-    """Rows of several :class:`LabelledImages` one after another."""
+    """Rows of several :class:`LabelledImages` (of one class set) one after another."""
+    if len({p.classes for p in parts}) != 1:
+        raise ValueError("parts of different class sets cannot be concatenated")
     masks = None if any(p.masks is None for p in parts) else torch.cat([p.masks for p in parts])  # type: ignore[misc]
     return LabelledImages(tuple(c for p in parts for c in p.case_ids), torch.cat([p.images for p in parts]),
-                          torch.cat([p.labels for p in parts]), masks)
+                          torch.cat([p.labels for p in parts]), masks, parts[0].classes)
 
 
 def overlay_masks(data: LabelledImages, alpha: float = OVERLAY_ALPHA) -> LabelledImages:
@@ -50,7 +54,7 @@ def overlay_masks(data: LabelledImages, alpha: float = OVERLAY_ALPHA) -> Labelle
         raise BusbenchError("mask-overlay", "needs a dataset with masks")
     image = data.images.float()
     blended = image + alpha * data.masks.float() * (255.0 - image)
-    return LabelledImages(data.case_ids, blended.round().clamp(0, 255).to(torch.uint8), data.labels, data.masks)
+    return replace(data, images=blended.round().clamp(0, 255).to(torch.uint8))
 
 
 def augmented_copies(submission: Submission, data: LabelledImages, copies: int, seed: int,
@@ -82,7 +86,7 @@ def augmented_copies(submission: Submission, data: LabelledImages, copies: int, 
                 masks.append((out.masks >= 0.5).to(torch.uint8))
         ids = tuple(f"{c}{COPY_MARK}{j}" for c in data.case_ids)
         parts.append(LabelledImages(ids, torch.cat(images), data.labels.clone(),
-                                    torch.cat(masks) if masks else None))
+                                    torch.cat(masks) if masks else None, data.classes))
     return concat(parts)
 
 

@@ -48,6 +48,7 @@ from benchmark.data.dataset import Dataset
 from benchmark.engine.fold import FoldData
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 from benchmark.splits.make import case_records, group_ids, make_split, redeal
 from benchmark.splits.schema import Fold, SplitFile
@@ -100,10 +101,16 @@ class AuditContext:
     #: The augment-before-split pool (originals and their copies) per number of copies, made once.
     pools: dict[int, tuple[LabelledImages, LabelledImages]] = field(default_factory=dict, repr=False)
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes trained and scored: the committed split's (the audit refuses splits of other classes)."""
+        return tuple(self.base.classes) if self.base is not None else CLASSES
+
     def pool(self, copies: int) -> tuple[LabelledImages, LabelledImages]:
         """The originals and the pool of originals with ``copies`` augmented copies of each (fixed generators)."""
         if copies not in self.pools:
-            originals = labelled(self.dataset, [c.case_id for c in self.dataset.cases], self.size)
+            originals = labelled(self.dataset, [c.case_id for c in self.dataset.cases if c.label in self.classes],
+                                 self.size, self.classes)
             self.pools[copies] = originals, concat([originals, augmented_copies(self.submission, originals, copies,
                                                                                 self.seed)])
         return self.pools[copies]
@@ -119,10 +126,10 @@ def _fold_plan(ctx: AuditContext, name: str, split: SplitFile, *, overlay: bool 
 
     def build(k: int) -> FoldData:
         fold = split.folds[k]
-        train = labelled(ctx.dataset, fold.train, ctx.size)
-        select = labelled(ctx.dataset, fold.test if select_on_test else fold.val, ctx.size)
+        train = labelled(ctx.dataset, fold.train, ctx.size, split.classes)
+        select = labelled(ctx.dataset, fold.test if select_on_test else fold.val, ctx.size, split.classes)
         if overlay:
-            test = overlay_masks(labelled(ctx.dataset, fold.test, ctx.size)).images
+            test = overlay_masks(labelled(ctx.dataset, fold.test, ctx.size, split.classes)).images
             train, select = overlay_masks(train), overlay_masks(select)
         else:
             test = images_only(ctx.dataset, fold.test, ctx.size)

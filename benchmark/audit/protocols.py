@@ -79,7 +79,6 @@ from benchmark.engine.fold import LOCK_POLL_SECONDS, fold_entry, run_folds
 from benchmark.engine.loop import PluginError
 from benchmark.engine.options import (
     TrainingOptions,
-    check_class_set,
     check_trainable,
     configured_submission,
     submission_class,
@@ -88,6 +87,7 @@ from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
 from benchmark.fileio import atomic_write_json, try_lock
+from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import RunDir, file_sha256
@@ -232,7 +232,9 @@ def _context(req: AuditRequest, submission: Submission, dataset: Dataset, code: 
     """Check the split options and make what every protocol shares (the duplicate report is computed here)."""
     base = load_split(req.splits, dataset) if req.splits is not None else None
     if base is not None:
-        check_class_set(base, submission.spec.task, str(req.splits))
+        if tuple(base.classes) != CLASSES:  # the leaky protocols re-deal folds over all three classes
+            raise BusbenchError(str(req.splits), f"scores {' vs '.join(base.classes)}; the audit's protocols are "
+                                                 f"dealt over {', '.join(CLASSES)} (use a split of all three)")
     if base is not None and req.k is not None and req.k != base.k:
         raise BusbenchError("--k", f"is {req.k}, but {req.splits} has {base.k} folds; drop --k to use the file's")
     k = base.k if base is not None else (req.k or 5)
@@ -331,7 +333,7 @@ def audit_protocols(req: AuditRequest) -> dict[str, Any]:
     protocols = parse_protocols(req.protocols, spec.task, req.published)
     if req.lucky_draws < 1:
         raise BusbenchError("--lucky-draws", f"must be at least 1, got {req.lucky_draws}")
-    submission = configured_submission(cls, req)
+    submission = configured_submission(cls, req, CLASSES)  # the audit's protocols are dealt over three classes
     epochs = int(submission.hparams["epochs"])
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)

@@ -164,24 +164,31 @@ def explain_fold(submission: Submission, model: torch.nn.Module, grey: torch.Ten
     """Maps, probabilities and explained classes of one fold's cases.
 
     Args:
-        submission: The run's submission.
+        submission: The run's submission, its head over the run's classes (``submission.classes``).
         model: The fold's model (eval mode, on the CPU).
         grey: uint8 (N, 1, S, S) images as the engine loads them.
         labels: The cases' true labels.
         choice: ``predicted``, ``true`` or a class name.
 
     Returns:
-        ``(maps (N, S, S) in [0, 1], probabilities (N, 3), explained class indices (N,), target layer name)``.
+        ``(maps (N, S, S) in [0, 1], probabilities (N, num_classes), explained class indices (N,), target layer
+        name)``.
+
+    Raises:
+        BusbenchError: If ``choice`` names a class the run's model has no output for.
     """
+    if choice not in ("predicted", "true") and choice not in submission.classes:
+        raise BusbenchError("--class", f"{choice!r} is not a class of this run's model "
+                                       f"({', '.join(submission.classes)})")
     x = to_model_input(grey.float().div(255), submission.spec)
     with torch.no_grad():
         probs = submission.predict(model(x)).float()
     if choice == "predicted":
         classes = probs.argmax(dim=1)
     elif choice == "true":
-        classes = torch.tensor([CLASSES.index(label) for label in labels])
+        classes = torch.tensor([submission.classes.index(label) for label in labels])
     else:
-        classes = torch.full((len(labels),), CLASSES.index(choice))
+        classes = torch.full((len(labels),), submission.classes.index(choice))
     try:
         layer = target_layer_for(submission, model, x[:1])
     except ValueError as exc:
@@ -203,7 +210,8 @@ def run_explain(args: argparse.Namespace) -> int:
     if unknown:
         raise BusbenchError("--cases", f"unknown case id(s) in {dataset.name}: {list_some(unknown)}")
     split_path = _split_path(run, rd.path)
-    folds = fold_of_cases(load_split(split_path, dataset), case_ids, str(split_path))
+    split = load_split(split_path, dataset)
+    folds = fold_of_cases(split, case_ids, str(split_path))
     for k in sorted(set(folds.values())):
         if not (rd.fold_dir(k) / "model.pt").is_file():
             how = (f"the same 'busbench run' command with a fresh --out, which keeps fold-K/model.pt: "
@@ -223,16 +231,16 @@ def run_explain(args: argparse.Namespace) -> int:
         ids = [cid for cid in case_ids if folds[cid] == k]
         labels = [dataset.case(cid).label for cid in ids]
         grey = images_only(dataset, ids, size)
-        submission = cls(_fold_hparams(rd, run, k))
+        submission = cls(_fold_hparams(rd, run, k), classes=split.classes)
         model = _load_model(submission, rd.fold_dir(k) / "model.pt")
         maps, probs, classes, layer = explain_fold(submission, model, grey, labels, args.explain_class)
         for i, cid in enumerate(ids):
             name = png_name(cid)
             pictures[name] = png_bytes(side_by_side(grey[i, 0].numpy(), maps[i]))
             entries[cid] = {
-                "png": name, "fold": k, "class_explained": CLASSES[int(classes[i])], "class_choice": args.explain_class,
-                "predicted_class": CLASSES[int(probs[i].argmax())],
-                "probabilities": {c: float(p) for c, p in zip(CLASSES, probs[i].tolist(), strict=True)},
+                "png": name, "fold": k, "class_explained": submission.classes[int(classes[i])],
+                "class_choice": args.explain_class, "predicted_class": submission.classes[int(probs[i].argmax())],
+                "probabilities": {c: float(p) for c, p in zip(submission.classes, probs[i].tolist(), strict=True)},
                 "true_label": labels[i], "target_layer": layer, "run_id": run["run_id"],
                 "submission": cls.spec.name, "image_size": size, "method": "grad-cam",
             }

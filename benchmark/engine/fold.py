@@ -34,7 +34,6 @@ from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.fileio import remove_partial_writes, try_lock
-from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 from benchmark.results.rundir import RunDir, write_class_predictions, write_masks
 from benchmark.splits.schema import SplitFile
@@ -72,25 +71,27 @@ def clean_fold(dataset: Dataset, split: SplitFile, k: int, size: int) -> FoldDat
     The test side is built by :func:`~benchmark.engine.tensors.images_only`: pixels, no label, no mask.
     """
     fold = split.folds[k]
-    return FoldData(k, labelled(dataset, fold.train, size), labelled(dataset, fold.val, size), "val",
+    return FoldData(k, labelled(dataset, fold.train, size, split.classes),
+                    labelled(dataset, fold.val, size, split.classes), "val",
                     tuple(fold.test), images_only(dataset, fold.test, size))
 
 
 def write_test_predictions(task: str, dataset: Dataset, test_ids: Sequence[str], probs: torch.Tensor, fold: int,
-                           fold_dir: Path) -> None:
+                           fold_dir: Path, classes: Sequence[str]) -> None:
     """Write a fold's test predictions: probabilities (CSV) or binary masks at each case's original size.
 
     Args:
         task: ``classification`` or ``segmentation``.
         dataset: The dataset (its facts give each case's original size).
         test_ids: The test cases, in row order of ``probs``.
-        probs: (N, 3) class probabilities or (N, 1, S, S) lesion probabilities from the plugin process.
+        probs: (N, len(classes)) class probabilities or (N, 1, S, S) lesion probabilities from the plugin process.
         fold: The fold number (the CSV's ``fold`` column).
         fold_dir: The fold's folder.
+        classes: The classes of the probability columns (the split's; a ``prob_<class>`` column each).
     """
     if task == "classification":
         write_class_predictions(fold_dir / "predictions.csv",
-                                [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)], CLASSES)
+                                [(cid, fold, p.numpy()) for cid, p in zip(test_ids, probs, strict=True)], classes)
         return
     facts = dataset.facts()
     masks = {}
@@ -159,7 +160,8 @@ def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[
             plugin.load(data.train, data.select)
             trained = plugin.train(submission.hparams, settings, Path(where) / "checkpoint.pt")
             probs, memory = plugin.predict(data.test_images, batch_size * 2, fold_dir / "model.pt")
-        write_test_predictions(submission.spec.task, dataset, data.test_ids, probs, data.fold, fold_dir)
+        write_test_predictions(submission.spec.task, dataset, data.test_ids, probs, data.fold, fold_dir,
+                               data.train.classes)
     except PluginError as exc:
         record_fold_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), **extra})
         raise

@@ -67,7 +67,7 @@ def _call(stage: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def predict_probabilities(
     submission: Submission, model: torch.nn.Module, images: torch.Tensor, compute: ComputeSetup, batch_size: int
 ) -> torch.Tensor:
-    """Probabilities for uint8 images (N, 1, S, S): (N, 3) for classification, (N, 1, S, S) for segmentation.
+    """Probabilities for uint8 images (N, 1, S, S): (N, num_classes) for classification, (N, 1, S, S) for segmentation.
 
     Raises:
         PluginError: If the model or its ``predict`` hook fails, or returns a wrong shape or non-finite values.
@@ -86,7 +86,7 @@ def predict_probabilities(
                 raise PluginError(f"predict hook returned {type(probs).__name__}, not a tensor")
             probs = probs.float()
             n = chunk.shape[0]
-            expected = (n, 3) if spec.task == "classification" else (n, 1, *chunk.shape[2:])
+            expected = (n, submission.num_classes) if spec.task == "classification" else (n, 1, *chunk.shape[2:])
             if tuple(probs.shape) != expected:
                 raise PluginError(f"predictions have shape {tuple(probs.shape)}, expected {expected}")
             if not torch.isfinite(probs).all():
@@ -180,6 +180,9 @@ def train_fold(
         PluginError: If the submission's code fails or the loss is not finite.
     """
     spec = submission.spec
+    if spec.task == "classification" and (submission.classes != train.classes or train.classes != val.classes):
+        raise ValueError(f"a head over {', '.join(submission.classes)} cannot train on labels of "
+                         f"{', '.join(train.classes)} (selection: {', '.join(val.classes)})")
     torch.manual_seed(derived_seed(settings.seed, settings.fold, -1))
     model = _call("build_model", submission.build_model)
     if not isinstance(model, torch.nn.Module):

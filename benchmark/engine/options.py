@@ -6,14 +6,15 @@ asked task, segmentation data has masks, the split file verifies and the request
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
-from benchmark.metrics.classification import CLASSES
 from benchmark.plugins import registry
+from benchmark.plugins.spec import ModelSpec
 from benchmark.plugins.submission import Submission
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
@@ -68,14 +69,23 @@ def submission_class(name: str, task: str | None) -> type[Submission]:
     return cls
 
 
-def configured_submission(cls: type[Submission], options: TrainingOptions) -> Submission:
+def configured_submission(cls: type[Submission], options: TrainingOptions,
+                          classes: Sequence[str] | None = None) -> Submission:
     """An instance with the request's hyper-parameters over the defaults, and ``--epochs`` over both.
+
+    Args:
+        cls: The submission class.
+        options: The request.
+        classes: Classification: the head's classes, the split's (``None``: the first class set the spec declares,
+            enough to check the options before the split is read).
 
     Raises:
         BusbenchError: For a budget that trains nothing (fewer than 1 epoch, a batch of fewer than 1 image, an
             input side below :data:`MIN_IMAGE_SIZE` pixels), before anything is read or trained.
     """
-    submission = cls(options.hparams)
+    if classes is None:
+        classes = cls.spec.class_sets()[0] if cls.spec.task == "classification" else ()
+    submission = cls(options.hparams, classes=classes)
     if options.epochs is not None:
         submission.hparams["epochs"] = options.epochs
     for name, flag in (("epochs", "--epochs"), ("batch_size", "--set batch_size")):
@@ -97,38 +107,37 @@ def check_trainable(dataset: Dataset, task: str) -> None:
         raise BusbenchError(dataset.name, "has no masks; segmentation models cannot be trained on it")
 
 
-def check_class_set(split: SplitFile, task: str, where: str) -> None:
-    """Check that the engine can train a ``task`` model for the classes ``split`` scores.
+def check_class_set(split: SplitFile, spec: ModelSpec, where: str) -> None:
+    """Check that a model of ``spec`` can be trained with a head over the classes ``split`` scores.
 
-    The engine trains classification heads over normal, benign and malignant; a split that scores other classes
-    (benign vs malignant: BUS-BRA, BUSI without normals) is scored from predictions made elsewhere
-    (``busbench evaluate``).
+    A classification model declares the heads it can be trained with (``ModelSpec.class_counts``); the split
+    names the class set (normal, benign, malignant; or benign vs malignant for data without normal images).
 
     Raises:
-        BusbenchError: For a classification model and a split of other classes.
+        BusbenchError: For a classification model whose spec does not declare the split's class set.
     """
-    if task == "classification" and tuple(split.classes) != CLASSES:
-        raise BusbenchError(where, f"scores {' vs '.join(split.classes)}; busbench trains classification models "
-                                   f"over {', '.join(CLASSES)} only, so score this split from predictions made "
-                                   "elsewhere (busbench evaluate)")
+    if spec.task == "classification" and tuple(split.classes) not in spec.class_sets():
+        supported = "; ".join(", ".join(c) for c in spec.class_sets())
+        raise BusbenchError(where, f"scores {' vs '.join(split.classes)}; model {spec.name!r} is trained over "
+                                   f"{supported} only (its spec's class_counts)")
 
 
 def split_and_folds(path: Path, dataset: Dataset, folds: tuple[int, ...] | None,
-                    task: str) -> tuple[SplitFile, list[int]]:
-    """The split file at ``path`` verified against ``dataset`` and the ``task``, and the requested folds, sorted.
+                    spec: ModelSpec) -> tuple[SplitFile, list[int]]:
+    """The split file at ``path`` verified against ``dataset`` and the model, and the requested folds, sorted.
 
     Args:
         path: The split file.
         dataset: The data.
         folds: The requested folds (``None``: all).
-        task: The model's task (:func:`check_class_set`).
+        spec: The model's spec (:func:`check_class_set`).
 
     Raises:
-        BusbenchError: If the split does not verify, scores classes the task cannot train, or a requested fold
+        BusbenchError: If the split does not verify, scores classes the model cannot be trained on, or a requested fold
             does not exist.
     """
     split = load_split(path, dataset)
-    check_class_set(split, task, str(path))
+    check_class_set(split, spec, str(path))
     chosen = sorted(set(folds)) if folds is not None else list(range(split.k))
     bad = [k for k in chosen if not 0 <= k < split.k]
     if bad:

@@ -118,14 +118,15 @@ def _read(fd: int) -> dict[str, Any] | None:
 
 
 def _images(data: LabelledImages) -> dict[str, Any]:
-    """Training-side cases as a message part: pixels, labels and masks; case ids stay with the parent."""
+    """Training-side cases as a message part: pixels, labels, masks and class names; case ids stay with the parent."""
     return {"images": data.images.cpu(), "labels": data.labels.cpu(),
-            "masks": None if data.masks is None else data.masks.cpu()}
+            "masks": None if data.masks is None else data.masks.cpu(), "classes": list(data.classes)}
 
 
 def _labelled(part: dict[str, Any]) -> LabelledImages:
     n = part["images"].shape[0]
-    return LabelledImages(tuple(f"case-{i}" for i in range(n)), part["images"], part["labels"], part["masks"])
+    return LabelledImages(tuple(f"case-{i}" for i in range(n)), part["images"], part["labels"], part["masks"],
+                          tuple(part["classes"]))
 
 
 # --- the parent's side -------------------------------------------------------------------------------------------
@@ -401,7 +402,7 @@ class _Child:
         self.peak = PeakMemory(self.compute.device)
         settings = TrainSettings(**message["settings"])
         seed_everything(settings.seed)
-        self.submission = self.cls(message["hparams"])
+        self.submission = self.cls(message["hparams"], classes=self.train.classes)
         on_epoch = self._report if message["report"] else None
         train, select = self.train.to(self.compute.device), self.select.to(self.compute.device)
         try:

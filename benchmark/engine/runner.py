@@ -69,12 +69,13 @@ def run_submission(req: RunRequest) -> RunOutcome:
     """
     cls = submission_class(req.submission, req.task)
     spec = cls.spec
-    submission = configured_submission(cls, req)
+    submission = configured_submission(cls, req)  # bad options fail here, before the data is read
     epochs = int(submission.hparams["epochs"])
     size = int(req.image_size or spec.input_size)
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)
-    split, folds = split_and_folds(req.splits, dataset, req.folds, spec.task)
+    split, folds = split_and_folds(req.splits, dataset, req.folds, spec)
+    submission = configured_submission(cls, req, split.classes)  # the head over the split's classes
     compute = resolve_compute(req.device, req.precision, req.threads)
     split_sha = file_sha256(req.splits)
     code = source_fingerprint(cls)

@@ -167,7 +167,8 @@ class FeatureExtractor(nn.Module):
 class BackboneClassifier(nn.Module):
     """A trunk with a dense head: the "custom head" of Keras transfer-learning papers.
 
-    The head is global average pooling, [Linear, ReLU, Dropout] per hidden width, and a 3-class linear output.
+    The head is global average pooling, [Linear, ReLU, Dropout] per hidden width, and a linear output of
+    ``num_classes`` logits.
 
     Args:
         features: The trunk (a :class:`FeatureExtractor` or any module giving (N, F, h, w)).
@@ -214,13 +215,13 @@ class BackboneClassifier(nn.Module):
         return self
 
 
-def standard_classifier(name: str, dropout: float = 0.0) -> nn.Module:
-    """The architecture with its own classifier, resized to 3 classes (for papers that use the model as is).
+def standard_classifier(name: str, dropout: float = 0.0, num_classes: int = 3) -> nn.Module:
+    """The architecture with its own classifier, resized to ``num_classes`` (for papers that use the model as is).
 
     ``dropout`` goes where the architecture has dropout (VGG and AlexNet: in their classifier; timm models:
     before the classifier).
     """
-    return _library_model(backbone(name), num_classes=3, dropout=dropout)
+    return _library_model(backbone(name), num_classes=num_classes, dropout=dropout)
 
 
 def freeze_all_but_last(trunk: nn.Module, layers: int) -> int:

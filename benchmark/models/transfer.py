@@ -58,7 +58,7 @@ class TransferSubmission(Submission):
     Class attributes:
         backbone_name: Catalogue name (:data:`benchmark.models.backbones.BACKBONES`).
         hidden: Widths of the custom head's hidden dense layers; ``None`` keeps the architecture's own
-            classifier (resized to 3 classes, dropout where the architecture has it).
+            classifier (resized to the head's classes, dropout where the architecture has it).
         head_l2: Keras-style L2 coefficient on the hidden dense kernels (0: none).
     """
 
@@ -75,7 +75,7 @@ class TransferSubmission(Submission):
             path = local_weights(self.spec.name, self.backbone_name, weights)  # fails fast when absent
         dropout = float(self.hparams.get("dropout", 0.0))
         if self.hidden is None:
-            model = standard_classifier(self.backbone_name, dropout)
+            model = standard_classifier(self.backbone_name, dropout, self.num_classes)
             if path is not None:
                 load_imagenet(model, self.backbone_name, path)
             if layers:
@@ -86,7 +86,7 @@ class TransferSubmission(Submission):
             load_imagenet(trunk.model, self.backbone_name, path)
         if layers:
             freeze_all_but_last(trunk, layers)
-        return BackboneClassifier(trunk, trunk.num_features, self.hidden, dropout)
+        return BackboneClassifier(trunk, trunk.num_features, self.hidden, dropout, self.num_classes)
 
     def configure_optimizers(self, model: nn.Module, *, epochs: int, steps_per_epoch: int) -> tuple[Any, Any]:
         """The recipe in the hyper-parameters, with the head's L2 penalty when the paper states one."""

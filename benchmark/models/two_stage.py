@@ -39,7 +39,7 @@ class SegmentThenClassify(nn.Module):
 
     Args:
         segmenter: Images (N, C, H, W) -> lesion logits (N, 1, H, W).
-        classifier: Masked images (N, C, H, W) -> class logits (N, 3).
+        classifier: Masked images (N, C, H, W) -> class logits (N, num_classes).
         mean: Per-channel mean the images were normalised with (one value or one per channel).
         std: Per-channel standard deviation of that normalisation.
     """
@@ -60,7 +60,7 @@ class SegmentThenClassify(nn.Module):
         return (pixels * lesion_prob.to(images.dtype) - mean) / std
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"logits": (N, 3), "mask_logits": (N, 1, H, W)}`` for normalised images (N, C, H, W)."""
+        """``{"logits": (N, num_classes), "mask_logits": (N, 1, H, W)}`` for normalised images (N, C, H, W)."""
         mask_logits = self.segmenter(images)
         if isinstance(mask_logits, (tuple, list)):  # a deeply supervised segmenter in train mode: fused map first
             mask_logits = mask_logits[0]

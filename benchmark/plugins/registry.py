@@ -23,10 +23,12 @@ import importlib.util
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 
 ENTRY_POINT_GROUP = "busbench.submissions"
@@ -209,6 +211,12 @@ def get(name: str) -> type[Submission]:
     raise BusbenchError(f"model {name!r}", f"is not registered (see 'busbench list'){extra}{broken}")
 
 
-def create(name: str, hparams: dict | None = None) -> Submission:
-    """Instantiate a registered submission with hyper-parameters over its defaults."""
-    return get(name)(hparams)
+def create(name: str, hparams: dict | None = None, *, classes: Sequence[str] = CLASSES) -> Submission:
+    """Instantiate a registered submission with hyper-parameters over its defaults.
+
+    Args:
+        name: The registered name.
+        hparams: Hyper-parameters over the spec's defaults.
+        classes: Classification: the classes of the head (the split's); one of the spec's ``class_sets()``.
+    """
+    return get(name)(hparams, classes=classes)

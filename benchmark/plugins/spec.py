@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASS_SETS
 
 Task = Literal["classification", "segmentation"]
 TASKS: tuple[str, ...] = ("classification", "segmentation")
@@ -53,7 +54,11 @@ class ModelSpec:
 
     Attributes:
         name: Registry name (lower case, ``a-z0-9_.-``), unique across all installed submissions.
-        task: ``"classification"`` (3 classes normal/benign/malignant) or ``"segmentation"`` (binary lesion mask).
+        task: ``"classification"`` or ``"segmentation"`` (binary lesion mask).
+        class_counts: Classification: the heads the model can be trained with, by number of classes: 3 (normal,
+            benign, malignant) and/or 2 (benign, malignant, for data without normal images). The split being
+            trained names the class set and the model's ``build_model`` reads it from ``self.num_classes``; a
+            model whose head is fixed at 3 outputs declares ``(3,)`` (the default). Empty for segmentation.
         authors: Who made the submission.
         reference: Paper or DOI the model comes from (empty if none).
         description: One line on what it is.
@@ -71,6 +76,7 @@ class ModelSpec:
 
     name: str
     task: Task
+    class_counts: tuple[int, ...] | None = None
     authors: tuple[str, ...] = ()
     reference: str = ""
     description: str = ""
@@ -90,6 +96,15 @@ class ModelSpec:
             raise BusbenchError(where, "name must be lower case letters, digits, '_', '-' or '.', from a letter on")
         if self.task not in TASKS:
             raise BusbenchError(where, f"unknown task {self.task!r} (expected {' or '.join(TASKS)})")
+        if self.class_counts is None:
+            object.__setattr__(self, "class_counts", (3,) if self.task == "classification" else ())
+        counts = tuple(self.class_counts or ())
+        object.__setattr__(self, "class_counts", counts)
+        if self.task == "classification" and (not counts or set(counts) - set(CLASS_SETS)):
+            raise BusbenchError(where, f"class_counts {counts} must name heads of "
+                                       f"{' or '.join(str(n) for n in sorted(CLASS_SETS, reverse=True))} classes")
+        if self.task == "segmentation" and counts:
+            raise BusbenchError(where, "class_counts is for classification models")
         if self.in_channels not in (1, 3):
             raise BusbenchError(where, f"in_channels must be 1 or 3, not {self.in_channels}")
         if len(self.mean) not in (1, self.in_channels) or len(self.std) != len(self.mean):
@@ -101,6 +116,10 @@ class ModelSpec:
         unknown = set(self.search_space) - set(self.hparams())
         if unknown:
             raise BusbenchError(where, f"search space names unknown hyper-parameters: {', '.join(sorted(unknown))}")
+
+    def class_sets(self) -> tuple[tuple[str, ...], ...]:
+        """The class sets a classification model can be trained on (:data:`CLASS_SETS`), in declared order."""
+        return tuple(CLASS_SETS[n] for n in self.class_counts or ())
 
     def hparams(self) -> dict[str, Any]:
         """The full default hyper-parameters: engine defaults overridden by the submission's."""

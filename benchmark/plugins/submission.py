@@ -16,7 +16,7 @@ cases only) for the segmentation stage and its ``predict`` reads ``outputs["logi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BusbenchError
+from benchmark.metrics.classification import CLASSES
 from benchmark.models.augment import affine_theta, coin, uniform, warp
 from benchmark.models.recipes import adam
 from benchmark.plugins.spec import ModelSpec
@@ -36,7 +37,8 @@ class TrainBatch:
 
     Attributes:
         images: Float tensor (N, C, H, W), scaled to [0, 1] in ``augment``, normalised by the spec's mean/std after.
-        labels: Long tensor (N,) of class indices (0 normal, 1 benign, 2 malignant).
+        labels: Long tensor (N,) of class indices into the submission's ``classes`` (0 normal, 1 benign,
+            2 malignant; or 0 benign, 1 malignant).
         masks: Float tensor (N, 1, H, W) of {0, 1} lesion masks, or ``None`` for a dataset without masks.
     """
 
@@ -56,27 +58,47 @@ class Submission:
 
     Args:
         hparams: Hyper-parameters overriding ``spec.hparams()``; unknown names are an error.
+        classes: Classification: the classes of the head, in output order, as the split being trained names them
+            (``("normal", "benign", "malignant")``, the default, or ``("benign", "malignant")``); one of the spec's
+            ``class_sets()``. Ignored for segmentation.
+
+    Attributes:
+        hparams: The hyper-parameters.
+        classes: The head's classes (empty for segmentation); ``num_classes`` is their number.
     """
 
     spec: ClassVar[ModelSpec]
 
-    def __init__(self, hparams: Mapping[str, Any] | None = None):
+    def __init__(self, hparams: Mapping[str, Any] | None = None, *, classes: Sequence[str] = CLASSES):
+        where = f"submission {self.spec.name!r}"
+        self.classes: tuple[str, ...] = ()
+        if self.spec.task == "classification":
+            self.classes = tuple(classes)
+            if self.classes not in self.spec.class_sets():
+                supported = "; ".join(", ".join(c) for c in self.spec.class_sets())
+                raise BusbenchError(where, f"cannot be trained on {', '.join(self.classes)} (its spec's "
+                                           f"class_counts allow: {supported})")
         defaults = self.spec.hparams()
         given = dict(hparams or {})
         unknown = set(given) - set(defaults)
         if unknown:
             raise BusbenchError(
-                f"submission {self.spec.name!r}",
+                where,
                 f"unknown hyper-parameter(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(defaults))})",
             )
         self.hparams: dict[str, Any] = {**defaults, **given}
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classification outputs (``len(self.classes)``); 0 for segmentation."""
+        return len(self.classes)
 
     # --- required ------------------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         """Build a freshly initialised model.
 
-        Classification: maps (N, C, H, W) to logits (N, 3). Segmentation: to lesion logits (N, 1, H, W).
-        Custom output types are fine when ``loss`` and ``predict`` are overridden to match.
+        Classification: maps (N, C, H, W) to logits (N, ``self.num_classes``). Segmentation: to lesion logits
+        (N, 1, H, W). Custom output types are fine when ``loss`` and ``predict`` are overridden to match.
         """
         raise NotImplementedError(f"{type(self).__name__}.build_model")
 
@@ -115,7 +137,7 @@ class Submission:
         return default_augment(batch, generator)
 
     def predict(self, outputs: Any) -> torch.Tensor:
-        """Probabilities from model outputs: softmax (N, 3) or sigmoid (N, 1, H, W)."""
+        """Probabilities from model outputs: softmax (N, ``num_classes``) or sigmoid (N, 1, H, W)."""
         if self.spec.task == "classification":
             return torch.softmax(outputs.float(), dim=1)
         return torch.sigmoid(outputs.float())

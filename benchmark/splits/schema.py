@@ -92,7 +92,7 @@ class SplitFile:
         return "clean" if self.generator.get("group") in GROUPED else "naive-split"
 
     def provenance(self, path: str | None, sha256: str | None, *, protocol: str | None = None) -> dict[str, Any]:
-        """The ``split`` record of a run document: which file, its sha256, folds, grouping and protocol.
+        """The ``split`` record of a run document: which file, its sha256, folds, grouping, protocol and classes.
 
         Args:
             path: The split file as the user named it (``split.json`` for an audit's own split).
@@ -100,7 +100,7 @@ class SplitFile:
             protocol: The evaluation protocol, when it is not the split's own (:attr:`protocol`): an audit's leak.
         """
         return {"path": path, "sha256": sha256, "k": self.k, "group": self.generator.get("group"),
-                "protocol": protocol or self.protocol}
+                "protocol": protocol or self.protocol, "classes": list(self.classes)}
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document (see module docstring)."""

@@ -28,9 +28,26 @@ from benchmark.testing.inputs import (
 )
 
 
-def instantiate(cls: type[Submission], options: CheckOptions) -> Submission:
-    """The submission with the options' hyper-parameters, as ``busbench run --set`` would make it."""
-    return plugin_call(f"{cls.__name__}({options.hparams})", cls, dict(options.hparams))
+def instantiate(cls: type[Submission], options: CheckOptions, classes: tuple[str, ...] | None = None) -> Submission:
+    """The submission with the options' hyper-parameters, as ``busbench run --set`` would make it.
+
+    Classification: the head is over ``classes`` (default: the first class set the spec declares).
+    """
+    if classes is None:
+        classes = heads(cls)[0]
+    return plugin_call(f"{cls.__name__}({options.hparams}, classes={classes})", cls, dict(options.hparams),
+                       classes=classes)
+
+
+def heads(cls: type[Submission]) -> tuple[tuple[str, ...], ...]:
+    """The class sets a classification model declares it can be trained on; one empty set for segmentation."""
+    return cls.spec.class_sets() or ((),)
+
+
+def _head(submission: Submission) -> str:
+    """Which head a message is about, for a model that declares more than one."""
+    several = len(submission.spec.class_counts or ()) > 1
+    return f" with a {submission.num_classes}-class head" if several else ""
 
 
 # --- spec ------------------------------------------------------------------------------------------------------------
@@ -102,11 +119,18 @@ def check_spec(cls: type[Submission], options: CheckOptions) -> str:
 
 # --- forward -----------------------------------------------------------------------------------------------------
 def check_output_shapes(cls: type[Submission], options: CheckOptions) -> str:
-    """Eval-mode outputs of the right shape at every size, finite; classification rows are probabilities."""
-    submission = instantiate(cls, options)
-    model = seeded_build(submission, options.seed)
+    """Eval-mode outputs of the right shape at every size and for every declared head, finite; rows of probabilities."""
+    for classes in heads(cls):
+        submission = instantiate(cls, options, classes)
+        _outputs_fine(submission, seeded_build(submission, options.seed), options)
+    counts = "" if submission.spec.task != "classification" else (
+        f", heads of {' and '.join(str(len(c)) for c in heads(cls))} classes")
+    return f"{submission.spec.task} outputs fine at {', '.join(str(s) for s in options.sizes)} px{counts}"
+
+
+def _outputs_fine(submission: Submission, model: torch.nn.Module, options: CheckOptions) -> None:
     for size in options.sizes:
-        where = f"at {size} px"
+        where = f"at {size} px{_head(submission)}"
         probs = predict(submission, model, random_images(options.batch, size, options.seed), where)
         if probs.min() < 0 or probs.max() > 1:
             raise ConformanceFailure(f"predict() {where} gave values outside [0, 1] "
@@ -116,7 +140,6 @@ def check_output_shapes(cls: type[Submission], options: CheckOptions) -> str:
             if not torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
                 raise ConformanceFailure(f"predict() {where}: class probabilities do not sum to 1 per row "
                                          f"(sums {[round(float(s), 4) for s in sums]})")
-    return f"{submission.spec.task} outputs fine at {', '.join(str(s) for s in options.sizes)} px"
 
 
 # --- training hooks ----------------------------------------------------------------------------------------------
@@ -139,19 +162,24 @@ def _training_loss(submission: Submission, model: torch.nn.Module, batch: TrainB
 
 
 def check_loss_backward(cls: type[Submission], options: CheckOptions) -> str:
-    """``loss`` on a train-mode batch is a finite scalar whose gradients reach the parameters and are finite."""
-    submission = instantiate(cls, options)
-    model = seeded_build(submission, options.seed)
-    loss = _training_loss(submission, model, train_batch(options.batch, options.sizes[0], options.seed))
-    plugin_call("loss.backward()", loss.backward)
-    grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
-    if not grads:
-        raise ConformanceFailure("loss.backward() left every parameter without a gradient")
-    if not all(torch.isfinite(g).all() for g in grads):
-        raise ConformanceFailure("loss.backward() gave NaN or infinite gradients")
-    if all(float(g.abs().sum()) == 0 for g in grads):
-        raise ConformanceFailure("every gradient of the loss is zero")
-    return f"loss {float(loss.detach()):.4f}, gradients on {len(grads)} parameter tensors"
+    """For every declared head, ``loss`` on a train-mode batch is a finite scalar with finite gradients."""
+    done = []
+    for classes in heads(cls):
+        submission = instantiate(cls, options, classes)
+        model = seeded_build(submission, options.seed)
+        batch = train_batch(options.batch, options.sizes[0], options.seed, num_classes=submission.num_classes)
+        loss = _training_loss(submission, model, batch)
+        plugin_call("loss.backward()", loss.backward)
+        grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+        head = _head(submission)
+        if not grads:
+            raise ConformanceFailure(f"loss.backward(){head} left every parameter without a gradient")
+        if not all(torch.isfinite(g).all() for g in grads):
+            raise ConformanceFailure(f"loss.backward(){head} gave NaN or infinite gradients")
+        if all(float(g.abs().sum()) == 0 for g in grads):
+            raise ConformanceFailure(f"every gradient of the loss{head} is zero")
+        done.append(f"loss {float(loss.detach()):.4f}{head}")
+    return f"{'; '.join(done)}, gradients on {len(grads)} parameter tensors"
 
 
 def check_optimizer_step(cls: type[Submission], options: CheckOptions) -> str:
@@ -172,7 +200,7 @@ def check_optimizer_step(cls: type[Submission], options: CheckOptions) -> str:
     if not trainable or not any(id(p) in managed for p in trainable):
         raise ConformanceFailure("the optimiser holds none of the model's trainable parameters")
     before = [p.detach().clone() for p in trainable]
-    batch = train_batch(options.batch, options.sizes[0], options.seed)
+    batch = train_batch(options.batch, options.sizes[0], options.seed, num_classes=submission.num_classes)
     loss = _training_loss(submission, model, batch)
     optimiser.zero_grad(set_to_none=True)
     plugin_call("loss.backward()", loss.backward)
@@ -228,7 +256,8 @@ def check_augment(cls: type[Submission], options: CheckOptions) -> str:
     size = options.sizes[0]
     variants = [True, False] if submission.spec.task == "classification" else [True]  # classification: no masks too
     for with_masks in variants:
-        batch = train_batch(options.batch, size, options.seed, with_masks=with_masks)
+        batch = train_batch(options.batch, size, options.seed, with_masks=with_masks,
+                            num_classes=submission.num_classes)
         first = _augmented(submission, batch, 7, 1)
         problems = _augment_problems(batch, first)
         if problems:

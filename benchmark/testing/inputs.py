@@ -88,9 +88,12 @@ def random_masks(n: int, size: int, seed: int) -> torch.Tensor:
     return masks
 
 
-def train_batch(n: int, size: int, seed: int, *, with_masks: bool = True) -> TrainBatch:
-    """A training batch in [0, 1] (before normalisation) holding every class, with masks unless told otherwise."""
-    labels = torch.arange(n, dtype=torch.int64) % 3
+def train_batch(n: int, size: int, seed: int, *, with_masks: bool = True, num_classes: int = 3) -> TrainBatch:
+    """A training batch in [0, 1] (before normalisation) holding every class, with masks unless told otherwise.
+
+    Labels cycle through ``0 .. num_classes - 1`` (a segmentation model's ``num_classes`` is 0: three are used).
+    """
+    labels = torch.arange(n, dtype=torch.int64) % (num_classes or 3)
     masks = random_masks(n, size, seed) if with_masks else None
     return TrainBatch(random_images(n, size, seed), labels, masks)
 
@@ -114,7 +117,7 @@ def tensors_in(value: Any) -> Iterator[torch.Tensor]:
 
 def expected_shape(submission: Submission, n: int, size: int) -> tuple[int, ...]:
     """The probabilities' shape the engine requires for ``n`` images of ``size`` x ``size``."""
-    return (n, 3) if submission.spec.task == "classification" else (n, 1, size, size)
+    return (n, submission.num_classes) if submission.spec.task == "classification" else (n, 1, size, size)
 
 
 def predict(submission: Submission, model: nn.Module, images: torch.Tensor, where: str) -> torch.Tensor:

@@ -147,7 +147,7 @@ def tune_submission(req: TuneRequest) -> RunOutcome:
     size = int(req.image_size or spec.input_size)
     dataset = open_dataset(req.dataset)
     check_trainable(dataset, spec.task)
-    split, folds = split_and_folds(req.splits, dataset, req.folds, spec.task)
+    split, folds = split_and_folds(req.splits, dataset, req.folds, spec)
     compute = resolve_compute(req.device, req.precision, req.threads)
     code = source_fingerprint(cls)
     # A study's trials may run on several machines (other threads): its identity is the search and the code.
@@ -204,8 +204,8 @@ def _run_plan(plan: _Plan) -> RunOutcome:
             print(f"fold {k}: complete already, kept", file=sys.stderr)
             continue
         fold = plan.split.folds[k]
-        train = labelled(plan.dataset, fold.train, plan.size)
-        val = labelled(plan.dataset, fold.val, plan.size)
+        train = labelled(plan.dataset, fold.train, plan.size, plan.split.classes)
+        val = labelled(plan.dataset, fold.val, plan.size, plan.split.classes)
         # One plugin process runs every trial of this fold's study (it starts with the first trial, if any).
         with PluginProcess(plan.cls, plan.code, plan.compute) as plugin:
             plugin.load(train, val)

@@ -62,7 +62,7 @@ class BaniadamClassifier(TransferSubmission):
 
 def _spec(name: str, description: str, pretrained: str, licence: str, notes: tuple[str, ...]) -> ModelSpec:
     return ModelSpec(
-        name=name, task="classification", authors=AUTHORS, reference=f"{CITATION}; Table 2",
+        name=name, task="classification", class_counts=(3, 2), authors=AUTHORS, reference=f"{CITATION}; Table 2",
         description=description, input_size=INPUT_SIZE, in_channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pretrained=pretrained, licence=licence, defaults=dict(RECIPE), search_space=dict(SEARCH),
         notes=(*NOTES, *notes),

@@ -52,13 +52,14 @@ def conv_trunk(layout: str, in_channels: int = 3) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def cheyi_cnn(layout: str = "count", in_channels: int = 3, dropout: float = 0.5) -> BackboneClassifier:
-    """The custom CNN: the trunk, then global average pooling, dense 512 and 1024 with dropout, dense 3.
+def cheyi_cnn(layout: str = "count", in_channels: int = 3, dropout: float = 0.5,
+              num_classes: int = 3) -> BackboneClassifier:
+    """The custom CNN: trunk, global average pooling, dense 512 and 1024 with dropout, ``num_classes`` outputs.
 
     Keras' default initialisation (Glorot-uniform, zero biases) is used throughout.
     """
     trunk = conv_trunk(layout, in_channels)
-    model = BackboneClassifier(trunk, LAYOUTS[layout][-1][0], DENSE, dropout)
+    model = BackboneClassifier(trunk, LAYOUTS[layout][-1][0], DENSE, dropout, num_classes)
     keras_init(model)
     return model
 
@@ -69,7 +70,7 @@ class CheyiCNN(Submission):
 
     spec = ModelSpec(
         name="cheyi2024_cnn",
-        task="classification",
+        task="classification", class_counts=(3, 2),
         authors=AUTHORS,
         reference=f"{CITATION}; Tables 4-5 ('Proposed Model'), Sec. 3.2.2, Sec. 4.3",
         description="Custom 7-conv CNN (32-64-128-128-256-256-512) + GAP + dense 512/1024 with L2 and dropout "
@@ -104,7 +105,8 @@ class CheyiCNN(Submission):
 
     def build_model(self) -> nn.Module:
         """The CNN in the configured layout, freshly initialised."""
-        return cheyi_cnn(str(self.hparams["layout"]), self.spec.in_channels, float(self.hparams["dropout"]))
+        return cheyi_cnn(str(self.hparams["layout"]), self.spec.in_channels, float(self.hparams["dropout"]),
+                         self.num_classes)
 
     def configure_optimizers(self, model: nn.Module, *, epochs: int, steps_per_epoch: int) -> tuple[Any, Any]:
         """Adam with Keras' L2 0.01 on the two hidden dense kernels (see :mod:`benchmark.models.recipes`)."""

@@ -74,7 +74,7 @@ def transfer_spec(name: str, backbone_name: str, keras: str, paper_count: int, c
     library = {"timm": "timm (Apache-2.0)", "torchvision": "torchvision (BSD-3-Clause)"}[entry.library]
     return ModelSpec(
         name=name,
-        task="classification",
+        task="classification", class_counts=(3, 2),
         authors=AUTHORS,
         reference=f"{CITATION}; {keras}: {TABLES}; architecture: {entry.reference}",
         description=f"{keras} trunk ({entry.library}: {entry.model_name}) + GAP + dense 256-128 head with dropout "

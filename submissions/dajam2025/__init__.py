@@ -58,7 +58,8 @@ class DajamAugment(Submission):
 def _spec(name: str, description: str, *, pretrained: str | None, licence: str, defaults: dict[str, Any],
           search: dict[str, SearchParam], notes: tuple[str, ...]) -> ModelSpec:
     return ModelSpec(
-        name=name, task="classification", authors=AUTHORS, reference=f"{CITATION}; Tables III and IV",
+        name=name, task="classification", class_counts=(3, 2), authors=AUTHORS,
+        reference=f"{CITATION}; Tables III and IV",
         description=description, input_size=INPUT_SIZE, in_channels=3, mean=(0.0,), std=(1.0,),
         pretrained=pretrained, licence=licence, defaults={**RECIPE, **defaults}, search_space={**SEARCH, **search},
         notes=(*NOTES, *notes),
@@ -88,7 +89,7 @@ class DajamCNN(DajamAugment):
 
     def build_model(self) -> nn.Module:
         """The custom CNN, designed for 224 px input, with Keras' initialisation."""
-        return dajam_cnn(self.spec.in_channels, 3, INPUT_SIZE, dropout=float(self.hparams["dropout"]))
+        return dajam_cnn(self.spec.in_channels, self.num_classes, INPUT_SIZE, dropout=float(self.hparams["dropout"]))
 
     def configure_optimizers(self, model: nn.Module, *, epochs: int, steps_per_epoch: int) -> tuple[Any, Any]:
         """The paper's recipe (Adam, constant learning rate) from the hyper-parameters."""

@@ -65,7 +65,7 @@ class LiClassifier(TransferSubmission):
 def _spec(name: str, description: str, pretrained: str, licence: str, dropout: float, tables: str,
           notes: tuple[str, ...]) -> ModelSpec:
     return ModelSpec(
-        name=name, task="classification", authors=AUTHORS, reference=f"{CITATION}; {tables}",
+        name=name, task="classification", class_counts=(3, 2), authors=AUTHORS, reference=f"{CITATION}; {tables}",
         description=description, input_size=224, in_channels=3, mean=IMAGENET_MEAN, std=IMAGENET_STD,
         pretrained=pretrained, licence=licence, defaults={**RECIPE, "dropout": dropout}, search_space=dict(SEARCH),
         notes=(*NOTES, *notes),

@@ -50,22 +50,24 @@ class FlattenClassifier(nn.Module):
         hidden: Width of the hidden dense layer.
         activation: The hidden layer's activation.
         dropout: Dropout after the hidden activation (0: none).
+        num_classes: Output logits.
     """
 
     def __init__(self, features: nn.Module, num_features: int, grid: int, hidden: int, activation: nn.Module,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, num_classes: int = 3):
         super().__init__()
         self.features = features
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(grid), nn.Flatten(), nn.Linear(num_features * grid * grid, hidden), activation,
-            nn.Dropout(dropout) if dropout > 0 else nn.Identity(), nn.Linear(hidden, 3))
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(), nn.Linear(hidden, num_classes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Class logits (N, 3)."""
+        """Class logits (N, num_classes)."""
         return self.head(self.features(images))
 
 
-def munukurthi_cnn(in_channels: int = 1, dropout: float = 0.2, slope: float = 0.3) -> FlattenClassifier:
+def munukurthi_cnn(in_channels: int = 1, dropout: float = 0.2, slope: float = 0.3,
+                   num_classes: int = 3) -> FlattenClassifier:
     """The paper's CNN (L170-L172): four blocks 32-64-128-256, flatten, dense 32, 3 outputs; 0.91 M parameters.
 
     Each block is a 3x3 convolution, BatchNorm, LeakyReLU, 2x2 max-pool and dropout (the paper names the layers,
@@ -77,7 +79,7 @@ def munukurthi_cnn(in_channels: int = 1, dropout: float = 0.2, slope: float = 0.
         layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.LeakyReLU(slope),
                    nn.MaxPool2d(2), nn.Dropout(dropout)]
         channels = width
-    return FlattenClassifier(nn.Sequential(*layers), channels, 8, 32, nn.LeakyReLU(slope), dropout)
+    return FlattenClassifier(nn.Sequential(*layers), channels, 8, 32, nn.LeakyReLU(slope), dropout, num_classes)
 
 
 class MunukurthiTwoStage(TwoStageSubmission):
@@ -93,7 +95,8 @@ class MunukurthiTwoStage(TwoStageSubmission):
         """The U-Net (from scratch) and the classifier (ImageNet trunk from a local file when asked)."""
         segmenter = munukurthi_unet(self.spec.in_channels, int(self.hparams["base_width"]))
         if self.backbone_name is None:
-            classifier: nn.Module = munukurthi_cnn(self.spec.in_channels, float(self.hparams["dropout"]))
+            classifier: nn.Module = munukurthi_cnn(self.spec.in_channels, float(self.hparams["dropout"]),
+                                                   num_classes=self.num_classes)
         else:
             trunk = FeatureExtractor(self.backbone_name)
             weights = str(self.hparams["weights"])
@@ -101,7 +104,8 @@ class MunukurthiTwoStage(TwoStageSubmission):
                 path = local_weights(self.spec.name, self.backbone_name, weights)  # fails fast when absent
                 load_imagenet(trunk.model, self.backbone_name, path)
             # 128 px input, total stride 32: a 4x4 map is flattened (L189, L195)
-            classifier = FlattenClassifier(trunk, trunk.num_features, 4, 256, nn.ReLU(inplace=True))
+            classifier = FlattenClassifier(trunk, trunk.num_features, 4, 256, nn.ReLU(inplace=True),
+                                           num_classes=self.num_classes)
         return SegmentThenClassify(segmenter, classifier, self.spec.mean, self.spec.std)
 
     def augment(self, batch: TrainBatch, generator: torch.Generator) -> TrainBatch:
@@ -114,7 +118,7 @@ def _spec(name: str, model: str, table: str, description: str, in_channels: int,
     grey = in_channels == 1
     return ModelSpec(
         name=name,
-        task="classification",
+        task="classification", class_counts=(3, 2),
         authors=("Bhavya Munukurthi", "G. V. Gayathri"),
         reference=f"{CITATION} Numbers: {table} ({model}, 78 test images).",
         description=description,

@@ -47,7 +47,7 @@ class SmallCNN(Submission):
 
     spec = ModelSpec(
         name="small_cnn",
-        task="classification",
+        task="classification", class_counts=(3, 2),
         authors=("busbench",),
         reference="",
         description="Small 8-layer CNN (4 blocks 16-32-64-128, 0.29 M parameters at width 1) trained from scratch",
@@ -75,5 +75,6 @@ class SmallCNN(Submission):
     def build_model(self) -> nn.Module:
         """The small CNN at the configured width and dropout."""
         return small_cnn(
-            self.spec.in_channels, 3, width=float(self.hparams["width"]), dropout=float(self.hparams["dropout"])
+            self.spec.in_channels, self.num_classes, width=float(self.hparams["width"]),
+            dropout=float(self.hparams["dropout"])
         )

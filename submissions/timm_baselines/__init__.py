@@ -55,7 +55,7 @@ class TimmClassifier(Submission):
         model = timm.create_model(
             self.timm_name,
             pretrained=False,  # never let timm fetch weights; local files are loaded below
-            num_classes=3,
+            num_classes=self.num_classes,
             in_chans=self.spec.in_channels,
             drop_rate=float(self.hparams["drop_rate"]),
         )
@@ -79,7 +79,7 @@ class ResNet18(TimmClassifier):
     timm_name = "resnet18.a1_in1k"
     spec = ModelSpec(
         name="resnet18",
-        task="classification",
+        task="classification", class_counts=(3, 2),
         authors=("Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"),
         reference="He et al., Deep Residual Learning for Image Recognition, CVPR 2016, doi:10.1109/CVPR.2016.90, "
         "arXiv:1512.03385",
@@ -103,7 +103,7 @@ class EfficientNetB0(TimmClassifier):
     timm_name = "efficientnet_b0.ra_in1k"
     spec = ModelSpec(
         name="efficientnet_b0",
-        task="classification",
+        task="classification", class_counts=(3, 2),
         authors=("Mingxing Tan", "Quoc V. Le"),
         reference="Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, ICML 2019, "
         "arXiv:1905.11946",
