@@ -29,6 +29,7 @@ from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.results.rundir import PROB_COLUMNS, RunDir, file_sha256, read_masks
 from benchmark.results.store import ResultsStore
+from benchmark.splits.external import is_external
 from benchmark.splits.schema import SplitFile, read_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,6 +259,6 @@ def dataset_audits(folder: Path = COMMITTED_RESULTS) -> tuple[list[tuple[str, di
 
 
 def split_files(extra: list[Path] | None = None) -> list[Path]:
-    """The committed split files (``splits/**/*.json``) and any others given, each once."""
-    found = sorted(SPLITS_DIR.glob("**/*.json")) if SPLITS_DIR.is_dir() else []
+    """The committed split files (``splits/**/*.json``, external-validation splits aside) and any others given."""
+    found = [p for p in sorted(SPLITS_DIR.glob("**/*.json")) if not is_external(p)] if SPLITS_DIR.is_dir() else []
     return list(dict.fromkeys([*found, *(extra or [])]))

@@ -114,6 +114,18 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
     out["constant_prediction"] = constant_prediction(metrics) or ""  # blank, not "None", in the board
+    external = run.get("external") if isinstance(run.get("external"), dict) else {}
+    test_data = external.get("test_dataset") if isinstance(external.get("test_dataset"), dict) else {}
+    gap = metrics.get("gap") if isinstance(metrics.get("gap"), dict) else {}
+    internal = metrics.get("internal") if isinstance(metrics.get("internal"), dict) else {}
+    mapping = external.get("class_mapping") if isinstance(external.get("class_mapping"), dict) else {}
+    out.update({
+        "test_dataset": test_data.get("name"),
+        "external_train": external.get("train"),
+        "class_mapping": mapping.get("rule"),
+        "internal_value": (internal.get("headline") or {}).get("value"),
+        "gap_value": gap.get("value"), "gap_ci_low": gap.get("ci_low"), "gap_ci_high": gap.get("ci_high"),
+    })
     out["budget"] = budget_text(run)
     out["convergence"] = convergence(run, metrics, read_fold_results(row.get("run_dir"), run)).text()
     return out
@@ -186,10 +198,25 @@ def by_split(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(title, rows) for title, rows, _ in out]
 
 
+def external(frame: pd.DataFrame, task: str) -> list[tuple[str, pd.DataFrame]]:
+    """The external-validation boards of one task: ``(title, rows)``, one per pair of training and test data.
+
+    Each board holds the completed ``busbench external`` runs of that pair, best external headline first, with
+    ``rank``. They are never ranked with runs scored on the training data's own folds: other data, other question.
+    """
+    runs = frame[(frame["task"] == task) & (frame["status"] == "completed") & (frame["kind"] == "external")]
+    out = []
+    for (train, test), rows in runs.groupby([runs["dataset"].fillna("?"), runs["test_dataset"].fillna("?")],
+                                            sort=True):
+        rows = rows.sort_values(["headline_value", "run_id"], ascending=[False, True], na_position="last")
+        out.append((f"trained on {train}, tested on {test}", rows.assign(rank=range(1, len(rows) + 1))))
+    return out
+
+
 def leaky(frame: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Scored runs of one task on any protocol other than the clean one, each with ``why`` it is leaky."""
+    """Scored runs of one task on a leaky protocol (not clean, not external validation), with ``why`` it leaks."""
     out = frame[(frame["task"] == task) & frame["status"].isin(["completed", "partial"])
-                & (frame["protocol"] != "clean")]
+                & (frame["protocol"] != "clean") & (frame["kind"] != "external")]
     out = out.sort_values(["protocol", "headline_value"], ascending=[True, False], na_position="last")
     return out.assign(why=[protocol_label(p) for p in out["protocol"]])
 

@@ -391,7 +391,8 @@ def test_audit_page_leakage_clusters_and_inflation(runs, monkeypatch):
     assert leakage.loc["splits/busi/5fold_grouped.json", "leaked"] == 0
     assert leakage.loc["splits/busi/5fold_naive.json", "leaked"] == 275
     assert leakage.loc["splits/busi/5fold_examination.json", "leaked"] == 0
-    assert len(leakage) == 4  # and the split file beside the segmentation run
+    assert leakage.loc["splits/busi/5fold_examination_without_normals.json", "leaked"] == 0
+    assert len(leakage) == 5  # and the split file beside the segmentation run
     inflation = tbl(at, "a-inflation-protocols-x.json").set_index("protocol")
     assert inflation.loc["mask-overlay", "inflation_pp"] == pytest.approx(9.01783444117541)
     assert len(at.get("vega_lite_chart")) == 2  # leakage and inflation

@@ -145,3 +145,48 @@ def test_check_out_of_fold() -> None:
         check_out_of_fold(folds, expected="abcdef")
     with pytest.raises(ValueError, match="not expected: e"):
         check_out_of_fold(folds, expected="abcd")
+
+
+# --- the difference of figures on two independent samples (external validation's gap) ------------------------------
+
+
+def test_difference_interval_matches_scipys_independent_two_sample_bootstrap():
+    from scipy import stats
+
+    from benchmark.metrics.uncertainty import difference_ci
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.8, 0.2, size=300), rng.normal(0.6, 0.3, size=200)
+    ours = difference_ci(lambda i: float(a[i].mean()), a.size, None, lambda j: float(b[j].mean()), b.size, None,
+                         n_boot=20000, seed=1)
+    theirs = stats.bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis),
+                             n_resamples=20000, method="percentile", confidence_level=0.95,
+                             rng=np.random.default_rng(7)).confidence_interval
+    assert ours.estimate == pytest.approx(a.mean() - b.mean())
+    assert ours.low == pytest.approx(theirs.low, abs=0.006) and ours.high == pytest.approx(theirs.high, abs=0.006)
+
+
+def test_difference_interval_resamples_clusters_of_each_sample():
+    from benchmark.metrics.uncertainty import difference_ci
+
+    # Sample a: 20 clusters of 10 identical values; its interval must be as wide as 20 independent values give,
+    # far wider than 200 independent values would.
+    rng = np.random.default_rng(0)
+    a = np.repeat(rng.normal(0, 1, size=20), 10)
+    b = np.zeros(50)
+    clustered = difference_ci(lambda i: float(a[i].mean()), a.size, np.repeat(np.arange(20), 10),
+                              lambda j: float(b[j].mean()), b.size, None, n_boot=4000)
+    naive = difference_ci(lambda i: float(a[i].mean()), a.size, None, lambda j: float(b[j].mean()), b.size, None,
+                          n_boot=4000)
+    assert clustered.high - clustered.low > 2.5 * (naive.high - naive.low)
+    assert "20 and 50 clusters" in clustered.method
+
+
+def test_difference_interval_is_withheld_when_a_side_is_often_undefined():
+    from benchmark.metrics.uncertainty import difference_ci
+
+    def flaky(j):  # defined on the full sample only when case 0 is drawn once (never, on most resamples)
+        return 1.0 if int((j == 0).sum()) == 1 else None
+
+    ci = difference_ci(lambda i: 1.0, 10, None, flaky, 10, None, n_boot=200)
+    assert ci.estimate == 0.0 and ci.low is None and "undefined on" in ci.reason

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import benchmark
 import benchmark.cli.explain_cmds as explain_cmds
+import benchmark.cli.external_cmds as external_cmds
 import benchmark.cli.leaderboard_cmds as leaderboard_cmds
 import benchmark.cli.report_cmds as report_cmds
 import benchmark.cli.tune_cmds as tune_cmds
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmds.register(commands)
     results_cmds.register(commands)
     evaluate_cmds.register(commands)
+    external_cmds.register(commands)
     quickstart.register(commands)
     audit_cmds.register(commands)
     report_cmds.register(commands)

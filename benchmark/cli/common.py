@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError
@@ -47,3 +49,30 @@ def training_hparams(name: str, sets: list[str], pretrained: bool | None) -> dic
         elif pretrained:
             raise BusbenchError(f"model {name!r}", "has no pretrained weights; drop --pretrained")
     return hparams
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that trains a model shares: budget, hyper-parameters, compute and output.
+
+    ``--epochs``, ``--image-size``, ``--set``, ``--pretrained/--no-pretrained``, ``--device``, ``--precision``,
+    ``--threads``, ``--out`` and ``--results`` (see ``busbench run --help``).
+    """
+    parser.add_argument("--epochs", type=int, help="override the submission's epoch budget")
+    parser.add_argument("--image-size", type=int, help="override the submission's input size (square, pixels)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a hyper-parameter (repeatable; VALUE is JSON or a string)")
+    parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                        help="start from pretrained weights found locally (never downloaded); default: the model's")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
+    parser.add_argument("--results", metavar="URL", help="results store (SQLAlchemy URL; default sqlite in --out)")
+
+
+def fold_list(text: str) -> tuple[int, ...]:
+    """``--folds``: comma-separated fold numbers."""
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers, got {text!r}") from exc

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.cli.common import print_json
+from benchmark.cli.common import fold_list, print_json
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.cli.models_cmds import _folds
 from benchmark.evaluation.compare import compare_runs
 from benchmark.evaluation.predictions import (
     SEGMENTATION_CSV,
@@ -41,7 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--splits", type=Path, required=True, help="split file the predictions were made on")
     ev.add_argument("--task", choices=TASKS, help="default: classification for a file, segmentation for a folder")
     ev.add_argument("--name", help="submission name shown in results (default: the file or folder name)")
-    ev.add_argument("--folds", type=_folds, help="comma-separated folds to score (default: all, each required)")
+    ev.add_argument("--folds", type=fold_list, help="comma-separated folds to score (default: all, each required)")
     ev.add_argument("--out", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
     ev.add_argument("--results", metavar="URL", help="results store (SQLAlchemy URL; default sqlite in --out)")
     ev.set_defaults(run=run_evaluate)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.cli.common import print_json, show_progress, training_hparams
+from benchmark.cli.common import add_training_options, fold_list, print_json, show_progress, training_hparams
 from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.plugins import registry
 from benchmark.plugins.spec import TASKS
@@ -26,19 +26,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--task", choices=TASKS, help="check that the model is of this task")
     run.add_argument("--dataset", required=True, help=DATASET_HELP)
     run.add_argument("--splits", type=Path, required=True, help="split file (e.g. splits/busi/5fold_grouped.json)")
-    run.add_argument("--folds", type=_folds, help="comma-separated folds to run now (default: all)")
-    run.add_argument("--epochs", type=int, help="override the submission's epoch budget")
-    run.add_argument("--image-size", type=int, help="override the submission's input size (square, pixels)")
-    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a hyper-parameter (repeatable; VALUE is JSON or a string)")
-    run.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
-                     help="start from pretrained weights found locally (never downloaded); default: the model's")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    run.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    run.add_argument("--folds", type=fold_list, help="comma-separated folds to run now (default: all)")
     run.add_argument("--seed", type=_seeds, default=(0,), help="run seed (default 0); comma-separated for one run each")
-    run.add_argument("--out", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
-    run.add_argument("--results", metavar="URL", help="results store (SQLAlchemy URL; default sqlite in --out)")
+    add_training_options(run)
     run.add_argument("--executor", choices=("local", "dask"), default="local",
                      help="local: here, fold after fold (default); dask: one task per fold on a Dask cluster "
                           "(pip install -e '.[distributed]'; see the README, 'Many machines')")
@@ -47,13 +37,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: CPU cores "
                                                  "divided by --threads)")
     run.set_defaults(run=run_run)
-
-
-def _folds(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers, got {text!r}") from exc
 
 
 def _seeds(text: str) -> tuple[int, ...]:

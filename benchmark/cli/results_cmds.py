@@ -23,7 +23,8 @@ from benchmark.results.store import ResultsStore, default_store_url
 #: about 0.2 MB a fold on BUSI), so that anyone can re-score it, and a tuned run's study reports (its tuning
 #: history, which the study storage holds but a published run cannot reach); never weights or checkpoints.
 PUBLISHED = ("run.json", "metrics.json", "split.json", "fold-*/result.json", "fold-*/predictions.csv",
-             "fold-*/masks.npz", "fold-*/tuning.json", "draw-*/run.json", "draw-*/metrics.json", "draw-*/split.json",
+             "fold-*/external.csv", "fold-*/masks.npz", "fold-*/tuning.json", "draw-*/run.json", "draw-*/metrics.json",
+             "draw-*/split.json",
              "draw-*/fold-*/result.json", "draw-*/fold-*/predictions.csv", "draw-*/fold-*/masks.npz")
 
 #: Differences printed per run (the rest are counted).

@@ -12,6 +12,7 @@ from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.data.busbra import load_busbra
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
+from benchmark.splits.external import is_external, load_external, make_external, render_external
 from benchmark.splits.make import GROUPINGS, import_busbra_split, make_split
 from benchmark.splits.provenance import check_provenance, mark_edited
 from benchmark.splits.schema import read_split
@@ -35,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                            "examination (duplicates included), patients only, or nothing (image-level)")
     make.add_argument("--val-fraction", type=float, default=0.2,
                       help="share of each training side kept as the inner validation part (default 0.2)")
-    make.add_argument("--classes", type=lambda text: tuple(c.strip() for c in text.split(",") if c.strip()),
+    make.add_argument("--classes", type=_classes,
                       help="classes the split scores, e.g. benign,malignant (cases of other classes are left out; "
                            "default: every class of the data that has a case)")
     make.add_argument("--out", type=Path, required=True, help="split file to write")
@@ -45,7 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify = splits.add_parser("verify", help="check a split file against a copy of the data, and that its folds "
                                               "are what its generator makes")
     verify.add_argument("file", type=Path)
-    verify.add_argument("dataset", help=DATASET_HELP)
+    verify.add_argument("dataset", help=f"{DATASET_HELP} (an external split's training data)")
+    verify.add_argument("--test-dataset", help="an external split's test data")
     verify.set_defaults(run=run_verify)
 
     edited = splits.add_parser("mark-edited", help="record that a split file's folds were edited by hand (its "
@@ -60,12 +62,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(run=run_show)
 
+    external = splits.add_parser("external", help="an external-validation split file: a training split's folds, "
+                                                  "and every case of another dataset to test on")
+    external.add_argument("train_split", type=Path, help="the training dataset's split file (its folds train and "
+                                                         "select the models)")
+    external.add_argument("train_dataset", help=f"the training data. {DATASET_HELP}")
+    external.add_argument("test_dataset", help="the data every model predicts (a folder, zip, manifest CSV or "
+                                               "synthetic:... spec)")
+    external.add_argument("--test-classes", type=_classes,
+                          help="classes scored on the test data, e.g. benign,malignant (default: the training "
+                               "split's where the test data have them all)")
+    external.add_argument("--group", choices=GROUPINGS, default="auto",
+                          help="the test side's bootstrap unit, grouped as 'splits make --group' (default auto)")
+    external.add_argument("--out", type=Path, required=True, help="external split file to write")
+    external.add_argument("--force", action="store_true", help="overwrite an existing file")
+    external.set_defaults(run=run_external_split)
+
     busbra = splits.add_parser("import-busbra", help="convert BUS-BRA's published k-fold CSV into a split file")
     busbra.add_argument("dataset", type=Path, help="the BUS-BRA folder")
     busbra.add_argument("--k", type=int, choices=(5, 10), default=5)
     busbra.add_argument("--out", type=Path, required=True)
     busbra.add_argument("--force", action="store_true", help="overwrite an existing split file")
     busbra.set_defaults(run=run_import_busbra)
+
+
+def _classes(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
 
 
 def _refuse_overwrite(out: Path, force: bool) -> None:
@@ -88,8 +110,22 @@ def run_make(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_external_split(args: argparse.Namespace) -> int:
+    """``busbench splits external``."""
+    _refuse_overwrite(args.out, args.force)
+    train = load_split(args.train_split, open_dataset(args.train_dataset))
+    test_data = open_dataset(args.test_dataset)
+    split = make_external(train, test_data, classes=args.test_classes, group=args.group, progress=show_progress())
+    split.save(args.out)
+    print(f"wrote {args.out}")
+    print(render_external(split))
+    return 0
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """``busbench splits verify``."""
+    if is_external(args.file):
+        return _verify_external(args)
     dataset = open_dataset(args.dataset)
     dataset.facts(progress=show_progress(), fresh=True)  # every pixel, whatever the fingerprint cache says
     split = load_split(args.file, dataset)
@@ -97,6 +133,20 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"OK: {args.file} matches {dataset.name} ({len(split.cases)} cases, {split.k} folds, "
           f"fingerprint {split.dataset_fingerprint[:12]}); {checked}")
     print("\n".join(leakage_lines(split, summarise(split, patients=patient_keys(dataset)))))
+    return 0
+
+
+def _verify_external(args: argparse.Namespace) -> int:
+    if not args.test_dataset:
+        raise BusbenchError(args.file, "is an external split: give its test data too (--test-dataset)")
+    train_data, test_data = open_dataset(args.dataset), open_dataset(args.test_dataset)
+    for data in (train_data, test_data):
+        data.facts(progress=show_progress(), fresh=True)
+    split = load_external(args.file, train_data, test_data)
+    checked = check_provenance(split.train, train_data, f"{args.file} (training side)")
+    print(f"OK: {args.file} matches {train_data.name} ({len(split.train.cases)} cases, {split.train.k} folds; "
+          f"{checked}) and {test_data.name} ({len(split.test.cases)} test cases)")
+    print(render_external(split))
     return 0
 
 

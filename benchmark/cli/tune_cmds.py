@@ -11,9 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.cli.common import parse_assignments, print_json, show_progress
+from benchmark.cli.common import fold_list, parse_assignments, print_json, show_progress
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.cli.models_cmds import _folds
 from benchmark.errors import BusbenchError
 from benchmark.plugins import registry
 from benchmark.plugins.spec import TASKS
@@ -39,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                       "OUT/tuning.sqlite); postgresql://user:password@host/db to share a study across machines")
     tune.add_argument("--study", metavar="NAME", help="study name (default: model name + a hash of the settings); "
                       "fold K's study is NAME.fold-K")
-    tune.add_argument("--folds", type=_folds, help="comma-separated outer folds to tune now (default: all)")
+    tune.add_argument("--folds", type=fold_list, help="comma-separated outer folds to tune now (default: all)")
     tune.add_argument("--space", type=Path, metavar="FILE", help="search space as JSON (default: the model's own): "
                       '{"lr": {"kind": "float", "low": 1e-4, "high": 1e-2, "log": true}, ...}')
     tune.add_argument("--pruner", choices=PRUNER_CHOICES, default="median",

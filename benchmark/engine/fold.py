@@ -35,7 +35,7 @@ from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.fileio import remove_partial_writes, try_lock
 from benchmark.plugins.submission import Submission
-from benchmark.results.rundir import RunDir, write_class_predictions, write_masks
+from benchmark.results.rundir import EXTERNAL_PREDICTIONS, RunDir, write_class_predictions, write_masks
 from benchmark.splits.schema import SplitFile
 
 #: Seconds between looks at a fold (or an audit's protocol) another process is training (``BUSBENCH_LOCK_POLL``).
@@ -54,6 +54,9 @@ class FoldData:
         test_ids: Scored test cases, in row order of ``test_images``.
         test_images: uint8 (N, 1, S, S) inputs the model predicts on, pixels only.
         facts: Protocol-specific counts recorded in the fold's ``result.json``.
+        external_ids: Cases of another dataset the fold's model also predicts (external validation), in row order
+            of ``external_images``; written to ``external.csv``.
+        external_images: uint8 (M, 1, S, S) images of those cases, pixels only (``None``: no external data).
     """
 
     fold: int
@@ -63,6 +66,8 @@ class FoldData:
     test_ids: tuple[str, ...]
     test_images: torch.Tensor
     facts: dict[str, Any] = field(default_factory=dict)
+    external_ids: tuple[str, ...] = ()
+    external_images: torch.Tensor | None = None
 
 
 def clean_fold(dataset: Dataset, split: SplitFile, k: int, size: int) -> FoldData:
@@ -159,15 +164,24 @@ def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[
         with scratch as where, PluginProcess(type(submission), code, compute) as plugin:
             plugin.load(data.train, data.select)
             trained = plugin.train(submission.hparams, settings, Path(where) / "checkpoint.pt")
-            probs, memory = plugin.predict(data.test_images, batch_size * 2, fold_dir / "model.pt")
-        write_test_predictions(submission.spec.task, dataset, data.test_ids, probs, data.fold, fold_dir,
+            images = data.test_images
+            if data.external_images is not None:  # one prediction pass over both, the test cases first
+                images = torch.cat([images, data.external_images])
+            probs, memory = plugin.predict(images, batch_size * 2, fold_dir / "model.pt")
+        n_test = len(data.test_ids)
+        write_test_predictions(submission.spec.task, dataset, data.test_ids, probs[:n_test], data.fold, fold_dir,
                                data.train.classes)
+        if data.external_images is not None:  # the external side is one fold (0) of its own
+            write_class_predictions(fold_dir / EXTERNAL_PREDICTIONS, [
+                (cid, 0, p.numpy()) for cid, p in zip(data.external_ids, probs[n_test:], strict=True)],
+                data.train.classes)
     except PluginError as exc:
         record_fold_result(rd, k, {"fold": k, "status": "failed", "error": str(exc), **extra})
         raise
     result = {"fold": k, "status": "completed", "best_epoch": trained.best_epoch, "history": trained.history,
               "seconds": time.perf_counter() - started, "memory": memory, "selection": data.selection,
               "n_train": len(data.train.case_ids), "n_val": len(data.select.case_ids), "n_test": len(data.test_ids),
+              **({"n_external": len(data.external_ids)} if data.external_images is not None else {}),
               **data.facts, **extra}
     result = record_fold_result(rd, k, result)
     (fold_dir / "checkpoint.pt").unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.fileio import read_json as read_json_file
 from benchmark.results.rundir import RunDir, file_sha256
+from benchmark.splits.external import ExternalSplit, load_external
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
 
@@ -62,6 +63,40 @@ def run_dataset(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = N
     return dataset
 
 
+def _split_path(run_dir: Path, doc: dict[str, Any]) -> Path:
+    """The split file a run was made on: its folder's ``split.json``, else the path ``run.json`` names (checked)."""
+    recorded = doc.get("split") or {}
+    own = Path(run_dir) / "split.json"
+    if not own.is_file() and not recorded.get("path"):
+        raise BusbenchError(run_dir, "run.json names no split file and the folder has no split.json")
+    path = own if own.is_file() else Path(str(recorded["path"]))
+    if not path.is_file():
+        raise BusbenchError(path, f"split file of {run_dir} not found (run from the folder the run was made in)")
+    if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
+        raise BusbenchError(path, f"is not the split file {run_dir} was made on (sha256 differs)")
+    return path
+
+
+def external_run_data(run_dir: Path, doc: dict[str, Any],
+                      dataset_spec: str | None = None) -> tuple[ExternalSplit, Dataset, Dataset]:
+    """The external split, training data and test data of a ``busbench external`` run, each checked.
+
+    The test data is opened from the spec its ``run.json`` records.
+
+    Raises:
+        BusbenchError: If a dataset's fingerprint or the split file's sha256 differ from the recorded ones, or the
+            split does not verify against both datasets.
+    """
+    train_data = run_dataset(run_dir, doc, dataset_spec)
+    recorded = ((doc.get("external") or {}).get("test_dataset") or {})
+    if not recorded.get("spec"):
+        raise BusbenchError(run_dir, "run.json does not say which data the external scores are on")
+    test_data = open_dataset(recorded["spec"])
+    if test_data.fingerprint() != recorded.get("fingerprint"):
+        raise BusbenchError(recorded["spec"], f"is not the test data {run_dir} was scored on (fingerprint differs)")
+    return load_external(_split_path(run_dir, doc), train_data, test_data), train_data, test_data
+
+
 def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> tuple[Dataset, SplitFile]:
     """The data and the split a run was scored on, checked against what its ``run.json`` recorded.
 
@@ -78,13 +113,4 @@ def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None
             split does not verify against the data.
     """
     dataset = run_dataset(run_dir, doc, dataset_spec)
-    recorded = doc.get("split") or {}
-    own = Path(run_dir) / "split.json"
-    if not own.is_file() and not recorded.get("path"):
-        raise BusbenchError(run_dir, "run.json names no split file and the folder has no split.json")
-    path = own if own.is_file() else Path(str(recorded["path"]))
-    if not path.is_file():
-        raise BusbenchError(path, f"split file of {run_dir} not found (run from the folder the run was made in)")
-    if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
-        raise BusbenchError(path, f"is not the split file {run_dir} was made on (sha256 differs)")
-    return dataset, load_split(path, dataset)
+    return dataset, load_split(_split_path(run_dir, doc), dataset)

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.data.dataset import Dataset
+from benchmark.evaluation.external import score_external
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
-from benchmark.evaluation.stored_run import read_json, read_scored_run, run_data, run_dataset
+from benchmark.evaluation.stored_run import external_run_data, read_json, read_scored_run, run_data, run_dataset
 from benchmark.fileio import atomic_write_json
 from benchmark.results.identity import check_run_id, identity_of
 from benchmark.results.rundir import RunDir
@@ -129,7 +130,7 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     reports the best draw: each draw is verified, and the run's own ``metrics.json`` against the reported draw.
 
     Args:
-        run_dir: A scored run folder (trained, tuned, predictions-only or a protocol audit).
+        run_dir: A scored run folder (trained, tuned, predictions-only, a protocol audit or an external run).
         dataset_spec: Where its data is (default: the spec in ``run.json``).
 
     Raises:
@@ -140,6 +141,12 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     version, rebuilt = identity_of(doc)
     identity = {"identity_version": version if rebuilt is not None else None, "identity_problem": check_run_id(doc)}
     protocol = doc.get("protocol") or {}
+    if doc.get("kind") == "external":
+        ext, train_data, test_data = external_run_data(run_dir, doc, dataset_spec)
+        metrics = score_external(RunDir(run_dir), ext, train_data, test_data, doc["external"]["train"],
+                                 int(doc["external"]["n_folds"]))
+        return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, metric_differences(recorded, metrics),
+                            **identity)
     if not protocol.get("draws"):
         dataset, split = run_data(run_dir, doc, dataset_spec)
         folds = expected_folds(doc, split)

@@ -14,7 +14,13 @@ under ``"undefined"``) in the reports.
 from benchmark.metrics.classification import CLASSES, MALIGNANT, classification_report
 from benchmark.metrics.paired import PairedComparison, corrected_resampled_ttest, paired_bootstrap
 from benchmark.metrics.segmentation import SEGMENTATION_CONVENTION, MaskCounts, mask_counts, segmentation_report
-from benchmark.metrics.uncertainty import ConfidenceInterval, bootstrap_ci, check_out_of_fold, fold_summary
+from benchmark.metrics.uncertainty import (
+    ConfidenceInterval,
+    bootstrap_ci,
+    check_out_of_fold,
+    difference_ci,
+    fold_summary,
+)
 from benchmark.metrics.undefined import MetricUndefinedError
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "MetricUndefinedError",
     "PairedComparison",
     "bootstrap_ci",
+    "difference_ci",
     "check_out_of_fold",
     "classification_report",
     "corrected_resampled_ttest",

@@ -159,6 +159,55 @@ def bootstrap_ci(statistic: Statistic, n_items: int, clusters: Sequence[Any] | n
     return ConfidenceInterval(estimate, float(low), float(high), n_boot, n_undefined, 1 - alpha, method)
 
 
+def difference_ci(statistic_a: Statistic, n_a: int, clusters_a: Sequence[Any] | np.ndarray | None,
+                  statistic_b: Statistic, n_b: int, clusters_b: Sequence[Any] | np.ndarray | None, *,
+                  n_boot: int = N_BOOT, alpha: float = ALPHA, seed: int = 0) -> ConfidenceInterval:
+    """Cluster percentile bootstrap interval of ``statistic_a - statistic_b`` on two *independent* samples.
+
+    For figures on different data (a model's cross-validated score on its own dataset and its score on another
+    dataset) nothing pairs the cases, so each resample draws the clusters of each sample independently: resample
+    ``r`` gives ``a(I_r) - b(J_r)`` with ``I_r`` drawn from sample a's clusters (seed ``seed``) and ``J_r`` from
+    sample b's (seed ``seed + 1``). A resample on which either statistic is undefined is dropped and counted; with
+    more than 5% undefined the interval is not reported (as :func:`bootstrap_ci`). For paired data (two models on the
+    same cases) use :func:`benchmark.metrics.paired.paired_bootstrap` instead.
+
+    Args:
+        statistic_a: Function of sample a's item indices.
+        n_a: Number of items of sample a.
+        clusters_a: Cluster label per item of sample a, or ``None``.
+        statistic_b: Function of sample b's item indices.
+        n_b: Number of items of sample b.
+        clusters_b: Cluster label per item of sample b, or ``None``.
+        n_boot: Number of resamples.
+        alpha: One minus the nominal coverage.
+        seed: Random seed.
+
+    Returns:
+        The interval of the difference; ``estimate`` is ``a(all) - b(all)``.
+    """
+    _check_options(n_boot, alpha)
+    method = (f"independent two-sample cluster percentile bootstrap, {n_boot} resamples of "
+              f"{n_a if clusters_a is None else np.unique(np.asarray(clusters_a)).size} and "
+              f"{n_b if clusters_b is None else np.unique(np.asarray(clusters_b)).size} clusters with replacement "
+              f"(seeds {seed} and {seed + 1})")
+    a, b = evaluate(statistic_a, np.arange(n_a)), evaluate(statistic_b, np.arange(n_b))
+    if a is None or b is None:
+        return ConfidenceInterval(None, None, None, n_boot, 0, 1 - alpha, method, "undefined on the full data")
+    values = []
+    for i, j in zip(resample_indices(n_a, clusters_a, n_boot, seed), resample_indices(n_b, clusters_b, n_boot,
+                                                                                       seed + 1), strict=True):
+        va, vb = evaluate(statistic_a, i), evaluate(statistic_b, j)
+        values.append(None if va is None or vb is None else va - vb)
+    defined = np.array([v for v in values if v is not None], dtype=np.float64)
+    n_undefined = n_boot - defined.size
+    if n_undefined > MAX_UNDEFINED_SHARE * n_boot:
+        reason = (f"undefined on {n_undefined} of {n_boot} resamples (more than {MAX_UNDEFINED_SHARE:.0%}); "
+                  "an interval from the rest would be biased")
+        return ConfidenceInterval(a - b, None, None, n_boot, n_undefined, 1 - alpha, method, reason)
+    low, high = np.quantile(defined, [alpha / 2, 1 - alpha / 2])
+    return ConfidenceInterval(a - b, float(low), float(high), n_boot, n_undefined, 1 - alpha, method)
+
+
 def fold_summary(values: Sequence[float | None]) -> dict[str, Any]:
     """Mean and spread of a per-fold figure over the folds where it is defined.
 

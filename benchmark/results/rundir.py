@@ -5,6 +5,7 @@ Layout of ``<out>/<run_id>/``::
     run.json                 what ran: submission, hyper-parameters, data, split, seeds, compute, versions, status
     fold-<k>/result.json     one finished (or failed) fold: best epoch, history, wall time, error
     fold-<k>/predictions.csv classification: case_id,fold,prob_normal,prob_benign,prob_malignant
+    fold-<k>/external.csv    external validation: the fold model's probabilities for every case of the test data
     fold-<k>/masks.npz       segmentation: per case the predicted binary mask at the image's original size
     fold-<k>/model.pt        the selected weights (kept for explanations; never committed)
     fold-<k>/checkpoint.pt   the last epoch's state while the fold trains (removed when it finishes)
@@ -37,6 +38,9 @@ from benchmark.fileio import (
     read_json,
     remove_partial_writes,
 )
+
+#: A fold's predictions of an external dataset's cases (``busbench external``), beside its ``predictions.csv``.
+EXTERNAL_PREDICTIONS = "external.csv"
 
 
 def prob_columns(classes: Sequence[str]) -> tuple[str, ...]:

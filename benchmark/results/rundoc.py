@@ -1,7 +1,7 @@
 """The run document (``run.json``), built in one place for every kind of run.
 
 Kinds: ``trained`` (``busbench run``), ``tuned`` (``busbench tune``), ``protocol-audit`` (``busbench audit
-protocols``) and ``predictions`` (``busbench evaluate``). Every document holds::
+protocols``), ``predictions`` (``busbench evaluate``) and ``external`` (``busbench external``). Every document holds::
 
     run_id, kind, created, task
     submission                   the submission's spec (or, for predictions, its name and "source": "predictions")
@@ -12,8 +12,8 @@ protocols``) and ``predictions`` (``busbench evaluate``). Every document holds::
     folds                        per completed fold: seconds, best epoch, peak memory
     status, compute, git_commit, versions
 
-and the kind's own section (``tuning``, ``protocol``, ``predictions``). The engine adds ``params``, ``errors`` and
-``finished`` as the run proceeds.
+and the kind's own section (``tuning``, ``protocol``, ``predictions``, ``external``). The engine adds ``params``,
+``errors`` and ``finished`` as the run proceeds.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmark.results.rundir import RunDir, git_commit, package_versions
 
-KINDS = ("trained", "tuned", "protocol-audit", "predictions")
+KINDS = ("trained", "tuned", "protocol-audit", "predictions", "external")
 
 #: The training fields of a run that trained nothing (scored predictions made elsewhere).
 NOT_TRAINED: dict[str, Any] = {"hparams": None, "image_size": None, "epochs": None, "seed": None, "tuned": None,

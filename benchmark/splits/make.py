@@ -191,6 +191,33 @@ def redeal(split: SplitFile, dataset: Dataset, *, k: int, seed: int) -> SplitFil
     return SplitFile(split.dataset_name, split.dataset_fingerprint, split.classes, generator, dict(split.cases), folds)
 
 
+def grouping(dataset: Dataset, group: str, *, duplicates: DuplicateReport | None = None,
+             detector: DetectorParams | None = None, examination: ExaminationParams | None = None,
+             progress: bool = False) -> tuple[str, dict[str, str], DuplicateReport]:
+    """The grouping ``group`` resolved (:func:`resolve_grouping`), every case's group, and the duplicate report.
+
+    Args:
+        dataset: The data.
+        group: A ``--group`` value (``auto``, ``examination``, ``patient+duplicates``, ``duplicates``, ``patient``,
+            ``none``).
+        duplicates: A ready duplicate report (computed with ``detector`` when ``None``).
+        detector: Parameters of the duplicate detector.
+        examination: The examination rule (``group="examination"`` only; defaults: :class:`ExaminationParams`).
+        progress: Show progress while decoding and detecting.
+
+    Raises:
+        BusbenchError: For an unknown grouping, or a patient grouping of data without patient ids.
+    """
+    dataset.facts(progress=progress)  # decode (with a progress bar) before the detector needs the pixels
+    report = duplicates or find_duplicates(dataset, detector or DetectorParams(), progress=progress)
+    clusters = report.cluster_ids([c.case_id for c in dataset.cases])
+    group = resolve_grouping(dataset, group)
+    if group == "examination":
+        return group, examination_groups(dataset, report, examination or ExaminationParams(), progress=progress), \
+            report
+    return group, group_ids(dataset, group, clusters), report
+
+
 def make_split(
     dataset: Dataset,
     *,
@@ -236,20 +263,15 @@ def make_split(
         raise BusbenchError("--k", f"needs at least 2 folds, got {k}")
     if not 0 < val_fraction <= 0.5:
         raise BusbenchError("--val-fraction", f"must be in (0, 0.5], got {val_fraction}")
-    dataset.facts(progress=progress)  # decode (with a progress bar) before the detector needs the pixels
-    params = detector or DetectorParams()
-    report = duplicates or find_duplicates(dataset, params, progress=progress)
     chosen = class_set(dataset, classes)
     scored = [c for c in dataset.cases if c.label in chosen]
     ids = [c.case_id for c in scored]
     labels = [c.label for c in scored]
+    rule = examination or ExaminationParams()
+    requested = group
+    group, groups, report = grouping(dataset, group, duplicates=duplicates, detector=detector, examination=rule,
+                                     progress=progress)
     clusters = report.cluster_ids([c.case_id for c in dataset.cases])
-    requested, group = group, resolve_grouping(dataset, group)
-    if group == "examination":
-        rule = examination or ExaminationParams()
-        groups = examination_groups(dataset, report, rule, progress=progress)
-    else:
-        groups = group_ids(dataset, group, clusters)
     groups = {i: groups[i] for i in ids}
     folds = _deal(ids, labels, [groups[i] for i in ids], k, seed, val_fraction, dataset.name)
     generator = {

@@ -113,7 +113,7 @@ class SplitFile:
                 "classes": list(self.classes),
             },
             "generator": self.generator,
-            "cases": {cid: _case_json(r) for cid, r in sorted(self.cases.items())},
+            "cases": cases_to_json(self.cases),
             "folds": [
                 {"fold": i, "train": sorted(f.train), "val": sorted(f.val), "test": sorted(f.test)}
                 for i, f in enumerate(self.folds)
@@ -150,21 +150,22 @@ def read_split(path: str | os.PathLike[str]) -> SplitFile:
     """
     where = str(path)
     doc = read_json(path, missing="split file does not exist", invalid="cannot read split file as JSON")
+    return split_from_json(doc, where)
+
+
+def split_from_json(doc: Any, where: str) -> SplitFile:
+    """A split from its JSON document (a file's, or one embedded in an external split), structure checked.
+
+    Raises:
+        BusbenchError: If the document is not a split or is structurally inconsistent, naming ``where``.
+    """
     if not isinstance(doc, dict):
         raise BusbenchError(where, "is not a split file (not a JSON object)")
     if _get(doc, "format", str, where) != FORMAT:
         raise BusbenchError(where, f"unsupported split format {doc['format']!r} (expected {FORMAT!r})")
     dataset = _get(doc, "dataset", dict, where)
-    raw_cases = _get(doc, "cases", dict, where)
+    cases = cases_from_json(_get(doc, "cases", dict, where), where)
     raw_folds = _get(doc, "folds", list, where)
-    cases: dict[str, CaseRecord] = {}
-    for cid, rec in raw_cases.items():
-        try:
-            patient = rec.get("patient")
-            cases[cid] = CaseRecord(str(rec["fingerprint"]), str(rec["label"]), str(rec["group"]), str(rec["cluster"]),
-                                    None if patient is None else str(patient))
-        except (TypeError, KeyError, AttributeError) as exc:
-            raise BusbenchError(where, f"case {cid!r} lacks fingerprint, label, group or cluster") from exc
     folds = []
     for i, raw in enumerate(raw_folds):
         if not isinstance(raw, dict) or raw.get("fold") != i:
@@ -186,6 +187,28 @@ def read_split(path: str | os.PathLike[str]) -> SplitFile:
         raise BusbenchError(where, f"fold(s) missing: the generator made k={expected_k} folds, the file has {split.k}")
     check_structure(split, where)
     return split
+
+
+def cases_from_json(raw_cases: dict[str, Any], where: str) -> dict[str, CaseRecord]:
+    """The ``cases`` section of a split document, parsed.
+
+    Raises:
+        BusbenchError: For a case without fingerprint, label, group or cluster.
+    """
+    cases: dict[str, CaseRecord] = {}
+    for cid, rec in raw_cases.items():
+        try:
+            patient = rec.get("patient")
+            cases[cid] = CaseRecord(str(rec["fingerprint"]), str(rec["label"]), str(rec["group"]), str(rec["cluster"]),
+                                    None if patient is None else str(patient))
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise BusbenchError(where, f"case {cid!r} lacks fingerprint, label, group or cluster") from exc
+    return cases
+
+
+def cases_to_json(cases: dict[str, CaseRecord]) -> dict[str, dict[str, str]]:
+    """The ``cases`` section of a split document, sorted by case id."""
+    return {cid: _case_json(r) for cid, r in sorted(cases.items())}
 
 
 def check_structure(split: SplitFile, where: str) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError, list_some
-from benchmark.splits.schema import SplitFile, read_split
+from benchmark.splits.schema import CaseRecord, SplitFile, read_split
 
 
-def verify_split(split: SplitFile, dataset: Dataset, where: str) -> None:
+def verify_split(split: CaseLedger, dataset: Dataset, where: str) -> None:
     """Check that ``split`` was made from exactly the cases and pixels of ``dataset``.
 
     Checks, in order: cases of the split missing from the data, cases of the data missing from the split, changed
@@ -17,7 +18,8 @@ def verify_split(split: SplitFile, dataset: Dataset, where: str) -> None:
     any difference is an error.
 
     Args:
-        split: A structurally valid split (from ``read_split``).
+        split: A structurally valid split (from ``read_split``), or another record of cases (an external split's
+            test side).
         dataset: The data it is to be used with.
         where: The split file's path, for messages.
 
@@ -34,8 +36,17 @@ def verify_split(split: SplitFile, dataset: Dataset, where: str) -> None:
     raise BusbenchError(label, problem)
 
 
-def _mismatch(split: SplitFile, dataset: Dataset) -> str | None:
-    """The first difference between the split's record of the data and ``dataset``, in words; ``None`` if none."""
+class CaseLedger(Protocol):
+    """What a file records about the data it was made from: a split file, or an external split's test side."""
+
+    dataset_name: str
+    dataset_fingerprint: str
+    classes: tuple[str, ...]
+    cases: dict[str, CaseRecord]
+
+
+def _mismatch(split: CaseLedger, dataset: Dataset) -> str | None:
+    """The first difference between the file's record of the data and ``dataset``, in words; ``None`` if none."""
     ours = {c.case_id: c for c in dataset.cases}
     missing = set(split.cases) - set(ours)
     if missing:

@@ -110,6 +110,30 @@ def render() -> None:
         _table(rows, task, f"board-{task}{suffix}")
         _provenance(rows, f"prov-{task}{suffix}")
 
+    for n, (title, rows) in enumerate(tables.external(filtered, task)):
+        if n == 0:
+            st.subheader("External validation: trained on one dataset, tested on another")
+            st.caption("Each fold model of the training split predicts every case of the test dataset; the score is "
+                       "their ensemble's, with a 95% cluster-bootstrap interval over the test data's patients or "
+                       "duplicate clusters. Gap: the training data's cross-validated score minus the external one "
+                       "(independent two-sample bootstrap). Never ranked with the boards above.")
+        st.markdown(f"**{ui.md_escape(title)}**: {len(rows)} ranked")
+        gap = [f"{ui.fmt(v)} [{ui.fmt(lo)}, {ui.fmt(hi)}]" if pd.notna(v) else "-"
+               for v, lo, hi in zip(rows["gap_value"], rows["gap_ci_low"], rows["gap_ci_high"], strict=True)]
+        view = decorate(rows).assign(gap=gap)[["rank", "submission", "headline_value", "ci", "headline_metric",
+                                               "internal_value", "gap", "class_mapping", "external_train", "budget",
+                                               "convergence", "run_id", "link"]]
+        ui.table(view, hide_index=True, key=f"external-{task}-{n}", width="stretch", column_config={
+            "headline_value": st.column_config.NumberColumn("external score", format="%.3f"),
+            "ci": st.column_config.TextColumn("95% CI"),
+            "headline_metric": st.column_config.TextColumn("metric"),
+            "internal_value": st.column_config.NumberColumn("cross-validated", format="%.3f",
+                                                            help="on the training data's own folds"),
+            "gap": st.column_config.TextColumn("gap [95% CI]"),
+            "class_mapping": st.column_config.TextColumn("class mapping"),
+            "external_train": st.column_config.TextColumn("trained on"),
+            "link": st.column_config.LinkColumn("details", display_text="open")})
+
     leaks = tables.leaky(filtered, task)
     if not leaks.empty:
         st.subheader(f"Leaky protocols: {len(leaks)} run(s), never ranked")

@@ -207,7 +207,18 @@ def render() -> None:
     if row["status"] == "failed":
         st.error("This run failed; it has no scores.")
         st.code(str(row.get("error") or "no error recorded"), language=None)
-    if row.get("protocol") != "clean":
+    if row.get("kind") == "external":  # scored on another dataset: its own board, its own figures
+        gap = metrics.get("gap") or {}
+        gap_text = (f" Gap (cross-validated on {ui.md_escape(row.get('dataset'))} minus external): "
+                    f"{ui.fmt(gap.get('value'))} [{ui.fmt(gap.get('ci_low'))}, {ui.fmt(gap.get('ci_high'))}]."
+                    if gap else "")
+        test = (run_json.get("external") or {}).get("test_dataset") or {}
+        st.info(f"External validation: trained on {ui.md_escape(row.get('dataset'))}, tested on every case of "
+                f"{ui.md_escape(test.get('name'))} (class mapping "
+                f"{ui.md_escape((metrics.get('class_mapping') or {}).get('rule'))}); ranked on the Boards page's "
+                f"external board only.{gap_text} The scores below are the external ones.")
+        metrics = metrics.get("external") or {}
+    elif row.get("protocol") != "clean":
         st.warning("Not the clean protocol: this run is never ranked (see the Boards page).")
     # Lazy tabs bound to ?tab=: only the open one runs (the gallery scores every case), and a link can open one.
     names = ["Scores", "Per fold", "Explanations" if row["task"] == "classification" else "Gallery", "Provenance"]
