@@ -13,7 +13,8 @@ from benchmark.data.manifest import write_manifest
 from benchmark.data.open import open_dataset
 from benchmark.fileio import atomic_write_text
 
-DATASET_HELP = "a BUSI folder or .zip, a BUS-BRA folder, a manifest .csv, or 'synthetic[:n=..,seed=..,size=..]'"
+DATASET_HELP = ("a BUSI folder or .zip, a BUS-BRA folder, a BUS-UCLM folder, a manifest .csv, or "
+                "'synthetic[:n=..,seed=..,size=..,site=a|b]'")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -77,7 +77,7 @@ def format_rows(numbers: Sequence[int], most: int = 8) -> str:
     return ("row " if len(ordered) == 1 else "rows ") + shown + (f" and {rest} more" if rest > 0 else "")
 
 
-def read_csv_table(data: bytes, where: str, *, lenient_encoding: bool = False) -> CsvTable:
+def read_csv_table(data: bytes, where: str, *, lenient_encoding: bool = False, delimiter: str = ",") -> CsvTable:
     """Parse CSV bytes with a header row into a :class:`CsvTable`.
 
     Args:
@@ -85,6 +85,8 @@ def read_csv_table(data: bytes, where: str, *, lenient_encoding: bool = False) -
         where: How to name the file in messages.
         lenient_encoding: Read bytes that are not UTF-8 as Latin-1 instead of failing (for third-party files
             whose columns of interest are ASCII anyway).
+        delimiter: The cell separator. With the default ``,`` a header that is one cell holding ``;``, a tab or
+            ``|`` is refused as a spreadsheet export in another locale.
 
     Raises:
         BusbenchError: If the file is not UTF-8 (unless lenient), is malformed CSV, has no header row, repeats a
@@ -102,7 +104,7 @@ def read_csv_table(data: bytes, where: str, *, lenient_encoding: bool = False) -
     if "\x00" in text:
         # A NUL byte means a binary file (or UTF-16) was given where a CSV was expected.
         raise BusbenchError(where, "is not a text CSV file (it contains NUL bytes; UTF-16 is not supported)")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
     try:
@@ -116,7 +118,8 @@ def read_csv_table(data: bytes, where: str, *, lenient_encoding: bool = False) -
                 repeated = sorted({c for c in named if named.count(c) > 1})
                 if repeated:
                     raise BusbenchError(where, f"column {repeated[0]!r} appears more than once in the header")
-                separator = next((s for s in ";\t|" if len(named) == 1 and s in named[0]), None)
+                separator = next((s for s in ";\t|" if delimiter == "," and len(named) == 1 and s in named[0]),
+                                 None)
                 if separator is not None:  # a spreadsheet's export in a locale with decimal commas
                     raise BusbenchError(where, f"is separated by {separator!r}, not by commas; save it as CSV with "
                                                "',' between cells and '.' as the decimal mark")

@@ -1,6 +1,6 @@
 """Open a dataset from what a user types.
 
-``synthetic[:options]``, a BUSI folder or zip, a BUS-BRA folder, or a CSV manifest.
+``synthetic[:options]``, a BUSI folder or zip, a BUS-BRA folder, a BUS-UCLM folder, or a CSV manifest.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchmark.data.busbra import is_busbra, load_busbra
 from benchmark.data.busi import load_busi
+from benchmark.data.busuclm import is_busuclm, load_busuclm
 from benchmark.data.dataset import Dataset
 from benchmark.data.manifest import load_manifest
 from benchmark.data.synthetic import open_synthetic, parse_synthetic_spec
@@ -25,7 +26,8 @@ def open_dataset(spec: str | os.PathLike[str]) -> Dataset:
     Args:
         spec: ``"synthetic"`` (the embedded default: 780 phantom images in the BUSI layout), ``"synthetic:n=60,
             seed=1,size=96"`` for a smaller or other phantom set, a BUSI folder or ``.zip``, a BUS-BRA folder (has
-            ``bus_data.csv``), or a ``.csv`` manifest (see ``benchmark.data.manifest``).
+            ``bus_data.csv``), a BUS-UCLM folder (``INFO.csv`` beside ``images/``; a BUS-UCLM zip opens with
+            :func:`benchmark.data.busuclm.load_busuclm`), or a ``.csv`` manifest (see ``benchmark.data.manifest``).
 
     Returns:
         The loaded dataset (pixels are read lazily, through the decoded cache).
@@ -43,4 +45,6 @@ def open_dataset(spec: str | os.PathLike[str]) -> Dataset:
         return load_manifest(path)
     if path.is_dir() and is_busbra(path):
         return load_busbra(path)
+    if path.is_dir() and is_busuclm(path):
+        return load_busuclm(path)
     return load_busi(path)
