@@ -218,3 +218,23 @@ def test_planted_pairs_of_a_synthetic_set_are_recovered() -> None:
     correct = sum(root[p.a] == root[p.b] for p in report.pairs)
     assert len(pairs) >= 6 and found / len(pairs) >= 0.95
     assert report.pairs and correct / len(report.pairs) >= 0.95
+
+
+def test_duplicates_across_two_datasets_are_found_and_nothing_else(tmp_path: Path) -> None:
+    # Another dataset that holds some training images: one as is, one mirrored, cropped and re-encoded (a near copy),
+    # and images of its own; within itself it also repeats one of its own images (no concern across datasets).
+    rng = np.random.default_rng(0)
+    originals = [_procedural(seed) for seed in range(6)]
+    labels = ("normal", "benign", "malignant")
+    train = load_busi(_write_busi(tmp_path / "train", {f"{labels[i % 3]} ({i + 1})": (labels[i % 3], img)
+                                                         for i, img in enumerate(originals)}))
+    near = _jpeg(_crop(originals[3][:, ::-1], rng), 80)
+    own = [_procedural(100 + seed) for seed in range(4)]
+    test = load_busi(_write_busi(tmp_path / "test", {
+        "malignant (1)": ("malignant", originals[1]), "malignant (2)": ("malignant", near),
+        **{f"{labels[i % 3]} ({i + 1})": (labels[i % 3], img) for i, img in enumerate(own)},
+        "benign (9)": ("benign", own[0])}))
+    pairs = dup.cross_duplicates(train, test)
+    assert [(p.a, p.b, p.kind) for p in pairs] == [("benign-2", "malignant-1", "exact"),
+                                                  ("normal-4", "malignant-2", "near")]
+    assert pairs[1].flipped and pairs[1].score >= DetectorParams().accept_threshold

@@ -45,6 +45,7 @@ def test_an_external_split_records_both_datasets_and_verifies_against_both(files
     assert doc["train"]["dataset"]["fingerprint"] == open_dataset(SITE_A).fingerprint()
     assert doc["test"]["dataset"]["fingerprint"] == open_dataset(SITE_B).fingerprint()
     assert doc["test"]["dataset"]["n_cases"] == 90 and doc["class_mapping"]["rule"] == "identity"
+    assert doc["test"]["duplicates_of_training"] == []  # the second site shares no image with the first
     capsys.readouterr()
     assert main(["splits", "verify", str(ext), SITE_A, "--test-dataset", SITE_B]) == 0
     out = capsys.readouterr().out
@@ -60,7 +61,7 @@ def test_an_external_split_records_both_datasets_and_verifies_against_both(files
 def test_a_three_class_head_is_scored_on_benign_vs_malignant_by_renormalising(files, tmp_path):
     train, _ = files
     a, b = open_dataset(SITE_A), open_dataset(SITE_B)
-    split = make_external(load_external_train(train, a), b, classes=("benign", "malignant"))
+    split = make_external(load_external_train(train, a), a, b, classes=("benign", "malignant"))
     assert split.mapping.rule == "renormalise" and split.test.classes == ("benign", "malignant")
     assert {r.label for r in split.test.cases.values()} == {"benign", "malignant"}
     probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.0, 0.8], [1.0, 0.0, 0.0]])
@@ -70,7 +71,7 @@ def test_a_three_class_head_is_scored_on_benign_vs_malignant_by_renormalising(fi
     with pytest.raises(BusbenchError, match="has no output for normal"):
         class_mapping(("benign", "malignant"), ("normal", "benign", "malignant"), "x")
     with pytest.raises(BusbenchError, match="is the training split's own dataset"):
-        make_external(load_external_train(train, a), a)
+        make_external(load_external_train(train, a), a, a)
 
 
 def load_external_train(path: Path, dataset):
@@ -189,3 +190,35 @@ def test_train_all_fits_one_model_and_reports_no_gap(files, tmp_path, capsys):
     assert result["n_val"] == len(split.train.folds[0].val) and result["n_external"] == 90
     out = capsys.readouterr().out
     assert f"external balanced_accuracy on {SITE_B}" in out and "gap" not in out
+
+
+def test_test_images_that_are_also_training_images_are_recorded_and_reported(tmp_path, capsys):
+    import shutil
+
+    from tests.helpers import tiny_busi
+
+    train_root = tiny_busi(tmp_path / "train", per_class=4, seed=0)
+    test_root = tiny_busi(tmp_path / "test", per_class=4, seed=1)
+    for n in (1, 2):  # two of the other dataset's benign images are copies of training images
+        for suffix in ("", "_mask"):
+            shutil.copy(train_root / "Dataset_BUSI_with_GT" / "benign" / f"benign ({n}){suffix}.png",
+                        test_root / "Dataset_BUSI_with_GT" / "benign" / f"benign ({n}){suffix}.png")
+    train_split = tmp_path / "train.json"
+    assert main(["splits", "make", str(train_root), "--k", "2", "--val-fraction", "0.5", "--out",
+                 str(train_split)]) == 0
+    capsys.readouterr()
+    out_file = tmp_path / "ext.json"
+    assert main(["splits", "external", str(train_split), str(train_root), str(test_root), "--out",
+                 str(out_file)]) == 0
+    assert "test cases whose image is also in the training data: 2 of 12 (benign-1, benign-2)" in (
+        capsys.readouterr().out)
+    copies = read_external(out_file).test.duplicates_of_training
+    assert copies == {f"benign-{n}": {"train": f"benign-{n}", "kind": "exact", "score": 1.0} for n in (1, 2)}
+    assert main(["splits", "verify", str(out_file), str(train_root), "--test-dataset", str(test_root)]) == 0
+    doc = json.loads(out_file.read_text())
+    doc["test"]["duplicates_of_training"] = doc["test"]["duplicates_of_training"][:1]  # one copy hidden
+    out_file.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["splits", "verify", str(out_file), str(train_root), "--test-dataset", str(test_root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the detector finds 2 (not listed: benign-2;" in err

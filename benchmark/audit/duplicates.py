@@ -447,6 +447,75 @@ def detect(
     return DuplicateReport(params, pairs, connected_components(ids, pairs), dataset.fingerprint(), len(candidates))
 
 
+def cross_duplicates(train: Dataset, test: Dataset, params: DetectorParams = DetectorParams(), *,
+                     progress: bool = False) -> list[DuplicatePair]:
+    """Duplicates *between* two datasets: every case of ``test`` whose image is also in ``train``, exactly or nearly.
+
+    The same detector as :func:`detect`, across the two: an identical image fingerprint is an exact pair; otherwise
+    each image nominates its ``shortlist_k`` most similar thumbnails *of the other dataset* (over both orientations,
+    above ``shortlist_threshold``) and each nominated pair is verified by alignment, accepted at
+    ``accept_threshold``. A test image matching several training images is paired with the most similar one.
+
+    Args:
+        train: The training data.
+        test: The data tested on.
+        params: Detector thresholds and sizes.
+        progress: Show progress bars on the terminal.
+
+    Returns:
+        Pairs with ``a`` a case of ``train`` and ``b`` a case of ``test``, one per test case found, sorted by ``b``.
+    """
+    facts_a, facts_b = train.facts(progress=progress), test.facts(progress=progress)
+    reps_a: dict[str, str] = {}
+    for cid in sorted(c.case_id for c in train.cases):
+        reps_a.setdefault(facts_a[cid].image_fingerprint, cid)
+    members_b: dict[str, list[str]] = defaultdict(list)
+    for cid in sorted(c.case_id for c in test.cases):
+        members_b[facts_b[cid].image_fingerprint].append(cid)
+    found: dict[str, DuplicatePair] = {}
+    for fp, members in members_b.items():
+        if fp in reps_a:
+            found.update((b, DuplicatePair(reps_a[fp], b, "exact", False, 1.0, 1.0)) for b in members)
+    ids_a = sorted(reps_a.values())
+    fps_b = sorted(fp for fp in members_b if fp not in reps_a)
+    if ids_a and fps_b:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            def prepared(dataset: Dataset, ids: list[str]) -> list[_Prepared]:
+                loaded = pool.map(lambda cid: _prepare(dataset.load(cid, params.verify_size)[0], params), ids)
+                return list(tqdm(loaded, total=len(ids), desc=f"duplicates across: loading {dataset.name}",
+                                 unit="img", disable=not progress))
+
+            images_a = prepared(train, ids_a)
+            images_b = prepared(test, [members_b[fp][0] for fp in fps_b])
+            side = params.thumb_size
+            ta, tb = np.stack([p.thumb for p in images_a]), np.stack([p.thumb for p in images_b])
+            mb = np.ascontiguousarray(tb.reshape(-1, 2, side, side)[..., ::-1].reshape(tb.shape))
+            direct = np.maximum(ta[:, 0] @ tb[:, 0].T, ta[:, 1] @ tb[:, 1].T)
+            flipped = np.maximum(ta[:, 0] @ mb[:, 0].T, ta[:, 1] @ mb[:, 1].T)
+            best = np.maximum(direct, flipped)
+            nominated: set[tuple[int, int]] = set()  # each training image's best test images, and vice versa
+            k_row = min(params.shortlist_k, best.shape[1])
+            for i, row in enumerate(np.argpartition(-best, k_row - 1, axis=1)[:, :k_row]):
+                nominated.update((i, int(j)) for j in row)
+            k_col = min(params.shortlist_k, best.shape[0])
+            for j, col in enumerate(np.argpartition(-best, k_col - 1, axis=0)[:k_col].T):
+                nominated.update((int(i), j) for i in col)
+            candidates = sorted(ij for ij in nominated if best[ij] >= params.shortlist_threshold)
+            results = pool.map(lambda ij: _verify(images_a[ij[0]], images_b[ij[1]],
+                                                  bool(flipped[ij] > direct[ij]), params), candidates)
+            bar = tqdm(results, total=len(candidates), desc="duplicates across: verifying", unit="pair",
+                       disable=not progress)
+            for (i, j), (score, scale) in zip(candidates, bar, strict=True):
+                if score < params.accept_threshold:
+                    continue
+                for b in members_b[fps_b[j]]:
+                    pair = DuplicatePair(ids_a[i], b, "near", bool(flipped[i, j] > direct[i, j]), round(score, 4),
+                                         round(scale, 4))
+                    if b not in found or found[b].score < pair.score:
+                        found[b] = pair
+    return [found[b] for b in sorted(found)]
+
+
 def find_duplicates(
     dataset: Dataset, params: DetectorParams = DetectorParams(), *, progress: bool = False
 ) -> DuplicateReport:

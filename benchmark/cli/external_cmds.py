@@ -60,6 +60,10 @@ def external_text(metrics: dict) -> str:
     h = metrics["headline"]
     lines = [f"external {h['metric']} on {h['dataset']}: {h['value']:.3f} [{_num(h['ci_low'])}, "
              f"{_num(h['ci_high'])}] ({metrics['ensemble']}; class mapping {metrics['class_mapping']['rule']})"]
+    copies = metrics.get("duplicates_of_training") or 0
+    if copies:
+        lines.append(f"warning: {copies} test image(s) are also in the training data, exactly or nearly (see "
+                     "'busbench splits verify'); the models may have trained on them")
     gap = metrics.get("gap")
     if gap is not None:
         lines.append(f"gap ({gap['definition']}): {gap['value']:+.3f} [{_signed(gap['ci_low'])}, "

@@ -12,7 +12,13 @@ from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.data.busbra import load_busbra
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
-from benchmark.splits.external import is_external, load_external, make_external, render_external
+from benchmark.splits.external import (
+    check_duplicates_of_training,
+    is_external,
+    load_external,
+    make_external,
+    render_external,
+)
 from benchmark.splits.make import GROUPINGS, import_busbra_split, make_split
 from benchmark.splits.provenance import check_provenance, mark_edited
 from benchmark.splits.schema import read_split
@@ -113,9 +119,10 @@ def run_make(args: argparse.Namespace) -> int:
 def run_external_split(args: argparse.Namespace) -> int:
     """``busbench splits external``."""
     _refuse_overwrite(args.out, args.force)
-    train = load_split(args.train_split, open_dataset(args.train_dataset))
-    test_data = open_dataset(args.test_dataset)
-    split = make_external(train, test_data, classes=args.test_classes, group=args.group, progress=show_progress())
+    train_data, test_data = open_dataset(args.train_dataset), open_dataset(args.test_dataset)
+    train = load_split(args.train_split, train_data)
+    split = make_external(train, train_data, test_data, classes=args.test_classes, group=args.group,
+                          progress=show_progress())
     split.save(args.out)
     print(f"wrote {args.out}")
     print(render_external(split))
@@ -144,6 +151,7 @@ def _verify_external(args: argparse.Namespace) -> int:
         data.facts(progress=show_progress(), fresh=True)
     split = load_external(args.file, train_data, test_data)
     checked = check_provenance(split.train, train_data, f"{args.file} (training side)")
+    check_duplicates_of_training(split, train_data, test_data, str(args.file))
     print(f"OK: {args.file} matches {train_data.name} ({len(split.train.cases)} cases, {split.train.k} folds; "
           f"{checked}) and {test_data.name} ({len(split.test.cases)} test cases)")
     print(render_external(split))

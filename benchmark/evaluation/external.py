@@ -34,7 +34,8 @@ def score_external(rd: RunDir, ext: ExternalSplit, train_data: Dataset, test_dat
     Returns:
         ``headline`` (the external one, with the test dataset's name), ``external`` (the ensemble's full metrics),
         ``per_model`` (each fold model's external headline), ``internal`` and ``gap`` (``None`` for ``all``),
-        ``class_mapping``, ``train`` and ``ensemble``.
+        ``class_mapping``, ``train``, ``ensemble`` and ``duplicates_of_training`` (how many test images are also
+        in the training data).
     """
     task = "classification"
     head_side = ext.test.as_split(ext.mapping.head)
@@ -52,6 +53,7 @@ def score_external(rd: RunDir, ext: ExternalSplit, train_data: Dataset, test_dat
     doc: dict[str, Any] = {"task": task, "headline": {**external["headline"], "dataset": ext.test.dataset_name},
                            "external": external, "per_model": per_model, "class_mapping": ext.mapping.to_json(),
                            "train": mode, "ensemble": f"mean of the {n_folds} fold model(s)' probabilities",
+                           "duplicates_of_training": len(ext.test.duplicates_of_training),
                            "internal": None, "gap": None}
     if mode == "folds":
         folds = list(range(n_folds))

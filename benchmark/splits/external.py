@@ -6,14 +6,17 @@ An external split file is JSON::
       "format": "busbench-external/1",
       "train": {<the training dataset's split file, whole: its folds, cases and generator>},
       "test": {"dataset": {"name", "fingerprint", "n_cases", "classes"}, "generator": {...},
-               "cases": {"<case_id>": {"fingerprint", "label", "group", "cluster", ("patient")}}},
+               "cases": {"<case_id>": {"fingerprint", "label", "group", "cluster", ("patient")}},
+               "duplicates_of_training": [{"test", "train", "kind", "score"}, ...]},
       "class_mapping": {"head": [...], "scored": [...], "rule": "identity" | "renormalise"}
     }
 
 Both sides are verified against their data on every load (:func:`load_external`), as a split file is: a changed
 image, label or case of either dataset is an error naming it. The test side's ``group`` is the bootstrap unit of the
 external score's intervals (patient and near-duplicate chains united where the data have patient ids, else
-duplicate clusters), made as ``busbench splits make`` groups.
+duplicate clusters), made as ``busbench splits make`` groups. ``duplicates_of_training`` lists the test images that
+are also in the training data, exactly or nearly (:func:`benchmark.audit.duplicates.cross_duplicates`): a model
+may have trained on them, so their number is reported wherever the external score is.
 
 The class mapping says how the model's head becomes the scored probabilities: ``identity`` when the head's classes
 are the scored ones; ``renormalise`` when a three-class head (normal, benign, malignant) is scored on benign vs
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.audit.duplicates import DetectorParams, cross_duplicates
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json, read_json
@@ -97,6 +101,8 @@ class ExternalTest:
         classes: The classes scored.
         generator: How the side was made (grouping, classes, duplicate detector, library versions).
         cases: Per case id, its fingerprint, label, group (the bootstrap unit), cluster and patient.
+        duplicates_of_training: Test cases whose image is also in the training data: ``{test case: {"train",
+            "kind", "score"}}``.
     """
 
     dataset_name: str
@@ -104,6 +110,7 @@ class ExternalTest:
     classes: tuple[str, ...]
     generator: dict[str, Any]
     cases: dict[str, CaseRecord]
+    duplicates_of_training: dict[str, dict[str, Any]]
 
     @property
     def case_ids(self) -> tuple[str, ...]:
@@ -124,7 +131,8 @@ class ExternalTest:
         """The ``test`` section."""
         return {"dataset": {"name": self.dataset_name, "fingerprint": self.dataset_fingerprint,
                             "n_cases": len(self.cases), "classes": list(self.classes)},
-                "generator": self.generator, "cases": cases_to_json(self.cases)}
+                "generator": self.generator, "cases": cases_to_json(self.cases),
+                "duplicates_of_training": [{"test": b, **d} for b, d in sorted(self.duplicates_of_training.items())]}
 
 
 @dataclass(frozen=True)
@@ -151,12 +159,13 @@ class ExternalSplit:
                 "class_mapping": self.mapping.to_json()}
 
 
-def make_external(train: SplitFile, test_dataset: Dataset, *, classes: tuple[str, ...] | None = None,
-                  group: str = "auto", progress: bool = False) -> ExternalSplit:
+def make_external(train: SplitFile, train_dataset: Dataset, test_dataset: Dataset, *,
+                  classes: tuple[str, ...] | None = None, group: str = "auto", progress: bool = False) -> ExternalSplit:
     """An external split: ``train``'s folds, and every case of ``test_dataset`` in the scored classes.
 
     Args:
         train: The training dataset's verified split (its folds train and select the models).
+        train_dataset: The data ``train`` was verified against (searched for copies of the test images).
         test_dataset: The data every model predicts.
         classes: The classes scored on the test data (default: the training split's, where the test data have
             cases of each; else every class the test data have).
@@ -180,8 +189,10 @@ def make_external(train: SplitFile, test_dataset: Dataset, *, classes: tuple[str
     groups = {c.case_id: groups[c.case_id] for c in test_dataset.cases if c.label in chosen}
     generator = {"command": "busbench splits external", "group": resolved, "classes": list(chosen),
                  "duplicate_detector": report.params.as_dict(), "versions": library_versions()}
+    copies = {p.b: {"train": p.a, "kind": p.kind, "score": p.score}
+              for p in cross_duplicates(train_dataset, test_dataset, report.params, progress=progress) if p.b in groups}
     test = ExternalTest(test_dataset.name, test_dataset.fingerprint(), chosen, generator,
-                        case_records(test_dataset, groups, clusters))
+                        case_records(test_dataset, groups, clusters), copies)
     return ExternalSplit(train, test, mapping)
 
 
@@ -205,8 +216,14 @@ def read_external(path: str | os.PathLike[str]) -> ExternalSplit:
     cases = cases_from_json(raw["cases"], f"{where} (test)")
     if not cases:
         raise BusbenchError(where, "the test side has no cases")
+    copies: dict[str, dict[str, Any]] = {}
+    for entry in raw.get("duplicates_of_training") or []:
+        if not isinstance(entry, dict) or entry.get("test") not in cases or not entry.get("train"):
+            raise BusbenchError(where, f"'duplicates_of_training' has an entry that names no test case: {entry!r}")
+        copies[str(entry["test"])] = {k: entry.get(k) for k in ("train", "kind", "score")}
     test = ExternalTest(str(dataset.get("name")), str(dataset.get("fingerprint")),
-                        tuple(str(c) for c in dataset.get("classes") or ()), dict(raw.get("generator") or {}), cases)
+                        tuple(str(c) for c in dataset.get("classes") or ()), dict(raw.get("generator") or {}), cases,
+                        copies)
     if not isinstance(raw_mapping, dict):
         raise BusbenchError(where, "'class_mapping' is missing")
     mapping = class_mapping(tuple(raw_mapping.get("head") or ()), tuple(raw_mapping.get("scored") or ()), where)
@@ -233,6 +250,24 @@ def load_external(path: str | os.PathLike[str], train_dataset: Dataset, test_dat
     return split
 
 
+def check_duplicates_of_training(split: ExternalSplit, train_dataset: Dataset, test_dataset: Dataset,
+                                 where: str) -> None:
+    """Run the detector across the two datasets again and check the file's ``duplicates_of_training``.
+
+    Raises:
+        BusbenchError: If the test images found in the training data are not the ones the file lists.
+    """
+    params = DetectorParams(**split.test.generator.get("duplicate_detector", {}))
+    found = {p.b for p in cross_duplicates(train_dataset, test_dataset, params) if p.b in split.test.cases}
+    listed = set(split.test.duplicates_of_training)
+    if found != listed:
+        unlisted = ", ".join(sorted(found - listed)[:5]) or "none"
+        missing = ", ".join(sorted(listed - found)[:5]) or "none"
+        raise BusbenchError(where, f"lists {len(listed)} test image(s) that are also in the training data, the "
+                                   f"detector finds {len(found)} (not listed: {unlisted}; listed but not found: "
+                                   f"{missing})")
+
+
 def is_external(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` holds an external split file (by its ``format``); ``False`` for anything else."""
     try:
@@ -257,4 +292,8 @@ def render_external(split: ExternalSplit) -> str:
         f"{', '.join(f'{counts[c]} {c}' for c in test.classes)}; {len({r.group for r in test.cases.values()})} "
         f"groups by {test.generator.get('group')}, the bootstrap unit)",
         f"class mapping: {rule} ({how})",
+        f"test cases whose image is also in the training data: {len(test.duplicates_of_training)} of "
+        f"{len(test.cases)}" + (f" ({', '.join(sorted(test.duplicates_of_training)[:5])}"
+                                f"{', ...' if len(test.duplicates_of_training) > 5 else ''})"
+                                if test.duplicates_of_training else ""),
     ])
