@@ -96,7 +96,7 @@ def test_a_tampered_external_split_is_refused_in_one_line(files, tmp_path, capsy
     assert err.count("\n") == 1 and "is not an external split file" in err
 
 
-def test_external_runs_score_the_ensemble_the_cross_validated_score_and_the_gap(files, tmp_path):
+def test_external_runs_score_the_ensemble_the_cross_validated_score_and_the_gap(files, tmp_path, capsys):
     # Trained on site a, tested on site b (another scanner look): the gap is measured and it is real.
     _, ext = files
     runs = tmp_path / "runs"
@@ -141,6 +141,16 @@ def test_external_runs_score_the_ensemble_the_cross_validated_score_and_the_gap(
     assert title == f"trained on {SITE_A}, tested on {SITE_B}" and list(board["rank"]) == [1]
     assert board.iloc[0]["gap_value"] == pytest.approx(gap["value"]) and board.iloc[0]["class_mapping"] == "identity"
     assert tables.leaky(frame, "classification").empty and tables.ranking(frame, "classification").empty
+    # results list --format json|csv: one record per run, the score with its interval, budget and both datasets
+    capsys.readouterr()
+    assert main(["results", "list", "--runs", str(runs), "--format", "json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["kind"] == "external" and record["dataset"] == SITE_A and record["test_dataset"] == SITE_B
+    assert record["headline_value"] == pytest.approx(headline["value"]) and record["budget"].startswith("64 px, 15 ep")
+    assert main(["results", "list", "--runs", str(runs), "--format", "csv"]) == 0
+    (row_csv,) = csv.DictReader(capsys.readouterr().out.splitlines())
+    assert float(row_csv["headline_ci_low"]) == pytest.approx(headline["ci_low"])
+    assert row_csv["split"] == str(ext) and row_csv["run_id"] == record["run_id"]
     # the same command again finds its finished run and trains nothing
     assert main(["external", "small_cnn", "--dataset", SITE_A, "--test-dataset", SITE_B, "--splits", str(ext),
                  *TRAINING, "--out", str(runs)]) == 0

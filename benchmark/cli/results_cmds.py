@@ -7,12 +7,15 @@ predictions and checks its ``metrics.json``.
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.score import collapse_note
+from benchmark.evaluation.score import collapse_note, constant_prediction
 from benchmark.evaluation.training import how_trained
 from benchmark.evaluation.verify import verify_run, write_added
 from benchmark.results.identity import IDENTITY_VERSION
@@ -40,6 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     lister.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder whose index to read")
     lister.add_argument("--results", metavar="URL", help="store URL (default: sqlite index in --runs)")
     lister.add_argument("--task", choices=("classification", "segmentation"))
+    lister.add_argument("--format", choices=("text", "json", "csv"), default="text",
+                        help="text (default), or one record per run as JSON or CSV (the columns of LIST_COLUMNS)")
     lister.set_defaults(run=run_list)
 
     reindex = results.add_parser("reindex", help="(re)build the index of every run folder under a folder")
@@ -66,10 +71,40 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.set_defaults(run=run_verify)
 
 
+#: The columns of ``busbench results list --format json|csv``: what a paper's table needs of each run.
+LIST_COLUMNS = ("run_id", "kind", "status", "task", "submission", "dataset", "test_dataset", "protocol", "split",
+                "split_sha256", "headline_metric", "headline_value", "headline_ci_low", "headline_ci_high",
+                "budget", "collapsed", "image_size", "epochs", "pretrained", "tuned", "seed", "params", "device",
+                "created", "finished", "git_commit", "busbench_version")
+
+
+def list_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One store row as a record of :data:`LIST_COLUMNS` (the score with its interval, budget and flags)."""
+    run = row.get("run_json") or {}
+    external = run.get("external") if isinstance(run.get("external"), dict) else {}
+    record = {k: row.get(k) for k in LIST_COLUMNS if k in row}
+    record.update({
+        "test_dataset": (external.get("test_dataset") or {}).get("name"),
+        "split": (run.get("split") or {}).get("path"),
+        "budget": how_trained(row),
+        "collapsed": constant_prediction(row.get("metrics_json") or {}),
+        "busbench_version": (run.get("versions") or {}).get("busbench"),
+    })
+    return {k: record.get(k) for k in LIST_COLUMNS}
+
+
 def run_list(args: argparse.Namespace) -> int:
     """``busbench results list``."""
     with ResultsStore(args.results or default_store_url(args.runs)) as store:
         rows = store.list_runs(task=args.task)
+    if args.format == "json":
+        print(json.dumps([list_record(r) for r in rows], indent=1))
+        return 0
+    if args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=LIST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(list_record(r) for r in rows)
+        return 0
     if not rows:
         print("no runs indexed yet: train one with 'busbench run' or score predictions with 'busbench evaluate'")
     for r in rows:
