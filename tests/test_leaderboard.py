@@ -619,3 +619,29 @@ def test_stopping_busbench_leaderboard_stops_its_server(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_external_runs_have_their_own_board_and_page(tmp_path, monkeypatch):
+    # A real external run (busbench external: small CNN, one epoch) trained on one synthetic site, tested on the other.
+    from benchmark.cli import main
+
+    site_a, site_b = "synthetic:n=30,seed=4,size=32", "synthetic:n=20,seed=5,size=32,site=b"
+    train, ext, runs = tmp_path / "a.json", tmp_path / "ab.json", tmp_path / "runs"
+    assert main(["splits", "make", site_a, "--k", "3", "--val-fraction", "0.4", "--out", str(train)]) == 0
+    assert main(["splits", "external", str(train), site_a, site_b, "--out", str(ext)]) == 0
+    assert main(["external", "small_cnn", "--dataset", site_a, "--test-dataset", site_b, "--splits", str(ext),
+                 "--epochs", "1", "--image-size", "32", "--threads", "1", "--out", str(runs)]) == 0
+    (run_json,) = runs.glob("*/run.json")
+    run_id, metrics = run_json.parent.name, json.loads((run_json.parent / "metrics.json").read_text())
+    at = open_page("boards", runs, monkeypatch)
+    title = ui.md_escape(f"trained on {site_a}, tested on {site_b}")
+    assert f"**{title}**: 1 ranked" in markdown_bodies(at)
+    board = tbl(at, "external-classification-0")
+    assert list(board["run_id"]) == [run_id]
+    assert board["headline_value"].iloc[0] == pytest.approx(metrics["headline"]["value"])
+    assert board["gap"].iloc[0].startswith(ui.fmt(metrics["gap"]["value"]))
+    assert "Leaky protocols" not in " ".join(markdown_bodies(at))  # an external run is not a leaky one
+    at = open_page("submission", runs, monkeypatch, run=run_id)
+    opening = f"External validation: trained on {ui.md_escape(site_a)}, tested on every case of {ui.md_escape(site_b)}"
+    assert any(body.startswith(opening) for body in markdown_bodies(at))
+    assert not any("Not the clean protocol" in body for body in markdown_bodies(at))
