@@ -99,6 +99,8 @@ def pick_run(frame: pd.DataFrame, options: list[str], *, label: str, key: str, p
     if not options:
         return None
     wanted = st.query_params.get(param) if param else None
+    if wanted and wanted not in options and key not in st.session_state:  # a stale or mistyped link
+        st.warning(f"There is no run {md_escape(wanted)} among these; {md_escape(options[0])} is shown instead.")
     index = options.index(wanted) if wanted in options else 0
     chosen = st.selectbox(label, options, index=index, format_func=run_label(frame), key=key)
     if param and chosen != wanted:

@@ -645,3 +645,10 @@ def test_external_runs_have_their_own_board_and_page(tmp_path, monkeypatch):
     opening = f"External validation: trained on {ui.md_escape(site_a)}, tested on every case of {ui.md_escape(site_b)}"
     assert any(body.startswith(opening) for body in markdown_bodies(at))
     assert not any("Not the clean protocol" in body for body in markdown_bodies(at))
+
+
+def test_an_unknown_run_in_the_link_is_a_visible_warning(runs, monkeypatch):
+    at = open_page("submission", runs, monkeypatch, run="does-not-exist")
+    warnings = [w.value for w in at.warning]
+    expected = f"There is no run {ui.md_escape('does-not-exist')} among these;"
+    assert any(w.startswith(expected) for w in warnings), warnings
