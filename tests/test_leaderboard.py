@@ -652,3 +652,4 @@ def test_an_unknown_run_in_the_link_is_a_visible_warning(runs, monkeypatch):
     warnings = [w.value for w in at.warning]
     expected = f"There is no run {ui.md_escape('does-not-exist')} among these;"
     assert any(w.startswith(expected) for w in warnings), warnings
+    assert at.metric[0].label == "Balanced accuracy"  # the headline names its metric

@@ -199,8 +199,9 @@ def render() -> None:
     if sub.get("reference"):
         st.text(f"Reference: {sub['reference']}")
     cols = st.columns(4)
-    cols[0].metric("Headline", f"{ui.fmt(row['headline_value'])}",
-                   help=ui.md_escape(row["headline_metric"]) if row.get("headline_metric") else None)
+    metric = str(row.get("headline_metric") or "headline").replace("_", " ")
+    cols[0].metric(metric[:1].upper() + metric[1:], f"{ui.fmt(row['headline_value'])}",
+                   help="the headline metric, on the pooled out-of-fold predictions")
     cols[1].metric("95% CI", f"{ui.fmt(row['headline_ci_low'])}–{ui.fmt(row['headline_ci_high'])}")
     cols[2].metric("Protocol", str(row.get("protocol") or "none recorded"))
     cols[3].metric("Status", str(row["status"]))
