@@ -232,3 +232,31 @@ def test_test_images_that_are_also_training_images_are_recorded_and_reported(tmp
     assert main(["splits", "verify", str(out_file), str(train_root), "--test-dataset", str(test_root)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the detector finds 2 (not listed: benign-2;" in err
+
+
+def test_a_three_class_model_is_scored_end_to_end_on_benign_vs_malignant(files, tmp_path):
+    # As for BUSI -> BUS-BRA: the three-class head's probabilities renormalised over benign and malignant.
+    train, _ = files
+    ext = tmp_path / "a-to-b-benign-malignant.json"
+    assert main(["splits", "external", str(train), SITE_A, SITE_B, "--test-classes", "benign,malignant", "--out",
+                 str(ext)]) == 0
+    runs = tmp_path / "runs"
+    assert main(["external", "small_cnn", "--dataset", SITE_A, "--test-dataset", SITE_B, "--splits", str(ext),
+                 "--epochs", "2", "--image-size", "32", "--threads", "1", "--out", str(runs)]) == 0
+    (run_dir,) = [p.parent for p in runs.glob("*/run.json")]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["class_mapping"] == {"head": ["normal", "benign", "malignant"], "scored": ["benign", "malignant"],
+                                        "rule": "renormalise"}
+    split, b = read_external(ext), open_dataset(SITE_B)
+    raw = []
+    for k in range(3):
+        with (run_dir / f"fold-{k}" / "external.csv").open() as handle:
+            rows = {r["case_id"]: [float(r["prob_benign"]), float(r["prob_malignant"])] for r in csv.DictReader(handle)}
+        raw.append([rows[c] for c in split.test.case_ids])
+    # each model's benign and malignant probabilities renormalised, then averaged over the models
+    renormalised = np.mean([np.asarray(p) / np.asarray(p).sum(1, keepdims=True) for p in raw], axis=0)
+    y = np.array([("benign", "malignant").index(b.case(c).label) for c in split.test.case_ids])
+    external = metrics["external"]["pooled"]
+    assert metrics["headline"]["value"] == pytest.approx(skm.balanced_accuracy_score(y, renormalised.argmax(1)))
+    assert external["auc_malignant"] == pytest.approx(skm.roc_auc_score(y, renormalised[:, 1]))
+    assert metrics["external"]["convention"].startswith("2 classes benign/malignant")
