@@ -34,12 +34,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from benchmark.classes import BINARY_CLASSES, CLASS_SETS, CLASSES  # noqa: F401  (re-exported: metrics' names)
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
 
-CLASSES: tuple[str, ...] = ("normal", "benign", "malignant")
-BINARY_CLASSES: tuple[str, ...] = ("benign", "malignant")
-#: The class sets a probability matrix can hold, by its number of columns.
-CLASS_SETS: dict[int, tuple[str, ...]] = {len(CLASSES): CLASSES, len(BINARY_CLASSES): BINARY_CLASSES}
 #: Column indices of the three-class matrix (:data:`CLASSES`).
 NORMAL, BENIGN, MALIGNANT = 0, 1, 2
 PROB_SUM_TOLERANCE = 1e-3  # loose enough for probabilities written with 4+ decimals, tight enough to refuse logits

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from benchmark.classes import CLASSES
 from benchmark.errors import BusbenchError
-from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 
 ENTRY_POINT_GROUP = "busbench.submissions"

@@ -6,8 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from benchmark.classes import CLASS_SETS
 from benchmark.errors import BusbenchError
-from benchmark.metrics.classification import CLASS_SETS
 
 Task = Literal["classification", "segmentation"]
 TASKS: tuple[str, ...] = ("classification", "segmentation")

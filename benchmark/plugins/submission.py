@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.classes import CLASSES
 from benchmark.errors import BusbenchError
-from benchmark.metrics.classification import CLASSES
 from benchmark.models.augment import affine_theta, coin, uniform, warp
 from benchmark.models.recipes import adam
 from benchmark.plugins.spec import ModelSpec
