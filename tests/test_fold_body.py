@@ -36,7 +36,7 @@ def test_a_run_document_has_every_common_field_and_its_kind_section() -> None:
     with pytest.raises(ValueError, match="unknown run kind 'trainedd'"):
         new_run_doc("x", "trainedd", task="classification", submission={}, training=NOT_TRAINED, dataset={},
                     split={}, identity=None, code=None, compute=None)
-    assert set(KINDS) == {"trained", "tuned", "protocol-audit", "predictions"}
+    assert set(KINDS) == {"trained", "tuned", "protocol-audit", "predictions", "external"}
 
 
 def test_a_fold_completed_by_another_process_is_kept(tmp_path: Path, capsys) -> None:
