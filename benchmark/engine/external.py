@@ -135,6 +135,7 @@ def run_external(req: ExternalRequest) -> ExternalOutcome:
           f"predicting {len(external_ids)} cases of {test_data.name}, {doc['epochs']} epochs at {size} px -> "
           f"{rd.path}", file=sys.stderr)
     classes = ext.train.classes
+    external_images: list[torch.Tensor] = []  # decoded once, on the first fold that trains, and shared by the rest
 
     def build(k: int) -> FoldData:
         fold = folds[k]
@@ -143,8 +144,10 @@ def run_external(req: ExternalRequest) -> ExternalOutcome:
             test = images_only(train_data, fold.test, size)
         else:  # --train all: no test part of the training data
             test = torch.empty((0, 1, size, size), dtype=torch.uint8)
+        if not external_images:
+            external_images.append(images_only(test_data, external_ids, size))
         return FoldData(k, train, select, "val", tuple(fold.test), test, external_ids=external_ids,
-                        external_images=images_only(test_data, external_ids, size))
+                        external_images=external_images[0])
 
     failed = run_folds(submission, train_data, chosen, build, code=code["sha256"], epochs=int(doc["epochs"]),
                        seed=req.seed, compute=compute, rd=rd, doc=doc, progress=req.progress)

@@ -38,17 +38,17 @@ def score_external(rd: RunDir, ext: ExternalSplit, train_data: Dataset, test_dat
         in the training data).
     """
     task = "classification"
-    head_side = ext.test.as_split(ext.mapping.head)
+    head_side, test_side = ext.test.as_split(ext.mapping.head), ext.test.as_split()
     per_model, stacked = [], []
     for k in range(n_folds):
         read = read_class_predictions(rd.fold_dir(k) / EXTERNAL_PREDICTIONS, head_side, [0])
         probs = ext.mapping.apply(np.stack([read[c][1] for c in ext.test.case_ids]))
         stacked.append(probs)
-        alone = score_predictions(task, ext.test.as_split(), test_data, _rows(ext, probs), folds=[0],
+        alone = score_predictions(task, test_side, test_data, _rows(ext, probs), folds=[0],
                                   where=str(rd.fold_dir(k) / EXTERNAL_PREDICTIONS))
         per_model.append({"fold": k, "headline": alone["headline"]})
     ensemble = _rows(ext, np.mean(stacked, axis=0))
-    external = score_predictions(task, ext.test.as_split(), test_data, ensemble, folds=[0], where=str(rd.path))
+    external = score_predictions(task, test_side, test_data, ensemble, folds=[0], where=str(rd.path))
     metric = HEADLINE[task]
     doc: dict[str, Any] = {"task": task, "headline": {**external["headline"], "dataset": ext.test.dataset_name},
                            "external": external, "per_model": per_model, "class_mapping": ext.mapping.to_json(),
@@ -57,10 +57,10 @@ def score_external(rd: RunDir, ext: ExternalSplit, train_data: Dataset, test_dat
                            "internal": None, "gap": None}
     if mode == "folds":
         folds = list(range(n_folds))
-        internal = score_predictions(task, ext.train, train_data, read_run_predictions(rd, task, ext.train, folds),
-                                     folds=folds)
-        a = prepare(task, ext.train, train_data, read_run_predictions(rd, task, ext.train, folds), folds=folds)
-        b = prepare(task, ext.test.as_split(), test_data, ensemble, folds=[0])
+        own = read_run_predictions(rd, task, ext.train, folds)  # read once: scored, then bootstrapped for the gap
+        internal = score_predictions(task, ext.train, train_data, own, folds=folds)
+        a = prepare(task, ext.train, train_data, own, folds=folds)
+        b = prepare(task, test_side, test_data, ensemble, folds=[0])
         ci = difference_ci(a.statistic(metric), len(a.ids), a.groups, b.statistic(metric), len(b.ids), b.groups,
                            n_boot=N_BOOT, seed=0)
         doc["internal"] = internal
