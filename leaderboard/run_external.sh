@@ -13,9 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# name                 external split                                              test data         size  epochs
+# name                 external split (3-class, then benign vs malignant)                     test data         size  epochs
 PLAN="
 efficientnet_lite0     splits/external/busi_examination_to_synthetic_site_b.json  synthetic:site=b  160   10
+efficientnet_lite0     splits/external/busi_without_normals_to_synthetic_site_b.json  synthetic:site=b  160   10
 "
 
 main() {

@@ -278,6 +278,23 @@ def test_committed_busi_without_normals_split_verifies_and_is_reproducible(busi)
     assert remade == committed
 
 
+@pytest.mark.parametrize(("name", "classes", "n"), [
+    ("busi_examination_to_synthetic_site_b.json", "normal, benign, malignant", 780),
+    ("busi_without_normals_to_synthetic_site_b.json", "benign, malignant", 647),
+])
+def test_committed_external_splits_verify_against_both_datasets(busi_dir, capsys, name, classes, n):
+    # The committed external examples (issue 17, section 3), checked as a user checks them: both sides' fingerprints,
+    # the training folds remade, and the test images that are also training images detected again.
+    from benchmark.cli import main
+
+    path = REPO / "splits" / "external" / name
+    capsys.readouterr()
+    assert main(["splits", "verify", str(path), str(busi_dir), "--test-dataset", "synthetic:site=b"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: {path} matches") and f"{n} test cases" in out, out
+    assert f"classes {classes}" in out and "also in the training data: 0 of" in out, out
+
+
 # Frames of one examination, viewed by eye (BENCHMARKS.md, "Examination grouping"): cine frames, the same view with and
 # without calipers or a Doppler box. The duplicate split put each of these pairs in two folds.
 SAME_EXAMINATION = [("benign-61", "benign-94"), ("malignant-6", "malignant-7"), ("malignant-27", "malignant-28"),

@@ -58,8 +58,8 @@ _NOTES = (
     "then cosine; chosen on fold 0's inner validation part only: backbone_lr_scale 1 (best validation balanced "
     "accuracy 0.816 in 12 epochs at 192 px) over 0.1 with a one-epoch warm-up (0.763); the U-Net took the same "
     "values, and its own fold-0 validation agrees (lesion Dice 0.740 against 0.719 in 10 epochs; BENCHMARKS.md)",
-    "the 3-class head starts small (normal, std 0.01), not timm's +-1/sqrt(classes), so training starts at the "
-    "chance-level loss",
+    "the classifier head (3 classes, or 2 on benign-vs-malignant splits) starts small (normal, std 0.01), not timm's "
+    "+-1/sqrt(classes), so training starts at the chance-level loss",
 )
 
 
@@ -83,14 +83,14 @@ class LiteFinetune(Submission):
 
 
 class LiteClassifier(LiteFinetune):
-    """timm's ``tf_efficientnet_liteN`` with a 3-class head, from the ImageNet weights unless ``pretrained=False``."""
+    """timm's ``tf_efficientnet_liteN``, 3- or 2-class head (the split's), from ImageNet unless ``pretrained=False``."""
 
     def build_model(self) -> nn.Module:
         """The classifier; every ImageNet tensor but the 1000-class head is loaded."""
         model = timm.create_model(
             LITE_WEIGHTS[self.lite].timm_name,
             pretrained=False,  # never let timm fetch weights; the installed file is loaded below
-            num_classes=3,
+            num_classes=self.num_classes,
             in_chans=self.spec.in_channels,
             drop_rate=float(self.hparams["drop_rate"]),
         )
@@ -116,10 +116,11 @@ def _classifier_spec(n: int, params: str, drop_rate: float) -> ModelSpec:
     return ModelSpec(
         name=name,
         task="classification",
+        class_counts=(3, 2),
         authors=("Mingxing Tan", "Quoc V. Le"),
         reference=_REFERENCE,
         description=f"EfficientNet-Lite{n} classifier (timm tf_efficientnet_lite{n}, {params} M parameters), "
-        "ImageNet-pretrained, 3-class head",
+        "ImageNet-pretrained, 3-class head (2-class on benign-vs-malignant splits)",
         input_size=224,
         in_channels=3,
         mean=LITE_MEAN,
