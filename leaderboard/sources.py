@@ -109,6 +109,31 @@ def load_runs(url: str) -> list[dict[str, Any]]:
         return store.list_runs()
 
 
+def runs_of(named: str | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every run of a store named as ``busbench leaderboard --results`` names it, for a command that reads it once.
+
+    Args:
+        named: A SQLAlchemy URL (read as it is), a folder of run folders (indexed into a temporary SQLite file that
+            is deleted afterwards: the command never writes the folder nor the app's cache), or ``None`` for the
+            committed runs.
+
+    Returns:
+        The runs, and one line per run folder left out (see :func:`build_index`).
+
+    Raises:
+        BusbenchError: When ``named`` is neither a usable URL nor a folder.
+    """
+    if named and "://" in named:
+        return load_runs(named), []
+    folder = Path(named) if named else COMMITTED_RESULTS
+    if not folder.is_dir():
+        raise BusbenchError(folder, "is neither a store URL nor a folder of run folders")
+    with tempfile.TemporaryDirectory(prefix="busbench-export-") as tmp:
+        target = Path(tmp) / "index.sqlite"
+        problems = build_index(folder, target)
+        return load_runs(f"sqlite:///{target}"), problems
+
+
 def load_run(url: str, run_id: str) -> dict[str, Any] | None:
     """One run of the store, or ``None``."""
     with ResultsStore(url) as store:

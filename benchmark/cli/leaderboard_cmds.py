@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from benchmark.errors import BusbenchError
 from benchmark.results.store import ResultsStore
@@ -38,6 +39,27 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "$BUSBENCH_BUSI, else where each run says it read its data)")
     board.add_argument("--port", type=int, default=8501, help="port on localhost (default 8501)")
     board.set_defaults(run=run_leaderboard)
+
+
+def leaderboard_module(name: str) -> ModuleType:
+    """A module of the checkout's ``leaderboard`` package (``export``, ``tables``...), for a command that uses it.
+
+    The leaderboard is not installed with busbench: it runs from the checkout beside the ``benchmark`` package, as
+    the app does (see ``leaderboard/app.py``).
+
+    Raises:
+        BusbenchError: Without the checkout's leaderboard folder, or without the ``leaderboard`` extra.
+    """
+    if not APP.is_file():
+        raise BusbenchError(APP, "not found: the leaderboard runs from a busbench checkout")
+    root = str(APP.parents[1])
+    if root not in sys.path:
+        sys.path.append(root)
+    try:
+        return importlib.import_module(f"leaderboard.{name}")
+    except ImportError as exc:
+        raise BusbenchError("leaderboard", f"needs the 'leaderboard' extra (pip install -c constraints.txt -e "
+                                           f"'.[leaderboard]'): {exc}") from exc
 
 
 def streamlit_command(port: int) -> list[str]:

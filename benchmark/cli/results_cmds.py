@@ -1,7 +1,9 @@
-"""``busbench results``: list, reindex, publish and verify runs.
+"""``busbench results``: list, reindex, publish, verify and export runs.
 
 Publishing copies a finished run's small files for the leaderboard; verifying scores a run again from its stored
-predictions and checks its ``metrics.json``.
+predictions and checks its ``metrics.json``; exporting writes a task's boards as the leaderboard ranks them, as CSV,
+a LaTeX table or BibTeX (:mod:`leaderboard.export`, which needs the checkout's ``leaderboard`` folder and the
+``leaderboard`` extra).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmark.cli.leaderboard_cmds import leaderboard_module
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import collapse_note, constant_prediction
 from benchmark.evaluation.training import how_trained
 from benchmark.evaluation.verify import verify_run, write_added
+from benchmark.fileio import atomic_write_text
 from benchmark.results.identity import IDENTITY_VERSION
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
@@ -69,6 +73,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--dataset", help="the data the runs were scored on (default: the spec in each run.json)")
     verify.add_argument("--update", action="store_true", help="write the added figures into metrics.json")
     verify.set_defaults(run=run_verify)
+
+    export = results.add_parser(
+        "export", help="write a task's boards as CSV, a LaTeX table with CIs, or BibTeX of what they cite",
+        description="Write the clean boards of one task (one per split file), ranked as the leaderboard ranks "
+                    "them, with each score's 95% CI, budget and convergence flags: as CSV, as LaTeX tables "
+                    "(booktabs), or as BibTeX of busbench, the datasets and the ranked submissions' references.")
+    export.add_argument("--results", metavar="URL_OR_FOLDER",
+                        help="a store URL or a folder of run folders (default: the committed leaderboard/results)")
+    export.add_argument("--task", choices=("classification", "segmentation"), default="classification")
+    export.add_argument("--format", choices=("csv", "latex", "bibtex"), default="csv")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output); written whole or not")
+    export.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    export.set_defaults(run=run_export)
 
 
 #: The columns of ``busbench results list --format json|csv``: what a paper's table needs of each run.
@@ -183,3 +200,20 @@ def run_verify(args: argparse.Namespace) -> int:
                   f"{shown} (a run scored by an older busbench: --update writes them in)")
             status = max(status, 1)
     return status
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``busbench results export``: the work is :mod:`leaderboard.export`'s."""
+    export, sources, tables = (leaderboard_module(m) for m in ("export", "sources", "tables"))
+    if args.out is not None and args.out.exists() and not args.force:
+        raise BusbenchError(args.out, "exists; pass --force to overwrite it")
+    rows, problems = sources.runs_of(args.results)
+    for problem in problems:
+        print(f"busbench: warning: run folder left out of the export: {problem}", file=sys.stderr)
+    text = export.export(tables.board_frame(rows), args.task, args.format, cited=export.references(rows))
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
