@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from benchmark.errors import BusbenchError
+from benchmark.splits.named import benchmark_name
 from leaderboard import tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,8 @@ CITATION_CFF = ROOT / "CITATION.cff"
 #: The columns of an exported board, in order (CSV header; the LaTeX table shows a readable subset).
 EXPORT_COLUMNS = ("rank", "submission", "headline_metric", "headline_value", "headline_ci_low", "headline_ci_high",
                   "budget", "convergence", "collapsed", "image_size", "epochs", "pretrained", "tuned", "runs",
-                  "dataset", "split", "split_sha256", "protocol", "run_id", "busbench_version")
+                  "dataset", "benchmark", "split", "split_sha256", "protocol", "run_id", "busbench_version",
+                  "evaluator_version")
 
 #: The titles of ``CITATION.cff``'s references, by the dataset name a run records.
 DATASET_TITLES = {
@@ -62,7 +64,8 @@ def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
     for _, row in rows.iterrows():
         record = {k: row.get(k) for k in EXPORT_COLUMNS}
         record.update({"split": row.get("split_path") or row.get("split"),
-                       "collapsed": row.get("constant_prediction") or "", "busbench_version": _version(row)})
+                       "collapsed": row.get("constant_prediction") or "", "busbench_version": _version(row),
+                       "benchmark": benchmark_name(row.get("split_sha256"))})
         out.append({k: None if _missing(v) else v for k, v in record.items()})
     return out
 
@@ -110,9 +113,13 @@ def to_latex(board_list: list[tuple[str, pd.DataFrame]], task: str) -> str:
         metric = next((r["headline_metric"] for r in records if r["headline_metric"]), "headline")
         heading = HEADINGS.get(metric, metric.replace("_", " ").capitalize())
         versions = sorted({r["busbench_version"] for r in records if r["busbench_version"]})
-        caption = (f"{task.capitalize()} on the clean protocol, split {title}: {heading.lower()} pooled over the "
+        named = next((r["benchmark"] for r in records if r["benchmark"]), None)
+        evaluators = sorted({str(r["evaluator_version"]) for r in records if r["evaluator_version"] is not None})
+        where = f"{named}, split file {title}" if named else f"split {title}"
+        caption = (f"{task.capitalize()} on the clean protocol, {where}: {heading.lower()} pooled over the "
                    "test folds with its 95% cluster-bootstrap confidence interval; budget is input size, epochs "
-                   f"and weights. busbench {', '.join(versions) or 'version not recorded'}.")
+                   f"and weights. busbench {', '.join(versions) or 'version not recorded'}, evaluator version "
+                   f"{', '.join(evaluators) or 'not recorded'}.")
         body = [f"{r['rank']} & {latex_escape(r['submission'])} & {_score(r)} & {latex_escape(_short(r['budget']))} "
                 f"& {latex_escape(_flags(r))} \\\\" for r in records]
         parts += ["\\begin{table}[t]", "\\centering", f"\\caption{{{latex_escape(caption)}}}",

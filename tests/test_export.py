@@ -53,6 +53,7 @@ def test_csv_is_the_clean_board_with_each_runs_own_scores(runs, capsys):
             assert float(row[ours]) == pytest.approx(headline[theirs], abs=1e-12)
         assert row["budget"] == "32 px, 1 ep, scratch" and row["busbench_version"] == "0.1.0"
         assert row["split"].endswith("split.json") and row["protocol"] == "clean"
+        assert row["benchmark"] == ""  # a split file made for the test is no named benchmark
     values = [float(r["headline_value"]) for r in rows]
     assert values == sorted(values, reverse=True) and [r["rank"] for r in rows] == ["1", "2", "3"]
     assert by_id[fx.RUN_IDS["hostile"]]["submission"] == fx.HOSTILE_NAME  # CSV quoting keeps it whole
@@ -116,5 +117,10 @@ def test_export_of_the_committed_board_matches_the_leaderboard_ranking(capsys):
     frame = tables.board_frame(rows)
     expected = [(int(r["rank"]), r["run_id"]) for _, board in tables.by_split(tables.ranking(frame, "classification"))
                 for _, r in board.iterrows()]
-    exported = [(int(r["rank"]), r["run_id"]) for r in csv.DictReader(io.StringIO(export(capsys)))]
+    records = list(csv.DictReader(io.StringIO(export(capsys))))
+    exported = [(int(r["rank"]), r["run_id"]) for r in records]
     assert exported == expected and len(exported) > 10
+    # each row names the benchmark its split file is (by the file's bytes)
+    names = {r["split"]: r["benchmark"] for r in records}
+    assert names["splits/busi/5fold_examination.json"].startswith("busbench-BUSI v2 (examination-grouped")
+    assert names["splits/busi/5fold_grouped.json"].startswith("busbench-BUSI v1 (duplicate-grouped")

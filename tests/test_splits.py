@@ -356,3 +356,17 @@ def test_splits_verify_decodes_every_file_whatever_the_cache_says(tmp_path, caps
     assert main(["splits", "verify", str(split_path), str(root)]) == 2
     err = capsys.readouterr().err
     assert "1 case(s) have other pixels (image or mask) than when the split was made: benign-1" in err, err
+
+
+def test_every_committed_benchmark_split_is_named_by_its_bytes():
+    # A name belongs to a file's bytes (benchmark/splits/named.py): the committed files are the named ones, and the
+    # leaky naive split is the only committed split without a name.
+    from benchmark.results.rundir import file_sha256
+    from benchmark.splits.named import NAMED_SPLITS, benchmark_name
+
+    committed = {p.relative_to(REPO).as_posix(): file_sha256(p) for p in sorted((REPO / "splits").rglob("*.json"))}
+    named = {entry.path: sha for sha, entry in NAMED_SPLITS.items()}
+    assert named == {path: sha for path, sha in committed.items() if path != "splits/busi/5fold_naive.json"}
+    assert len({e.name for e in NAMED_SPLITS.values()}) == len(NAMED_SPLITS)
+    assert benchmark_name(committed["splits/busi/5fold_examination.json"]).startswith("busbench-BUSI v2 (")
+    assert benchmark_name(committed["splits/busi/5fold_naive.json"]) is None and benchmark_name(None) is None

@@ -25,6 +25,7 @@ from benchmark.fileio import atomic_write_text
 from benchmark.results.identity import IDENTITY_VERSION
 from benchmark.results.rundir import RunDir
 from benchmark.results.store import ResultsStore, default_store_url
+from benchmark.splits.named import benchmark_name
 
 #: What a published run keeps: provenance, scores and per-fold predictions (probabilities, or masks as packed bits,
 #: about 0.2 MB a fold on BUSI), so that anyone can re-score it, and a tuned run's study reports (its tuning
@@ -90,9 +91,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 #: The columns of ``busbench results list --format json|csv``: what a paper's table needs of each run.
 LIST_COLUMNS = ("run_id", "kind", "status", "task", "submission", "dataset", "test_dataset", "protocol", "split",
-                "split_sha256", "headline_metric", "headline_value", "headline_ci_low", "headline_ci_high",
-                "budget", "collapsed", "image_size", "epochs", "pretrained", "tuned", "seed", "params", "device",
-                "created", "finished", "git_commit", "busbench_version")
+                "split_sha256", "benchmark", "evaluator_version", "headline_metric", "headline_value",
+                "headline_ci_low", "headline_ci_high", "budget", "collapsed", "image_size", "epochs", "pretrained",
+                "tuned", "seed", "params", "device", "created", "finished", "git_commit", "busbench_version")
 
 
 def list_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +107,8 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
         "budget": how_trained(row),
         "collapsed": constant_prediction(row.get("metrics_json") or {}),
         "busbench_version": (run.get("versions") or {}).get("busbench"),
+        "benchmark": benchmark_name(row.get("split_sha256")),
+        "evaluator_version": (row.get("metrics_json") or {}).get("evaluator_version"),
     })
     return {k: record.get(k) for k in LIST_COLUMNS}
 
