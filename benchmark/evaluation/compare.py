@@ -3,6 +3,10 @@
 Two complementary tests (see ``benchmark.metrics.paired``): a paired cluster bootstrap of the pooled out-of-fold
 difference (both runs scored on the same resamples of duplicate clusters or patients), and the Nadeau & Bengio
 corrected resampled t-test across folds, which accounts for the overlap of training sets between folds.
+
+A segmentation run whose ``metrics.json`` keeps its per-case table (``"cases"``, written at scoring time; see
+:mod:`benchmark.evaluation.score`) is read from that table: its pixel counts give every count-based figure exactly as
+the masks do, so no mask is decoded. A run scored before busbench kept the table is read from its masks.
 """
 
 from __future__ import annotations
@@ -15,8 +19,19 @@ import numpy as np
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
-from benchmark.evaluation.score import CLASSIFICATION_STATISTICS, HEADLINE, N_BOOT, SEGMENTATION_STATISTICS, prepare
+from benchmark.evaluation.score import (
+    BOUNDARY_STATISTICS,
+    CLASSIFICATION_STATISTICS,
+    HEADLINE,
+    N_BOOT,
+    SEGMENTATION_STATISTICS,
+    ScoringInputs,
+    inputs_from_cases,
+    prepare,
+    stored_cases,
+)
 from benchmark.evaluation.stored_run import run_data
+from benchmark.fileio import read_json
 from benchmark.metrics.paired import corrected_resampled_ttest, paired_bootstrap
 from benchmark.metrics.undefined import MetricUndefinedError
 from benchmark.results.rundir import RunDir
@@ -68,7 +83,8 @@ def compare_runs(run_a: Path, run_b: Path, dataset_spec: str, metric: str | None
         raise BusbenchError(run_b, f"was scored on other data than {run_a}")
     task = doc_a["task"]
     metric = metric or HEADLINE[task]
-    known = CLASSIFICATION_STATISTICS if task == "classification" else SEGMENTATION_STATISTICS
+    known = (CLASSIFICATION_STATISTICS if task == "classification"
+             else {**SEGMENTATION_STATISTICS, **BOUNDARY_STATISTICS})
     if metric not in known:
         raise BusbenchError("--metric", f"unknown {task} metric {metric!r} (expected one of {', '.join(known)})")
     dataset, split = run_data(run_a, doc_a, dataset_spec)
@@ -81,6 +97,33 @@ def compare_runs(run_a: Path, run_b: Path, dataset_spec: str, metric: str | None
         "ttest": result["ttest"],
         "split": doc_a["split"]["path"],
     }
+
+
+def run_inputs(run_dir: Path, task: str, split: SplitFile, truth: Dataset, folds: list[int], *,
+               boundary: bool = False) -> ScoringInputs:
+    """A run's predictions lined up with the ground truth, from its stored case table when it keeps one.
+
+    Args:
+        run_dir: The run folder.
+        task: Its task.
+        split: The split it was made on.
+        truth: The ground truth (read only where the run has no case table).
+        folds: The folds to line up.
+        boundary: Whether the boundary figures are needed (computed from the masks for a run without a table).
+
+    Raises:
+        BusbenchError: When the predictions (or the case table) do not cover the split (named by file).
+    """
+    if task == "segmentation":
+        path = RunDir(run_dir).metrics_json
+        try:
+            table = stored_cases(read_json(path))
+        except BusbenchError:
+            table = None
+        if table is not None:
+            return inputs_from_cases(split, table, folds=folds, where=str(path))
+    return prepare(task, split, truth, read_run_predictions(RunDir(run_dir), task, split, folds), folds=folds,
+                   where=str(run_dir), boundary=boundary and task == "segmentation")
 
 
 def paired_comparison(run_a: Path, run_b: Path, task: str, split: SplitFile, truth: Dataset, metric: str, *,
@@ -105,8 +148,8 @@ def paired_comparison(run_a: Path, run_b: Path, task: str, split: SplitFile, tru
         BusbenchError: When a run's predictions do not cover its split (named by file).
     """
     folds = list(range(split.k))
-    inputs = [prepare(task, split, truth, read_run_predictions(RunDir(r), task, split, folds), folds=folds,
-                      where=str(r)) for r in (run_a, run_b)]
+    inputs = [run_inputs(r, task, split, truth, folds, boundary=metric in BOUNDARY_STATISTICS)
+              for r in (run_a, run_b)]
     stat_a, stat_b = (i.statistic(metric) for i in inputs)
     n = len(inputs[0].ids)
     boot = paired_bootstrap(stat_a, stat_b, n, inputs[0].groups, n_boot=n_boot, seed=0)

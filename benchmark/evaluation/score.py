@@ -8,6 +8,12 @@ Headlines: balanced accuracy for classification (robust to BUSI's 56% benign maj
 AUCs are reported beside it) and lesion Dice for segmentation (``benchmark.metrics.segmentation`` convention).
 Confidence intervals resample the split's groups (duplicate clusters, or patients) rather than images, because
 near-duplicate images are not independent evidence.
+
+A segmentation score also reports the boundary figures of ``benchmark.metrics.boundary`` beside the headline (HD95
+and NSD at 5 px, in the pooled report, the intervals and per fold), and keeps every case's scores under the
+``metrics.json`` key ``"cases"`` (:data:`CASE_COLUMNS`, one list per column in split order; see :func:`case_table`),
+so that readers (the leaderboard gallery, paired comparison) never decode the masks again. ``busbench results
+verify`` recomputes that table with every other figure.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError, list_some
+from benchmark.metrics import boundary as bnd_metrics
 from benchmark.metrics import classification as cls_metrics
 from benchmark.metrics import segmentation as seg_metrics
 from benchmark.metrics.uncertainty import bootstrap_ci, fold_summary
@@ -42,6 +49,11 @@ SEGMENTATION_STATISTICS: dict[str, Callable[[seg_metrics.MaskCounts], float]] = 
     "pooled_dice": lambda c: seg_metrics.pooled_dice_iou(c)[0],
     "empty_reference_false_positive_rate": seg_metrics.empty_reference_false_positive_rate,
 }
+#: Boundary statistics of a segmentation run (need :attr:`ScoringInputs.boundary`, that is the masks).
+BOUNDARY_STATISTICS: dict[str, Callable[[bnd_metrics.BoundaryScores], float]] = {
+    "hd95": bnd_metrics.lesion_hd95,
+    "nsd": bnd_metrics.lesion_nsd,
+}
 #: Statistics not in ``metrics.json``'s intervals, for readers that bootstrap them (the audit's empty-mask reading).
 PAPER_STATISTICS: dict[str, Callable[[seg_metrics.MaskCounts], float]] = {
     "paper_dice": lambda c: seg_metrics.paper_dice_iou(c)[0],
@@ -49,8 +61,14 @@ PAPER_STATISTICS: dict[str, Callable[[seg_metrics.MaskCounts], float]] = {
 }
 _FOLD_KEYS = {
     "classification": ("balanced_accuracy", "accuracy", "macro_f1", "auc_ovr_macro", "auc_malignant"),
-    "segmentation": ("dice", "iou", "pooled_dice", "empty_reference_false_positive_rate"),
+    "segmentation": ("dice", "iou", "pooled_dice", "empty_reference_false_positive_rate", "hd95", "nsd"),
 }
+#: The per-case table of a segmentation ``metrics.json`` (key ``"cases"``): pixel counts at the original size
+#: (``pixels``, ``reference_pixels``, ``predicted_pixels``, ``intersection_pixels``: the case's
+#: :class:`~benchmark.metrics.segmentation.MaskCounts`), Dice and IoU (``None`` where the reference is empty), HD95
+#: in pixels (``None`` where either mask is empty) and NSD (1 where both masks are empty, 0 where exactly one is).
+CASE_COLUMNS = ("case_id", "fold", "label", "pixels", "reference_pixels", "predicted_pixels", "intersection_pixels",
+                "dice", "iou", "hd95", "nsd")
 
 
 def resampling_groups(split: SplitFile, case_ids: Sequence[str]) -> tuple[list[str], str]:
@@ -101,6 +119,7 @@ class ScoringInputs:
         y: True class indices (classification).
         probs: Predicted probabilities (N, C), one column per class of the split (classification).
         counts: Per-image mask counts (segmentation).
+        boundary: Per-image HD95 and NSD (segmentation, when :func:`prepare` was asked for them).
     """
 
     task: str
@@ -111,12 +130,18 @@ class ScoringInputs:
     y: np.ndarray | None = None
     probs: np.ndarray | None = None
     counts: seg_metrics.MaskCounts | None = None
+    boundary: bnd_metrics.BoundaryScores | None = None
 
     def statistic(self, name: str) -> Callable[[np.ndarray], float]:
         """The metric ``name`` as a function of case indices (for bootstraps and per-fold figures)."""
         if self.task == "classification":
             f = CLASSIFICATION_STATISTICS[name]
             return lambda idx: f(self.y[idx], self.probs[idx])  # type: ignore[index]
+        if name in BOUNDARY_STATISTICS:
+            if self.boundary is None:
+                raise ValueError(f"{name} needs the boundary scores (prepare(..., boundary=True))")
+            h = BOUNDARY_STATISTICS[name]
+            return lambda idx: h(self.boundary.take(idx))  # type: ignore[union-attr]
         g = SEGMENTATION_STATISTICS.get(name) or PAPER_STATISTICS[name]
         return lambda idx: g(self.counts.take(idx))  # type: ignore[union-attr]
 
@@ -126,12 +151,20 @@ class ScoringInputs:
             y, p = (self.y, self.probs) if idx is None else (self.y[idx], self.probs[idx])  # type: ignore[index]
             return cls_metrics.classification_report(y, p)
         counts = self.counts if idx is None else self.counts.take(idx)  # type: ignore[union-attr]
-        return seg_metrics.report_from_counts(counts)  # type: ignore[arg-type]
+        report = seg_metrics.report_from_counts(counts)  # type: ignore[arg-type]
+        if self.boundary is not None:
+            extra = bnd_metrics.boundary_report(self.boundary if idx is None else self.boundary.take(idx))
+            undefined = {**report.pop("undefined"), **extra.pop("undefined")}
+            report.update(extra, undefined=undefined)
+        return report
 
 
 def prepare(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str, tuple[int, Any]], *,
-            folds: Sequence[int], where: str = "predictions") -> ScoringInputs:
-    """Check coverage and line predictions up with the ground truth (see :func:`score_predictions`)."""
+            folds: Sequence[int], where: str = "predictions", boundary: bool = False) -> ScoringInputs:
+    """Check coverage and line predictions up with the ground truth (see :func:`score_predictions`).
+
+    ``boundary`` also computes every image's HD95 and NSD (segmentation; a few milliseconds per image).
+    """
     if task not in HEADLINE:
         raise BusbenchError("--task", f"unknown task {task!r}")
     ids = check_coverage(split, predictions, folds, where)
@@ -144,10 +177,93 @@ def prepare(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str
             cls_metrics.check_inputs(y, probs)
             return ScoringInputs(task, ids, groups, unit, fold_of, y=y, probs=probs)
         refs = [dataset.decode(dataset.case(c))[1] for c in ids]
-        counts = seg_metrics.mask_counts(refs, [np.asarray(predictions[c][1], dtype=bool) for c in ids])
+        preds = [np.asarray(predictions[c][1], dtype=bool) for c in ids]
+        counts = seg_metrics.mask_counts(refs, preds)
+        scores = bnd_metrics.boundary_scores(refs, preds) if boundary else None
     except ValueError as exc:
         raise BusbenchError(where, str(exc)) from exc
-    return ScoringInputs(task, ids, groups, unit, fold_of, counts=counts)
+    return ScoringInputs(task, ids, groups, unit, fold_of, counts=counts, boundary=scores)
+
+
+def _json_float(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def case_table(inputs: ScoringInputs, labels: Sequence[str]) -> dict[str, list[Any]]:
+    """Every case's scores of a segmentation run, one list per column of :data:`CASE_COLUMNS`, in split order.
+
+    Args:
+        inputs: Prepared segmentation inputs with boundary scores (``prepare(..., boundary=True)``).
+        labels: Each case's class label, in the order of ``inputs.ids``.
+
+    Returns:
+        The table, JSON-ready: ints, floats, strings and ``None`` for an undefined figure.
+    """
+    counts, scores = inputs.counts, inputs.boundary
+    if counts is None or scores is None:
+        raise ValueError("the case table needs segmentation inputs with boundary scores")
+    dice, iou = counts.per_image_dice_iou()
+    return {
+        "case_id": list(inputs.ids),
+        "fold": [int(k) for k in inputs.fold_of],
+        "label": list(labels),
+        "pixels": counts.pixels.tolist(),
+        "reference_pixels": counts.reference.tolist(),
+        "predicted_pixels": counts.predicted.tolist(),
+        "intersection_pixels": counts.intersection.tolist(),
+        "dice": [_json_float(v) for v in dice],
+        "iou": [_json_float(v) for v in iou],
+        "hd95": [_json_float(v) for v in scores.hd95],
+        "nsd": [float(v) for v in scores.nsd],
+    }
+
+
+def stored_cases(metrics: dict[str, Any]) -> dict[str, list[Any]] | None:
+    """The per-case table a segmentation ``metrics.json`` keeps (:data:`CASE_COLUMNS`), or ``None``.
+
+    ``None`` for a document without one (classification, or a run scored before busbench kept it) and for a table
+    whose columns are missing or of unequal length.
+    """
+    table = metrics.get("cases") if isinstance(metrics, dict) else None
+    if not isinstance(table, dict) or not all(isinstance(table.get(c), list) for c in CASE_COLUMNS):
+        return None
+    if len({len(table[c]) for c in CASE_COLUMNS}) != 1:
+        return None
+    return table
+
+
+def inputs_from_cases(split: SplitFile, table: dict[str, list[Any]], *, folds: Sequence[int],
+                      where: str = "metrics.json") -> ScoringInputs:
+    """Segmentation inputs rebuilt from a stored case table instead of the masks (no mask is decoded).
+
+    The pixel counts are the table's, so every count-based figure (Dice, IoU, pooled Dice, false-positive rate) comes
+    out exactly as from the masks; boundary figures come from the stored HD95 and NSD.
+
+    Args:
+        split: The split the run was scored on.
+        table: The run's stored case table (:func:`stored_cases`).
+        folds: The folds to score.
+        where: How to name the table in error messages.
+
+    Raises:
+        BusbenchError: If the table's cases are not exactly the test cases of ``folds``, each in its own fold.
+    """
+    rows = {c: i for i, c in enumerate(table["case_id"])}
+    predictions = {c: (int(table["fold"][i]), None) for c, i in rows.items()}
+    if len(rows) != len(table["case_id"]):
+        raise BusbenchError(where, "the case table names a case more than once")
+    ids = check_coverage(split, predictions, folds, where)
+    groups, unit = resampling_groups(split, ids)
+    order = np.array([rows[c] for c in ids], dtype=np.int64)
+
+    def column(name: str, dtype: Any) -> np.ndarray:
+        values = np.array([np.nan if v is None else v for v in table[name]], dtype=dtype)
+        return values[order]
+
+    counts = seg_metrics.MaskCounts(column("intersection_pixels", np.int64), column("reference_pixels", np.int64),
+                                    column("predicted_pixels", np.int64), column("pixels", np.int64))
+    scores = bnd_metrics.BoundaryScores(column("hd95", np.float64), column("nsd", np.float64), counts.lesion)
+    return ScoringInputs("segmentation", ids, groups, unit, column("fold", np.int64), counts=counts, boundary=scores)
 
 
 def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str, tuple[int, Any]], *,
@@ -167,13 +283,15 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
     Returns:
         The ``metrics.json`` document: ``headline`` {metric, value, ci_low, ci_high}, ``pooled`` (full report on
         the pooled out-of-fold predictions), ``ci`` (per metric), ``per_fold``, ``fold_summary``, and what was
-        scored how.
+        scored how. A segmentation document adds the boundary figures (``hd95``, ``nsd`` and their convention, in
+        ``pooled``, ``ci`` and ``per_fold``) and the per-case table ``cases`` (:func:`case_table`).
     """
-    inputs = prepare(task, split, dataset, predictions, folds=folds, where=where)
+    inputs = prepare(task, split, dataset, predictions, folds=folds, where=where, boundary=True)
     n = len(inputs.ids)
     pooled = inputs.report()
     per_fold_reports = [inputs.report(np.flatnonzero(inputs.fold_of == k)) for k in folds]
-    names = CLASSIFICATION_STATISTICS if task == "classification" else SEGMENTATION_STATISTICS
+    names = (CLASSIFICATION_STATISTICS if task == "classification"
+             else {**SEGMENTATION_STATISTICS, **BOUNDARY_STATISTICS})
     ci = {name: bootstrap_ci(inputs.statistic(name), n, inputs.groups, n_boot=N_BOOT, seed=0).to_dict()
           for name in names}
     convention = (seg_metrics.SEGMENTATION_CONVENTION if task == "segmentation"
@@ -182,7 +300,7 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
     metric = HEADLINE[task]
     per_fold = [{"fold": k, "n_cases": int((inputs.fold_of == k).sum()), **{m: r.get(m) for m in _FOLD_KEYS[task]},
                  "undefined": r.get("undefined", {})} for k, r in zip(folds, per_fold_reports, strict=True)]
-    return {
+    document = {
         "task": task,
         "convention": convention,
         "headline": {"metric": metric, "value": pooled[metric], "ci_low": ci[metric]["low"],
@@ -197,6 +315,9 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
         "bootstrap": {"n_boot": N_BOOT, "unit": inputs.unit, "n_groups": len(set(inputs.groups)), "level": 0.95,
                       "seed": 0},
     }
+    if task == "segmentation":
+        document["cases"] = case_table(inputs, [dataset.case(c).label for c in inputs.ids])
+    return document
 
 
 def constant_prediction(metrics: dict[str, Any]) -> str | None:

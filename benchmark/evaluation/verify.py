@@ -7,7 +7,9 @@ made before identity version 2, of the version-1 identity its fields imply; :mod
 The folds scored are those ``run.json`` and the split say (:func:`expected_folds`), never the file's own list. A
 figure this evaluator reports that the file lacks fails verification too (a deleted interval is not a pass); for a
 run scored by an older busbench, ``--update`` writes such figures in, and only when nothing recorded changed, so a
-published score is never silently replaced.
+published score is never silently replaced. A segmentation run's per-case table (``metrics.json`` key ``"cases"``:
+every case's pixel counts, Dice, IoU, HD95 and NSD) is one of those figures: recomputed from the masks and compared
+case by case (paths like ``cases.hd95[12]``), and written in by ``--update`` for a run scored before it was kept.
 """
 
 from __future__ import annotations

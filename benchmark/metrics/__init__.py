@@ -4,6 +4,8 @@
   sensitivity/specificity, calibration, log loss, and :func:`classification_report`.
 * :mod:`~benchmark.metrics.segmentation`: Dice/IoU under the headline convention, pooled and paper-compatible
   variants, and :func:`segmentation_report`.
+* :mod:`~benchmark.metrics.boundary`: HD95 and normalised surface distance per image, with their empty-mask
+  conventions, and :func:`~benchmark.metrics.boundary.boundary_report`.
 * :mod:`~benchmark.metrics.uncertainty`: cluster bootstrap intervals, fold summaries, out-of-fold check.
 * :mod:`~benchmark.metrics.paired`: paired bootstrap and the corrected resampled t-test.
 
@@ -11,6 +13,7 @@ An undefined figure raises :class:`MetricUndefinedError` from the metric functio
 under ``"undefined"``) in the reports.
 """
 
+from benchmark.metrics.boundary import NSD_TOLERANCE_PX, BoundaryScores, boundary_report, boundary_scores
 from benchmark.metrics.classification import CLASSES, MALIGNANT, classification_report
 from benchmark.metrics.paired import PairedComparison, corrected_resampled_ttest, paired_bootstrap
 from benchmark.metrics.segmentation import SEGMENTATION_CONVENTION, MaskCounts, mask_counts, segmentation_report
@@ -26,12 +29,16 @@ from benchmark.metrics.undefined import MetricUndefinedError
 __all__ = [
     "CLASSES",
     "MALIGNANT",
+    "NSD_TOLERANCE_PX",
     "SEGMENTATION_CONVENTION",
     "ConfidenceInterval",
     "MaskCounts",
     "MetricUndefinedError",
     "PairedComparison",
+    "BoundaryScores",
     "bootstrap_ci",
+    "boundary_report",
+    "boundary_scores",
     "difference_ci",
     "check_out_of_fold",
     "classification_report",

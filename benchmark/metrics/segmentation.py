@@ -108,13 +108,32 @@ def mask_counts(refs: Sequence[np.ndarray], preds: Sequence[np.ndarray]) -> Mask
         raise ValueError("no images: the mask sequences are empty")
     counts = np.zeros((4, len(refs)), dtype=np.int64)
     for i, (ref, pred) in enumerate(zip(refs, preds, strict=True)):
-        r = _as_mask(ref, "reference", i)
-        p = _as_mask(pred, "predicted", i)
-        if r.shape != p.shape:
-            raise ValueError(f"image {i}: predicted mask shape {p.shape} differs from reference mask shape "
-                             f"{r.shape} (predictions are compared at the reference's original size)")
+        r, p = mask_pair(ref, pred, i)
         counts[:, i] = (np.count_nonzero(r & p), np.count_nonzero(r), np.count_nonzero(p), r.size)
     return MaskCounts(*counts)
+
+
+def mask_pair(ref: np.ndarray, pred: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """One image's reference and predicted masks as boolean arrays, checked.
+
+    Args:
+        ref: Reference mask, 2-D boolean (or 0/1).
+        pred: Predicted mask, the reference's shape.
+        index: The image's index, for error messages.
+
+    Returns:
+        ``(reference, prediction)`` as boolean arrays.
+
+    Raises:
+        ValueError: If a mask is not a 2-D boolean (or 0/1) array, or the shapes differ (the message names the
+            image index).
+    """
+    r = _as_mask(ref, "reference", index)
+    p = _as_mask(pred, "predicted", index)
+    if r.shape != p.shape:
+        raise ValueError(f"image {index}: predicted mask shape {p.shape} differs from reference mask shape "
+                         f"{r.shape} (predictions are compared at the reference's original size)")
+    return r, p
 
 
 def _dice_iou(counts: MaskCounts) -> tuple[np.ndarray, np.ndarray]:

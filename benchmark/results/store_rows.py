@@ -152,6 +152,9 @@ def _build_row(run_dir: Path) -> dict[str, Any]:
             name, value, low, high = headline(metrics, task)  # type: ignore[arg-type]
         except BusbenchError as exc:
             raise BusbenchError(rd.metrics_json, exc.problem) from exc
+        # A segmentation run's per-case table (about 120 KB on BUSI) stays in its folder's metrics.json: the boards
+        # read every row's metrics, and only the gallery needs it (leaderboard.gallery.run_case_scores).
+        metrics = {k: v for k, v in metrics.items() if k != "cases"}
 
     return {
         "run_id": b.text(doc.get("run_id"), "run_id", required=True),
