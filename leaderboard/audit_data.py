@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.audit.leakage import split_leakage
+from benchmark.audit.leaks import parse_protocol
 from benchmark.errors import BusbenchError
 from benchmark.splits.schema import SplitFile, read_split
 
@@ -52,11 +53,40 @@ def clusters(split: SplitFile) -> list[dict[str, Any]]:
     return sorted(out, key=lambda c: (not c["cross_class"], -len(c["members"]), c["id"]))
 
 
-def leakage(splits: list[tuple[Path, SplitFile]], root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per split file a summary row, and per fold a row: test cases with a duplicate on the training side."""
+def shown_path(path: Path, roots: Path | tuple[Path, ...]) -> str:
+    """``path`` relative to the first of ``roots`` that holds it; its file name alone when none does.
+
+    The roots are places the user named or knows (the checkout, the results folder), never a path of this machine.
+    """
+    for root in (roots,) if isinstance(roots, Path) else roots:
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+        if path.resolve().is_relative_to(root.resolve()):
+            return str(path.resolve().relative_to(root.resolve()))
+    return path.name
+
+
+def dataset_name(spec: Any) -> str:
+    """A dataset named without the location it was read from (``../shared/data/BUSI`` -> ``BUSI``).
+
+    ``synthetic:...`` specs are shown as they are: they name generated data, not a place.
+    """
+    text = str(spec or "").strip()
+    if not text:
+        return "an unnamed dataset"
+    if text == "synthetic" or text.startswith("synthetic:"):
+        return text
+    return Path(text.rstrip("/")).name or text
+
+
+def leakage(splits: list[tuple[Path, SplitFile]], root: Path | tuple[Path, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per split file a summary row, and per fold a row: test cases with a duplicate on the training side.
+
+    Split files are named relative to ``root`` (or the first of several roots that holds them).
+    """
     summary, folds = [], []
     for path, split in splits:
-        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        name = shown_path(path, root)
         doc = split_leakage(split, name, {c: r.cluster for c, r in split.cases.items()}, None)
         total = doc["total"]
         summary.append({"split": name, "dataset": split.dataset_name, "grouping": doc["group"],
@@ -74,11 +104,16 @@ def inflation_rows(doc: dict[str, Any]) -> pd.DataFrame:
         if not isinstance(r, dict):
             continue
         pair = r.get("paired") if isinstance(r.get("paired"), dict) else {}
-        rows.append({"protocol": str(r.get("protocol")), "status": r.get("status"), "value": r.get("value"),
-                     "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"), "inflation_pp": r.get("inflation_pp"),
+        protocol = str(r.get("protocol"))
+        try:
+            what = parse_protocol(protocol).describe()
+        except BusbenchError:
+            what = "not a protocol busbench knows"
+        rows.append({"protocol": protocol, "value": r.get("value"), "ci_low": r.get("ci_low"),
+                     "ci_high": r.get("ci_high"), "inflation_pp": r.get("inflation_pp"),
                      "paired difference": pair.get("difference"), "paired low": pair.get("low"),
-                     "paired high": pair.get("high"), "p value": pair.get("p_value"),
-                     "note": pair.get("reason") or "", "cases": r.get("n_cases")})
+                     "paired high": pair.get("high"), "p value": pair.get("p_value"), "cases": r.get("n_cases"),
+                     "status": r.get("status"), "what it does": what, "note": pair.get("reason") or ""})
     return pd.DataFrame(rows)
 
 

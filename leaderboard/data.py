@@ -49,9 +49,23 @@ class Store:
 
 @st.cache_data(show_spinner="Indexing the run folders…", max_entries=8)
 def _index_folder(folder: str, signature: str) -> tuple[str, tuple[str, ...]]:
-    del signature  # part of the cache key only: a new signature means the folder changed
     target = sources.committed_index_path(Path(folder))
+    # A fresh server reuses the index a previous one built when no run folder changed since (same signature):
+    # indexing 1,000 folders takes about 2 s of a cold start. The stamp file is written after the index is in place.
+    stamp = target.with_name(target.name + ".signature")
+    try:
+        kept = stamp.read_text().splitlines() if target.is_file() else []
+    except OSError:
+        kept = []
+    if kept and kept[0] == signature:
+        return f"sqlite:///{target}", tuple(kept[1:])
     problems = sources.build_index(Path(folder), target)
+    try:
+        tmp = stamp.with_name(stamp.name + f".{os.getpid()}")
+        tmp.write_text("\n".join([signature, *problems]))
+        os.replace(tmp, stamp)
+    except OSError:  # a read-only cache: the index is still right for this server
+        pass
     return f"sqlite:///{target}", tuple(problems)
 
 
@@ -80,11 +94,43 @@ def current_store() -> Store:
     return Store(url, str(folder), str(folder), signature, problems)
 
 
+@st.cache_resource(show_spinner="Reading the results store…", max_entries=2)
+def _rows(url: str, stamp: str) -> list[dict[str, Any]]:
+    """Every stored row, read once per store and stamp and shared (never modified by the pages)."""
+    del stamp
+    return sources.load_runs(url)
+
+
 @st.cache_data(show_spinner="Reading the results store…", max_entries=8)
 def board(url: str, stamp: str) -> pd.DataFrame:
     """Every run of the store, flattened (:func:`leaderboard.tables.board_frame`)."""
-    del stamp
-    return tables.board_frame(sources.load_runs(url))
+    return tables.board_frame(_rows(url, stamp))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def comparison(url: str, stamp: str, published_mtime_ns: int) -> pd.DataFrame:
+    """Every published number beside our figure (:func:`leaderboard.ledger.comparison`).
+
+    With ``our_split``, ``our_budget``, ``our_device`` and ``our_seconds`` (training wall time) of the run it
+    comes from; empty when the ledger cannot be read.
+    """
+    from leaderboard import ledger  # imports torch (through the seed systems' flags): only when needed
+
+    rows, problem = published_rows()
+    del published_mtime_ns  # part of the cache key only
+    if problem:
+        return pd.DataFrame()
+    frame = board(url, stamp)
+    measured = ledger.measured_runs(frame) if not frame.empty else {}
+    wanted = set(measured.values())
+    metrics = {str(r.get("run_id")): r.get("metrics_json") or {} for r in _rows(url, stamp)
+               if r.get("run_id") in wanted}
+    table = ledger.comparison(rows, measured, metrics)
+    by_run = frame.set_index("run_id") if not frame.empty else pd.DataFrame()
+    for column, source in (("our_split", "split_path"), ("our_budget", "budget"), ("our_device", "device"),
+                           ("our_seconds", "wall_seconds")):
+        table[column] = [by_run.at[r, source] if r and r in by_run.index else None for r in table.get("run", [])]
+    return table
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -150,3 +196,28 @@ def published_rows() -> tuple[list[dict[str, str]], str | None]:
         return published(str(path), path.stat().st_mtime_ns), None
     except (OSError, BusbenchError) as exc:
         return [], str(exc)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reproduction_audits(folder: str, files: tuple[tuple[str, int], ...]) -> dict[str, dict[str, Any]]:
+    """The reference audits with the papers' protocols in a results folder.
+
+    See :func:`benchmark.reports.reproduction.read_audits`; cached by the summaries' names and times.
+    """
+    from benchmark.reports.reproduction import read_audits
+
+    del files  # part of the cache key only
+    return read_audits(Path(folder))
+
+
+def audits_in(folder: Path) -> dict[str, dict[str, Any]]:
+    """:func:`reproduction_audits` of ``folder``, read again whenever one of its audit summaries changes."""
+    from benchmark.reports.reproduction import SUMMARIES
+
+    files = []
+    for path in sorted(folder.glob(SUMMARIES)):
+        try:
+            files.append((path.name, path.stat().st_mtime_ns))
+        except OSError:
+            continue
+    return reproduction_audits(str(folder), tuple(files))

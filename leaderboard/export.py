@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from benchmark.errors import BusbenchError
+from benchmark.metrics.names import metric_name
 from benchmark.splits.named import benchmark_name
 from leaderboard import tables
 
@@ -42,9 +43,6 @@ DATASET_TITLES = {
     "BUS-BRA": "BUS-BRA: A breast ultrasound dataset for assessing computer-aided diagnosis systems",
     "BUS-UCLM": "BUS-UCLM: Breast ultrasound lesion segmentation dataset",
 }
-
-#: How each headline metric is named in a table heading.
-HEADINGS = {"balanced_accuracy": "Balanced accuracy", "dice": "Lesion Dice"}
 
 FORMATS = ("csv", "latex", "bibtex")
 
@@ -111,7 +109,7 @@ def to_latex(board_list: list[tuple[str, pd.DataFrame]], task: str) -> str:
     for title, rows in board_list:
         records = _records(rows)
         metric = next((r["headline_metric"] for r in records if r["headline_metric"]), "headline")
-        heading = HEADINGS.get(metric, metric.replace("_", " ").capitalize())
+        heading = metric_name(metric)
         versions = sorted({r["busbench_version"] for r in records if r["busbench_version"]})
         named = next((r["benchmark"] for r in records if r["benchmark"]), None)
         evaluators = sorted({str(r["evaluator_version"]) for r in records if r["evaluator_version"] is not None})

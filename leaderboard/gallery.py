@@ -1,29 +1,80 @@
-"""The segmentation gallery: per-case Dice of a run against the dataset's reference masks, and contour overlays.
+"""The segmentation gallery: every case's scores of a run, sorted and paged, and contour overlays.
 
-The reference masks come from the dataset (never from the run), so the gallery needs the data on this machine.
-Dice is ``benchmark.metrics.segmentation.per_image_dice_iou`` (NaN where the reference is empty); cases with an
-empty reference are listed apart with whether the run predicted any lesion pixel there.
+The scores are those the evaluator stored at scoring time (``metrics.json`` key ``"cases"``:
+:data:`benchmark.evaluation.score.CASE_COLUMNS`), read by :func:`stored_case_scores`; a run scored before busbench
+kept them is scored again from its masks by :func:`case_scores` (slow: every mask is decoded). Dice and IoU are NaN
+where the reference is empty, HD95 where either mask is empty, NSD follows ``benchmark.metrics.boundary``. The
+overlays draw the reference masks from the dataset (never from the run), so pictures need the data on this machine.
+
+Contours use the Okabe-Ito palette, told apart with every common colour-vision deficiency: the reference thin and
+blue, the prediction thick and orange (:func:`legend`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
 from benchmark.data.dataset import Dataset
+from benchmark.evaluation.score import stored_cases
+from benchmark.metrics.boundary import boundary_scores
 from benchmark.metrics.segmentation import mask_counts
 from leaderboard import sources
 
-REFERENCE = (0, 200, 0)  # green
-PREDICTED = (230, 40, 40)  # red
+REFERENCE = (0, 114, 178)  # Okabe-Ito blue
+PREDICTED = (230, 159, 0)  # Okabe-Ito orange
+#: The gallery's columns, as :func:`stored_case_scores` and :func:`case_scores` give them.
+COLUMNS = ["case_id", "fold", "label", "dice", "iou", "hd95", "nsd", "predicted_pixels"]
+#: Sort keys: label -> (column, whether higher is better).
+SORT_KEYS = {"Dice": ("dice", True), "IoU": ("iou", True), "HD95": ("hd95", False), "NSD": ("nsd", True)}
+#: Which cases to list.
+SUBSETS = ("images with a lesion", "images without a lesion", "all images")
+
+
+def stored_case_scores(metrics: dict[str, Any]) -> pd.DataFrame | None:
+    """The per-case scores a run stored at scoring time, one row per case in split order; ``None`` if it has none.
+
+    Args:
+        metrics: The run's ``metrics.json`` document.
+
+    Returns:
+        The :data:`COLUMNS` frame (undefined figures as NaN), or ``None`` for a run scored before busbench kept them.
+    """
+    table = stored_cases(metrics)
+    if table is None:
+        return None
+    frame = pd.DataFrame({c: table[c] for c in COLUMNS})
+    for column in ("dice", "iou", "hd95", "nsd"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame.astype({"fold": int, "predicted_pixels": int})
+
+
+def run_case_scores(run_dir: str | Path | None) -> pd.DataFrame | None:
+    """:func:`stored_case_scores` of the ``metrics.json`` in a run folder (the results store leaves the table out).
+
+    ``None`` when the folder, its file or its table is missing, or the file cannot be read.
+    """
+    if not run_dir:
+        return None
+    try:
+        doc = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stored_case_scores(doc) if isinstance(doc, dict) else None
 
 
 def case_scores(dataset: Dataset, run_dir: Path, folds: Iterable[int]) -> pd.DataFrame:
-    """One row per predicted case: ``case_id``, ``fold``, ``label``, ``dice``, ``iou`` and ``predicted_pixels``."""
+    """Every predicted case scored again from its masks (for runs without stored scores): the :data:`COLUMNS` frame.
+
+    Dice and IoU come from ``benchmark.metrics.segmentation``, HD95 and NSD from ``benchmark.metrics.boundary``, as
+    at scoring time.
+    """
     ids, fold_of, refs, preds = [], [], [], []
     for k in folds:
         for case_id, pred in sources.fold_masks(run_dir, k).items():
@@ -35,22 +86,66 @@ def case_scores(dataset: Dataset, run_dir: Path, folds: Iterable[int]) -> pd.Dat
             refs.append(ref)
             preds.append(pred)
     if not ids:
-        return pd.DataFrame(columns=["case_id", "fold", "label", "dice", "iou", "predicted_pixels"])
+        return pd.DataFrame(columns=COLUMNS)
     counts = mask_counts(refs, preds)
     dice, iou = counts.per_image_dice_iou()
+    boundary = boundary_scores(refs, preds)
     return pd.DataFrame({"case_id": ids, "fold": fold_of, "label": [dataset.case(c).label for c in ids],
-                         "dice": dice, "iou": iou, "predicted_pixels": counts.predicted})
+                         "dice": dice, "iou": iou, "hd95": boundary.hd95, "nsd": boundary.nsd,
+                         "predicted_pixels": counts.predicted})
 
 
-def best_and_worst(scores: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``n`` lesion cases with the highest and with the lowest Dice (ties broken by case id)."""
-    lesion = scores[scores["dice"].notna()].sort_values(["dice", "case_id"], ascending=[False, True])
-    return lesion.head(n), lesion.tail(n).iloc[::-1]
+def subset(scores: pd.DataFrame, which: str) -> pd.DataFrame:
+    """The cases of one of :data:`SUBSETS` (a lesion image is one with a defined Dice, its reference non-empty)."""
+    if which == SUBSETS[0]:
+        return scores[scores["dice"].notna()]
+    if which == SUBSETS[1]:
+        return scores[scores["dice"].isna()]
+    if which == SUBSETS[2]:
+        return scores
+    raise ValueError(f"unknown subset {which!r} (expected one of {', '.join(SUBSETS)})")
+
+
+def sort_cases(scores: pd.DataFrame, by: str, *, best_first: bool = False) -> pd.DataFrame:
+    """The cases sorted by one of :data:`SORT_KEYS`, worst (or best) first; ties broken by case id.
+
+    An undefined HD95 on a lesion image (nothing predicted there) ranks as the worst HD95; other undefined figures
+    (Dice, IoU, HD95 of an image without a lesion) come last either way.
+    """
+    column, higher_is_better = SORT_KEYS[by]
+    key = scores[column].astype(float)
+    if column == "hd95":
+        key = key.where(key.notna() | scores["dice"].isna(), np.inf)
+    descending = best_first == higher_is_better
+    ordered = scores.assign(_key=key).sort_values("case_id", kind="stable")
+    ordered = ordered.sort_values("_key", ascending=not descending, na_position="last", kind="stable")
+    return ordered.drop(columns="_key").reset_index(drop=True)
+
+
+def n_pages(n_cases: int, size: int) -> int:
+    """How many pages of ``size`` cases ``n_cases`` cases fill (at least one)."""
+    return max(1, -(-n_cases // size))
+
+
+def page(scores: pd.DataFrame, number: int, size: int) -> pd.DataFrame:
+    """Page ``number`` (from 1) of ``size`` cases; a number past the last page gives the last page."""
+    number = min(max(1, number), n_pages(len(scores), size))
+    return scores.iloc[(number - 1) * size:number * size]
+
+
+def legend(width: int = 360) -> np.ndarray:
+    """A strip naming the contours: a thin blue line for the reference, a thick orange one for the prediction."""
+    out = np.full((28, width, 3), 255, dtype=np.uint8)
+    half = width // 2
+    for x, colour, thickness, text in ((8, REFERENCE, 1, "reference"), (half + 8, PREDICTED, 3, "prediction")):
+        cv2.line(out, (x, 14), (x + 40, 14), colour, thickness)
+        cv2.putText(out, text, (x + 50, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
+    return out
 
 
 def overlay(rgb: np.ndarray, reference: np.ndarray | None, predicted: np.ndarray | None,
             width: int = 320) -> np.ndarray:
-    """The image scaled to ``width`` pixels wide, reference contour in green and predicted contour in red."""
+    """The image scaled to ``width`` pixels wide, the reference contour thin and blue, the predicted thick, orange."""
     h, w = rgb.shape[:2]
     height = max(1, round(h * width / w))
     out = np.ascontiguousarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from benchmark.errors import BusbenchError
+from benchmark.metrics.names import LOWER_IS_BETTER, METRIC_NAMES, metric_name  # noqa: F401 (the pages use them)
 from leaderboard import data, tables
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
@@ -113,3 +114,25 @@ def table(frame: pd.DataFrame, *, key: str, **kwargs: Any) -> None:
     with st.container(key=key):
         st.dataframe(frame, hide_index=kwargs.pop("hide_index", True), width=kwargs.pop("width", "stretch"),
                      **kwargs)
+
+
+def fmt_p(value: Any) -> str:
+    """A p value for a table or sentence: three decimals, ``< 0.001`` below that, ``n/a`` when missing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def number_columns(frame: pd.DataFrame, digits: int = 3, *, names: bool = True) -> dict[str, Any]:
+    """A ``column_config`` showing every float column of ``frame`` with ``digits`` decimals (integers as they are).
+
+    Each column is headed by its human name (:func:`metric_name`) when ``names``; the frame keeps its own names.
+    """
+    config: dict[str, Any] = {}
+    for column in frame.columns:
+        label = metric_name(column) if names else str(column)
+        if pd.api.types.is_float_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(label, format=f"%.{digits}f")
+        elif names:
+            config[column] = st.column_config.Column(label)
+    return config

@@ -65,3 +65,19 @@ def pretrained_refusal(name: str) -> str:
     message = str(caught.value)
     assert message.startswith(f"model {name!r}:") and "--no-pretrained" in message and "weights=PATH" in message
     return message
+
+
+def saved_synthetic_split(folder: Path, spec: str, k: int = 3):
+    """The synthetic data of ``spec``, a ``k``-fold split of it saved as ``folder/split.json``, and that split loaded.
+
+    Returns:
+        ``(dataset, path, split)``.
+    """
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.make import make_split
+    from benchmark.splits.verify import load_split
+
+    dataset = open_dataset(spec)
+    path = folder / "split.json"
+    make_split(dataset, k=k).save(path)
+    return dataset, path, load_split(path, dataset)

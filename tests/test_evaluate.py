@@ -11,14 +11,12 @@ import pytest
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
 from benchmark.evaluation.score import constant_prediction, score_predictions
 from benchmark.results.rundir import PROB_COLUMNS, RunDir, read_masks
 from benchmark.results.store import ResultsStore, default_store_url
-from benchmark.splits.make import make_split
-from benchmark.splits.verify import load_split
+from tests.helpers import saved_synthetic_split
 
 PREDICTION_HEADER = ("case_id", "fold", *PROB_COLUMNS)
 SPEC = "synthetic:n=60,size=64"
@@ -27,10 +25,7 @@ SPEC = "synthetic:n=60,size=64"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """The synthetic data, a 3-fold split saved to a file, and that split as loaded."""
-    dataset = open_dataset(SPEC)
-    path = tmp_path_factory.mktemp("split") / "split.json"
-    make_split(dataset, k=3).save(path)
-    return dataset, path, load_split(path, dataset)
+    return saved_synthetic_split(tmp_path_factory.mktemp("split"), SPEC)
 
 
 def class_rows(setup, perfect: bool = False, seed: int = 0) -> list[list[str]]:

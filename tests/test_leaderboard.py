@@ -176,9 +176,9 @@ def test_submission_page_classification(runs, monkeypatch):
     run_id = fx.RUN_IDS["good"]
     metrics = json.loads((runs / run_id / "metrics.json").read_text())
     at = open_page("submission", runs, monkeypatch, run=run_id)
-    scores = tbl(at, "s-scores").set_index("metric")
-    assert scores.loc["balanced_accuracy", "value"] == pytest.approx(metrics["pooled"]["balanced_accuracy"])
-    assert scores.loc["balanced_accuracy", "95% CI low"] == pytest.approx(metrics["ci"]["balanced_accuracy"]["low"])
+    scores = tbl(at, "s-scores").set_index("metric")  # rows named in words, not by metrics.json's keys
+    assert scores.loc["Balanced accuracy", "value"] == pytest.approx(metrics["pooled"]["balanced_accuracy"])
+    assert scores.loc["Balanced accuracy", "95% CI low"] == pytest.approx(metrics["ci"]["balanced_accuracy"]["low"])
     assert len(at.get("vega_lite_chart")) == 3  # confusion matrix, ROC, reliability
     assert at.query_params["run"] == run_id
     at = open_page("submission", runs, monkeypatch, run=run_id, tab="Per fold")
@@ -224,13 +224,15 @@ def test_a_model_that_predicts_empty_masks_is_flagged(runs, tmp_path, monkeypatc
 
 def test_submission_page_segmentation_gallery_and_without_data(runs, monkeypatch):
     at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["seg"], tab="Gallery")
-    assert len(at.image) == 8  # 4 best and 4 worst cases, contours drawn from the dataset's masks
+    assert len(at.image) == 9  # the contour legend and a page of 8 cases, contours drawn from the dataset's masks
     assert any("Dice" in t for t in texts(at))
+    assert not any("scored again" in i.value for i in at.info)  # the per-case scores stored at scoring time
     monkeypatch.setattr(sources, "dataset_candidates", lambda run_json: ["/nonexistent/BUSI"])
     st.cache_resource.clear()
     at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["seg"], tab="Gallery")
     assert not at.image
     assert any("not available here" in e.value and "--data" in e.value for e in at.info)
+    assert len(tbl(at, "s-gallery-table")) == 8  # the stored scores need no data: the page's table is shown
 
 
 def _study_report(fold: int) -> dict:
@@ -347,14 +349,14 @@ def test_compare_page_matches_busbench_compare(runs, monkeypatch):
 
     a, b = fx.RUN_IDS["good"], fx.RUN_IDS["weak"]
     at = open_page("compare", runs, monkeypatch, a=a, b=b)
-    tests = tbl(at, "c-tests").set_index("test")
+    tests = tbl(at, "c-tests")
     reference = compare_runs(runs / a, runs / b, fx.SPEC)
-    boot = tests.loc["paired cluster bootstrap"]
-    assert boot["difference"] == pytest.approx(reference["bootstrap"]["difference"])
-    assert boot["p value"] == pytest.approx(reference["bootstrap"]["p_value"])
-    ttest = tests.loc["corrected resampled t-test (Nadeau & Bengio)"]
-    assert ttest["statistic"] == pytest.approx(reference["ttest"]["t"])
-    assert ttest["p value"] == pytest.approx(reference["ttest"]["p_value"])
+    boot, ttest = tests.iloc[0], tests.iloc[1]  # shown as text, three decimals
+    assert boot["test"].startswith("paired bootstrap") and ttest["test"].startswith("corrected t-test over 3 folds")
+    assert boot["B − A"] == f"{reference['bootstrap']['difference']:+.3f}"
+    assert boot["p value"] == ui.fmt_p(reference["bootstrap"]["p_value"])
+    assert ttest["t"] == f"{reference['ttest']['t']:.3f}"
+    assert ttest["p value"] == ui.fmt_p(reference["ttest"]["p_value"])
     folds = tbl(at, "c-folds")
     assert list(folds["A"]) == pytest.approx(reference["a"]["per_fold"])
     # Run B only offers runs on the same split: the segmentation run is not among them.
@@ -536,7 +538,8 @@ def test_runs_on_two_split_files_are_ranked_apart():
     assert [list(rows["run_id"]) for _, rows in parts] == [["new-a", "new-b"], ["old-a", "old-b"]]
 
 
-def test_published_page_decomposes_each_gap_with_the_reference_audit(runs, monkeypatch):
+def _published_with_reference_audit(runs: Path, monkeypatch) -> tuple[AppTest, dict[str, float]]:
+    """The Published page with a reference audit beside the runs: each protocol of the papers, and clean."""
     from benchmark.audit.paper_protocols import paper_protocols, read_published
 
     protocols = ["clean", *(p.name for p in paper_protocols(read_published(sources.PUBLISHED_CSV), "classification"))]
@@ -551,6 +554,13 @@ def test_published_page_decomposes_each_gap_with_the_reference_audit(runs, monke
         at = open_page("published", runs, monkeypatch)
     finally:
         (runs / "protocols-reference.json").unlink()
+    return at, values
+
+
+def test_published_page_decomposes_each_gap_with_the_reference_audit(runs, monkeypatch):
+    from benchmark.audit.paper_protocols import read_published
+
+    at, values = _published_with_reference_audit(runs, monkeypatch)
     table = tbl(at, "published-decomposition")
     headline = [r for r in read_published(sources.PUBLISHED_CSV)
                 if r["headline"] == "1" and r["task"] == "classification"]
@@ -653,3 +663,430 @@ def test_an_unknown_run_in_the_link_is_a_visible_warning(runs, monkeypatch):
     expected = f"There is no run {ui.md_escape('does-not-exist')} among these;"
     assert any(w.startswith(expected) for w in warnings), warnings
     assert at.metric[0].label == "Balanced accuracy"  # the headline names its metric
+
+
+# --- Issue 18, items 3, 4 and 6: Submission, Compare and Audit pages read as a user reads them ---------------------
+
+
+def column_labels(at: AppTest, key: str) -> dict[str, dict]:
+    """The column configuration a table is shown with (header label and number format), by frame column."""
+    element = at.get_by_key(key)
+    frames = element.dataframe if hasattr(element, "dataframe") else [element]
+    return json.loads(frames[0].proto.columns or "{}")
+
+
+def _case_rng(case_id: str) -> np.random.Generator:
+    import zlib
+
+    return np.random.default_rng(zlib.crc32(case_id.encode()))
+
+
+def test_submission_tables_use_metric_names_and_three_decimals_and_square_curves(runs, monkeypatch):
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["good"])
+    assert at.metric[0].label == "Balanced accuracy" and at.metric[1].label == "95% CI of balanced accuracy"
+    scores = tbl(at, "s-scores")
+    assert "balanced_accuracy" not in set(scores["metric"]) and "Macro F1" in set(scores["metric"])
+    labels = column_labels(at, "s-scores")
+    assert {labels[c]["type_config"]["format"] for c in ("value", "95% CI low", "95% CI high")} == {"%.3f"}
+    (per_class,) = [json.loads(d.proto.columns) for d in at.dataframe if '"precision"' in d.proto.columns]
+    assert per_class["f1"]["label"] == "F1" and per_class["precision"]["type_config"]["format"] == "%.3f"
+    _, roc, reliability = at.get("vega_lite_chart")
+    for chart in (roc, reliability):
+        spec = json.loads(chart.proto.spec)
+        assert spec["width"] == spec["height"] and 360 <= spec["height"] <= 420, spec.get("title")
+        assert spec["autosize"]["type"] == "pad"  # the size is the plot's, the legend is added below it
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["good"], tab="Per fold")
+    folds = column_labels(at, "s-folds")
+    assert folds["balanced_accuracy"] == {"label": "Balanced accuracy", "type_config": {"type": "number",
+                                                                                       "format": "%.3f"}}
+    assert json.loads(at.get("vega_lite_chart")[0].proto.spec)["title"] == "Balanced accuracy per fold"
+
+
+def _lucky_store(runs: Path, store: Path) -> tuple[str, list[dict]]:
+    """A lucky-split run (a copy of ``good`` relabelled, its three draws recorded as the protocol audit records them)
+    beside the fixture's clean runs."""
+    run_id = "small_cnn-lucky-split-aaaa0000000c"
+    shutil.copytree(runs / fx.RUN_IDS["good"], store / run_id)
+    for key in ("good", "weak", "naive"):
+        shutil.copytree(runs / fx.RUN_IDS[key], store / fx.RUN_IDS[key])
+    doc = json.loads((store / run_id / "run.json").read_text())
+    draws = [{"draw": d, "split_seed": d, "value": v, "ci_low": v - 0.1, "ci_high": v + 0.08, "n_cases": 6,
+              "seconds": 1.0, "best_epoch": 1} for d, v in enumerate((0.61, 0.83, 0.52))]
+    doc.update(run_id=run_id, kind="protocol-audit", protocol={
+        "name": "lucky-split", "draws_requested": 3, "draws": draws, "reported_draw": 1,
+        "metric": "balanced_accuracy", "reported": "the best draw's test score, as if it were the only split"})
+    doc["split"].update(path=None, sha256=None, protocol="lucky-split")
+    (store / run_id / "run.json").write_text(json.dumps(doc))
+    return run_id, draws
+
+
+def test_a_leaky_run_says_which_leak_and_a_lucky_split_shows_its_draws(runs, tmp_path, monkeypatch):
+    from benchmark.audit.leaks import LEAKS
+
+    store = tmp_path / "store"
+    run_id, draws = _lucky_store(runs, store)
+    at = open_page("submission", store, monkeypatch, run=run_id)
+    warning = " ".join(w.value for w in at.warning)
+    assert "Leaky protocol" in warning and ui.md_escape(LEAKS["lucky-split"]) in warning
+    assert f"**{ui.md_escape('lucky-split')}**" in warning and "Not the clean protocol" not in warning
+    assert at.metric[2].label == "Protocol" and at.metric[2].value == "leaky"  # named in full in the warning
+    shown = tbl(at, "s-draws")
+    assert list(shown["value"]) == pytest.approx([d["value"] for d in draws])
+    assert list(shown["reported"]) == [False, True, False]
+    assert list(shown["draw"]) == [f"draw {d} (split seed {d})" for d in range(3)]
+    settings = dict(tbl(at, "s-leak-settings").values.tolist())
+    assert settings["draw reported"] == "1" and settings["figure compared"] == "Balanced accuracy"
+    mean = np.mean([d["value"] for d in draws])
+    assert any(f"adds {100 * (0.83 - mean):+.1f} points" in body for body in markdown_bodies(at))
+    draw_chart = [c for c in at.get("vega_lite_chart") if "Every draw" in c.proto.spec]
+    assert len(draw_chart) == 1
+    points = dict(_layers(draw_chart[0]))["point"]
+    assert sorted(p["value"] for p in points) == pytest.approx(sorted(d["value"] for d in draws))
+    # Another leak is named in words too; a clean run has no leak section at all.
+    at = open_page("submission", store, monkeypatch, run=fx.RUN_IDS["naive"])
+    assert any(ui.md_escape(LEAKS["naive-split"]) in w.value for w in at.warning)
+    with pytest.raises(KeyError):
+        at.get_by_key("s-draws")
+    at = open_page("submission", store, monkeypatch, run=fx.RUN_IDS["good"])
+    assert not any("Leaky protocol" in w.value for w in at.warning)
+    with pytest.raises(KeyError):
+        at.get_by_key("s-leak")
+
+
+def test_compare_opens_on_the_two_best_distinct_submissions(runs, tmp_path, monkeypatch):
+    from leaderboard import paired
+
+    store = tmp_path / "store"
+    for key in ("good", "weak", "hostile", "naive", "seg"):
+        shutil.copytree(runs / fx.RUN_IDS[key], store / fx.RUN_IDS[key])
+    twin = "cheyi2024_cnn-aaaa0000000d"  # a second run of the best submission, scoring the same: not a pair
+    shutil.copytree(runs / fx.RUN_IDS["good"], store / twin)
+    doc = json.loads((store / twin / "run.json").read_text())
+    (store / twin / "run.json").write_text(json.dumps(dict(doc, run_id=twin, created="2026-02-01T00:00:00+00:00")))
+    at = open_page("compare", store, monkeypatch)
+    a, b = at.selectbox(key="c-a").value, at.selectbox(key="c-b").value
+    frame = tables.board_frame(sources.load_runs(f"sqlite:///{sources.committed_index_path(store)}"))
+    by_id = frame.set_index("run_id")
+    assert by_id.loc[a, "submission"] != by_id.loc[b, "submission"]
+    assert by_id.loc[a, "submission"] == "cheyi2024_cnn"  # the best headline
+    clean = frame[(frame["protocol"] == "clean") & (frame["task"] == "classification")]
+    runner_up = clean[clean["submission"] != "cheyi2024_cnn"].sort_values("headline_value").iloc[-1]["run_id"]
+    assert b == runner_up
+    assert by_id.loc[b, "split_sha256"] == by_id.loc[a, "split_sha256"] and by_id.loc[b, "status"] == "completed"
+    assert at.query_params["a"] == a and at.query_params["b"] == b
+    # The rule itself: audit runs and leaky runs are never preferred, runs on another split never paired.
+    rows = [{"run_id": r, "submission": s, "task": "classification", "status": "completed", "protocol": p,
+             "kind": k, "headline_value": v, "split_sha256": sha, "dataset_fingerprint": "f", "created": "2026"}
+            for r, s, p, k, v, sha in (("x1", "x", "clean", "trained", 0.9, "s1"), ("x2", "x", "clean", "trained", 0.85,
+                                       "s1"), ("leak", "y", "naive-split", "protocol-audit", 0.95, "s1"),
+                                       ("audit", "z", "clean", "protocol-audit", 0.99, "s1"),
+                                       ("other", "w", "clean", "trained", 0.97, "s2"),
+                                       ("v1", "v", "clean", "trained", 0.6, "s1"))]
+    assert paired.default_pair(pd_frame(rows)) == ("x1", "v1")
+    assert paired.default_pair(pd_frame(rows[:2])) is None  # one submission only: nothing to compare
+
+
+def pd_frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _result(diff: float, low: float, high: float, p_boot: float, t: float | None, p_t: float | None,
+            k: int = 5) -> dict:
+    ttest = {"mean_diff": diff, "t": t, "p_value": p_t, "df": k - 1, "k": k} if p_t is not None else \
+        {"undefined": "the difference is the same in every fold (zero variance): t is infinite"}
+    return {"metric": "dice", "a": {"value": 0.6, "per_fold": [0.6] * k}, "b": {"value": 0.6 + diff,
+                                                                                "per_fold": [0.6 + diff] * k},
+            "bootstrap": {"difference": diff, "low": low, "high": high, "p_value": p_boot, "method": "m",
+                          "reason": None}, "ttest": ttest, "unit": "duplicate cluster", "n_cases": 780}
+
+
+def test_compare_verdict_says_which_is_better_or_that_it_is_not_established():
+    from leaderboard import paired
+
+    kind, text = paired.verdict(_result(0.05, 0.02, 0.08, 0.001, 4.0, 0.01), metric_label="Dice")
+    assert kind == "agree" and text.startswith("B is better than A on Dice") and "Both tests agree" in text
+    kind, text = paired.verdict(_result(-0.05, -0.08, -0.02, 0.001, -4.0, 0.01), metric_label="Dice")
+    assert kind == "agree" and text.startswith("A is better than B")
+    kind, text = paired.verdict(_result(0.05, 0.02, 0.08, 0.001, 4.0, 0.01), lower_is_better=True)
+    assert text.startswith("A is better than B")  # B - A > 0 is worse when lower is better
+    kind, text = paired.verdict(_result(0.01, -0.02, 0.04, 0.4, 0.5, 0.6), metric_label="Dice")
+    assert kind == "none" and "not established" in text and "Neither test" in text
+    # The issue's case: the bootstrap over cases finds a difference, the t-test over 5 folds does not.
+    kind, text = paired.verdict(_result(0.03, 0.012, 0.05, 0.001, 0.9, 0.41), metric_label="Dice")
+    assert kind == "disagree" and text.startswith("The tests disagree: the paired bootstrap finds B better")
+    for needed in ("p = 0.410", "780 test cases", "only the 5 fold scores", "Nadeau & Bengio", "overlap",
+                   "little power"):
+        assert needed in text, needed
+    kind, text = paired.verdict(_result(0.03, -0.01, 0.05, 0.2, 3.5, 0.03), metric_label="Dice")
+    assert kind == "disagree" and "the corrected t-test finds B better" in text and "not established" in text
+    kind, text = paired.verdict(_result(0.03, 0.01, 0.05, 0.004, None, None), metric_label="Dice")
+    assert kind == "one" and "n/a (the difference is the same in every fold" in text
+
+
+def test_compare_shows_n_a_with_its_reason_never_none():
+    from leaderboard.views import compare
+
+    table, chart = compare._test_rows(_result(0.03, 0.01, 0.05, 0.004, None, None))
+    cells = [str(v) for v in table.to_numpy().ravel()]
+    assert not any("None" in c or c in ("nan", "") for c in cells), cells
+    assert table.loc[0, "t"] == "n/a (a bootstrap has no t statistic)"
+    assert table.loc[1, "p value"].startswith("n/a (the difference is the same in every fold")
+    assert len(chart) == 1  # an undefined test has no interval to plot
+
+
+def test_compare_page_states_a_verdict_and_plots_the_difference(runs, tmp_path, monkeypatch):
+    """Two real runs that differ in one fold only: the bootstrap over cases sees the difference, the corrected
+    t-test over three folds does not; the page says so and why."""
+    from benchmark.evaluation.compare import compare_runs
+    from benchmark.splits.verify import load_split
+
+    dataset = open_dataset(fx.SPEC)
+    split = load_split(runs.parent / "split.json", dataset)
+    classes, first = list(dataset.classes), set(split.folds[0].test)
+
+    def noise(case: str) -> np.ndarray:
+        return _case_rng(case).dirichlet([1.0, 1.0, 1.0])
+
+    def better(case: str) -> np.ndarray:  # right on every case of fold 0, the same as ``noise`` elsewhere
+        if case not in first:
+            return noise(case)
+        p = np.full(3, 0.05)
+        p[classes.index(dataset.case(case).label)] = 0.9
+        return p
+
+    store = tmp_path / "store"
+    fx.extra_class_run(runs, store, "noise-aaaa0000000e", "noise", noise)
+    fx.extra_class_run(runs, store, "better-aaaa0000000f", "better", better)
+    reference = compare_runs(store / "noise-aaaa0000000e", store / "better-aaaa0000000f", fx.SPEC)
+    assert reference["bootstrap"]["low"] > 0 and reference["ttest"]["p_value"] > 0.05  # the premise
+    at = open_page("compare", store, monkeypatch)
+    assert at.selectbox(key="c-a").value == "better-aaaa0000000f"  # the better one opens as A
+    assert at.selectbox(key="c-b").value == "noise-aaaa0000000e"
+    verdict = at.get_by_key("c-verdict").warning[0].value
+    assert verdict.startswith(ui.md_escape("A is better, B is noise. The tests disagree: the paired bootstrap "
+                                           "finds A better"))
+    assert ui.md_escape("only the 3 fold scores") in verdict and "Nadeau" in verdict
+    chart = [c for c in at.get("vega_lite_chart")
+             if json.loads(c.proto.spec)["title"]["text"] == "B − A with its 95% CI"]
+    assert len(chart) == 1
+    layers = _layers(chart[0])
+    assert [mark for mark, _ in layers] == ["rule", "rule", "point", "point"]
+    assert layers[0][1] == [{"zero": 0.0}]  # the line of no difference
+    intervals = layers[1][1]
+    assert intervals[0]["low"] == pytest.approx(-reference["bootstrap"]["high"])  # B - A here is noise - better
+    assert len(layers[2][1]) == 3  # one dot per fold
+    shown = [str(v) for key in ("c-tests", "c-folds") for v in tbl(at, key).to_numpy().ravel()]
+    shown += markdown_bodies(at) + [m.value for m in at.metric] + [m.label for m in at.metric]
+    assert not any("None" in s for s in shown), shown
+    assert not any("/" in m.value for m in at.caption if "ground truth" in m.value)  # the data named, not a path
+
+
+def test_audit_page_opens_on_the_inflation_chart_near_the_data(runs, monkeypatch):
+    (runs / "protocols-x.json").write_text((sources.COMMITTED_RESULTS / "protocols-small_cnn-BUSI.json").read_text())
+    try:
+        at = open_page("audit", runs, monkeypatch)
+    finally:
+        (runs / "protocols-x.json").unlink()
+    headings = [s.value for s in at.subheader]
+    assert headings.index("Protocol inflation") < headings.index("Leakage per split")
+    first = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert first["title"]["text"].startswith("Protocol inflation")
+    x = first["layer"][1]["encoding"]["x"]
+    low, high = x["scale"]["domain"]
+    doc = json.loads((sources.COMMITTED_RESULTS / "protocols-small_cnn-BUSI.json").read_text())
+    lows = [r["ci_low"] for r in doc["rows"]]
+    assert 0.5 < low < min(lows) and max(r["ci_high"] for r in doc["rows"]) < high < 1  # not from 0
+    assert first["layer"][1]["encoding"]["y"]["axis"]["labelLimit"] == 0  # protocol names never cut
+    assert first["autosize"]["type"] == "fit-x"
+    summary = [b for b in markdown_bodies(at) if "small\\_cnn on" in b]
+    assert summary and "BUSI" in summary[0] and "shared" not in summary[0] and "\\.\\./" not in summary[0]
+    table = tbl(at, "a-inflation-protocols-x.json").set_index("protocol")
+    assert table.loc["clean", "paired difference against clean (95% CI)"] == "n/a: the clean run is the baseline"
+    assert table.loc["lucky-split", "paired difference against clean (95% CI)"] == "n/a (why: below the table)"
+    notes = [b for b in markdown_bodies(at) if b.startswith("What each leak does")]
+    assert notes and ui.md_escape("the reported draw's test part is a different (20%) case set") in notes[0]
+    assert not table.astype(str).isin(["None", "nan"]).any(axis=None)
+
+
+# ---- Issue 18 (Boards and Published pages): summary line, one row per submission, inflation, per-family charts ----
+
+
+def _clean_copy(runs: Path, store: Path, source: str, run_id: str, **changes) -> None:
+    """Copy a fixture run folder under a new id, changing fields of its run.json (a new configuration)."""
+    shutil.copytree(runs / source, store / run_id)
+    doc = json.loads((store / run_id / "run.json").read_text())
+    doc.update(run_id=run_id, **changes)
+    (store / run_id / "run.json").write_text(json.dumps(doc))
+
+
+def _shown(at: AppTest, key: str):
+    """The cells a board's reader sees: only the columns in its ``column_order``."""
+    element = at.get_by_key(key).dataframe[0]
+    order = list(element.proto.column_order)
+    assert order, key
+    return element.value[order]
+
+
+def test_boards_summary_line_names_the_best_clean_model_the_median_gap_and_the_largest_inflation(runs, monkeypatch):
+    at = open_page("boards", runs, monkeypatch)
+    line = at.get_by_key("summary-classification").markdown[0].value
+    plain = line.replace("\\", "")  # every name and number is escaped for Markdown
+    metrics = {k: json.loads((runs / fx.RUN_IDS[k] / "metrics.json").read_text())["headline"]
+               for k in ("good", "weak", "hostile", "naive")}
+    best = max(("good", "weak", "hostile"), key=lambda k: metrics[k]["value"])
+    head = metrics[best]
+    assert f"{head['value']:.3f} [{head['ci_low']:.2f}, {head['ci_high']:.2f}]" in plain
+    assert ui.md_escape("cheyi2024_cnn" if best == "good" else fx.HOSTILE_NAME if best == "hostile"
+                        else "small_cnn") in line
+    # The naive-split run's clean twin is the small_cnn clean run at the same budget.
+    inflation = 100 * (metrics["naive"]["value"] - metrics["weak"]["value"])
+    assert f"Largest protocol inflation:** {inflation:+.1f} pp, small_cnn under naive-split" in plain
+    # The gap: published minus ours over the classification headline numbers, as the Published page lists them.
+    published = open_page("published", runs, monkeypatch)
+    table = tbl(published, "published-table")
+    gaps = table[(table["task"] == "classification") & table["difference_pp"].notna()]["difference_pp"]
+    assert len(gaps) > 0
+    assert f"Published − clean:** median {gaps.median():+.1f} pp over {len(gaps)} published" in plain
+
+
+def test_boards_show_one_row_per_submission_and_the_other_configurations_on_demand(runs, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    for key in ("good", "weak"):
+        shutil.copytree(runs / fx.RUN_IDS[key], store / fx.RUN_IDS[key])
+    # A second configuration of small_cnn (64 px, pretrained) scoring above its 32 px one.
+    dataset = open_dataset(fx.SPEC)
+    fx.extra_class_run(runs, store, "small_cnn-bbbb00000064", "small_cnn", lambda c: np.eye(3)[
+        list(dataset.classes).index(dataset.case(c).label)] * 0.9 + 0.1 / 3)
+    doc = json.loads((store / "small_cnn-bbbb00000064" / "run.json").read_text())
+    doc.update(image_size=64, pretrained=True, created="2026-02-01T00:00:00+00:00")
+    (store / "small_cnn-bbbb00000064" / "run.json").write_text(json.dumps(doc))
+    at = open_page("boards", store, monkeypatch)
+    board = tbl(at, "board-classification")
+    assert sorted(board["submission"]) == ["cheyi2024_cnn", "small_cnn"]  # one row per submission
+    row = board.set_index("submission").loc["small_cnn"]
+    assert row["run_id"] == "small_cnn-bbbb00000064"  # its best configuration
+    assert row["configurations"] == "2: px 64/32; pretrained yes/no"
+    assert list(board["rank"]) == [1, 2]
+    others = tbl(at, "others-classification")
+    assert list(others["run_id"]) == [fx.RUN_IDS["weak"]] and others["differs"].item() == "px 64/32; pretrained yes/no"
+    assert others["rank"].item() == int(row["rank"])  # listed under its submission's rank
+    at.toggle(key="f-every").set_value(True).run()
+    every = tbl(at, "board-classification")
+    assert len(every) == 3 and list(every["rank"]) == [1, 2, 3]
+    with pytest.raises(KeyError):
+        at.get_by_key("others-classification")
+
+
+def test_leaky_rows_show_their_inflation_over_the_clean_run_at_the_same_budget(runs, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    for key in ("weak", "naive", "good"):
+        shutil.copytree(runs / fx.RUN_IDS[key], store / fx.RUN_IDS[key])
+    # Decoys: small_cnn on the clean protocol at another budget (newer), and a leaky run with no clean twin.
+    _clean_copy(runs, store, fx.RUN_IDS["good"], "small_cnn-decoy-128px", image_size=128,
+                submission={"name": "small_cnn", "task": "classification"}, created="2026-03-01T00:00:00+00:00")
+    _clean_copy(runs, store, fx.RUN_IDS["naive"], "small_cnn-naive-96px", image_size=96)
+    at = open_page("boards", store, monkeypatch)
+    leaky = tbl(at, "leaky-classification").set_index("run_id")
+    value = {r: json.loads((store / r / "metrics.json").read_text())["headline"]["value"]
+             for r in (fx.RUN_IDS["weak"], fx.RUN_IDS["naive"], "small_cnn-decoy-128px")}
+    twin = leaky.loc[fx.RUN_IDS["naive"]]
+    assert twin["clean_run"] == fx.RUN_IDS["weak"]
+    assert twin["inflation_pp"] == pytest.approx(100 * (value[fx.RUN_IDS["naive"]] - value[fx.RUN_IDS["weak"]]))
+    assert twin["inflation"] == f"{twin['inflation_pp']:+.1f} pp"
+    assert twin["clean"] == f"{value[fx.RUN_IDS['weak']]:.3f}"
+    alone = leaky.loc["small_cnn-naive-96px"]
+    assert alone["clean_run"] == "" and np.isnan(alone["inflation_pp"]) and alone["inflation"] == "-"
+    assert "inflation" in list(at.get_by_key("leaky-classification").dataframe[0].proto.column_order)
+
+
+def test_board_default_columns_are_narrow_text_and_never_none(runs, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    for key in ("good", "weak", "naive"):
+        shutil.copytree(runs / fx.RUN_IDS[key], store / fx.RUN_IDS[key])
+    doc = json.loads((store / fx.RUN_IDS["weak"] / "run.json").read_text())
+    doc.pop("epochs")  # a field a run does not record: "-", never "None"
+    (store / fx.RUN_IDS["weak"] / "run.json").write_text(json.dumps(doc))
+    at = open_page("boards", store, monkeypatch)
+    shown = _shown(at, "board-classification")
+    assert list(shown.columns) == ["rank", "model", "headline", "px", "ep", "weights", "flags", "configurations"]
+    assert not shown.isna().any(axis=None) and not shown.astype(str).isin(["None", "nan", "NaN"]).any(axis=None)
+    row = shown.set_index(tbl(at, "board-classification")["run_id"]).loc[fx.RUN_IDS["weak"]]
+    head = json.loads((store / fx.RUN_IDS["weak"] / "metrics.json").read_text())["headline"]
+    assert row["headline"] == f"{head['value']:.3f} [{head['ci_low']:.2f}, {head['ci_high']:.2f}]"
+    assert row["ep"] == "-" and row["px"] == "32" and row["weights"] == "scratch"
+    assert row["model"] == f"submission?run={fx.RUN_IDS['weak']}#small_cnn"  # shown as the name, a link to the run
+    assert not _shown(at, "leaky-classification").astype(str).isin(["None", "nan"]).any(axis=None)
+    at.multiselect(key="f-columns").set_value(["budget", "t_peak_mib"]).run()
+    assert list(_shown(at, "board-classification").columns)[-2:] == ["budget", "t_peak_mib"]
+
+
+def test_published_table_puts_ours_its_budget_and_the_gap_after_the_number_and_one_chart_per_family(
+        runs, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(runs / fx.RUN_IDS["good"], store / fx.RUN_IDS["good"])
+    rng = np.random.default_rng(3)
+    dataset = open_dataset(fx.SPEC)
+
+    def shifted(case_id: str) -> np.ndarray:
+        rgb, ref = dataset.decode(dataset.case(case_id))
+        ref = np.zeros(rgb.shape[:2], bool) if ref is None else ref
+        return np.roll(ref, int(rng.integers(0, 3)), axis=0)
+
+    fx.extra_seg_run(runs, store, "baniadam2021_unet-cccc0001", "baniadam2021_unet", shifted)
+    at = open_page("published", store, monkeypatch)
+    element = at.get_by_key("published-table").dataframe[0]
+    order = list(element.proto.column_order)
+    assert order[:7] == ["paper", "model", "metric", "published_text", "ours_text", "gap", "our_budget_short"]
+    assert not set(order) & set(ledger.FLAG_COLUMNS) and order.count("flags") == 1  # flags once
+    table = element.value
+    ours = table[table["ours"].notna()]
+    assert set(ours["busbench_submission"]) == {"cheyi2024_cnn", "baniadam2021_unet"}
+    for _, row in ours.iterrows():
+        assert row["ours_text"] == tables.headline_text(row["ours"], row["ours_low"], row["ours_high"])
+        assert row["gap"] == f"{row['difference_pp']:+.1f} pp"
+        assert re.fullmatch(r"32 px, 1 ep, scratch · CPU, \d+ min", row["our_budget_short"]), row["our_budget_short"]
+    assert (table.loc[table["ours"].isna(), "ours_text"] == "-").all()
+    dois = dict(zip(table["paper"], table["doi"], strict=False))
+    assert dois["Cheyi 2024"] == "https://doi.org/10.54287/guj.1529857"
+    assert all(d == "" or d.startswith("https://doi.org/10.") for d in table["doi"])
+    # One chart per metric family, never accuracy and Dice on one pair of axes.
+    charts_drawn = at.get("vega_lite_chart")
+    assert len(charts_drawn) == 2
+    families = []
+    for chart in charts_drawn:
+        metrics = {r["metric"] for _, rows in _layers(chart) for r in rows if "metric" in r}
+        assert metrics and len({charts.metric_family(m) for m in metrics}) == 1, metrics
+        families.append(charts.metric_family(next(iter(metrics))))
+    assert families == ["accuracy-like", "Dice / IoU"]
+    assert any("No chart for AUC" in c.value for c in at.caption)
+
+
+def test_metric_families_and_doi_links():
+    from leaderboard.views import published
+
+    assert [charts.metric_family(m) for m in ("accuracy", "f1", "pixel_accuracy", "auc", "dice", "iou", "loss")] \
+        == ["accuracy-like", "accuracy-like", "accuracy-like", "AUC", "Dice / IoU", "Dice / IoU", None]
+    assert published.doi_link("X (2024). Front. Oncol. 14:1461542. doi:10.3389/fonc.2024.1461542") \
+        == "https://doi.org/10.3389/fonc.2024.1461542"
+    assert published.doi_link("Research Square (preprint). doi:10.21203/rs.3.rs-952669/v1") \
+        == "https://doi.org/10.21203/rs.3.rs-952669/v1"
+    assert published.doi_link("Venue not named in the text.") == ""
+    assert tables.headline_text(0.8123, 0.7811, 0.8449) == "0.812 [0.78, 0.84]"
+    assert tables.headline_text(None, None, None) == "-" and tables.headline_text(0.5, float("nan"), 0.6) == "0.500"
+
+
+def test_published_rows_carry_their_as_published_reproduction_and_its_split(runs, monkeypatch):
+    at, values = _published_with_reference_audit(runs, monkeypatch)
+    table = tbl(at, "published-table")
+    decomposition = tbl(at, "published-decomposition")
+    for _, row in table.iterrows():
+        parts = decomposition[(decomposition["paper"] == row["paper"]) & (decomposition["system"] == row["model"])
+                              & (decomposition["published"] == row["published"])]
+        if row["task"] != "classification" or parts.empty:
+            assert row["reproduced"] == "-"
+            continue
+        for _, part in parts.iterrows():  # every reading of the paper, with its explained and unexplained parts
+            assert f"{part['reproduced']:.3f} ({part['explained_pp']:+.1f} pp explained, " \
+                   f"{part['unexplained_pp']:+.1f} pp unexplained)" in row["reproduced"]

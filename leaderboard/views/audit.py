@@ -25,9 +25,9 @@ def _dataset_for_split(frame: pd.DataFrame, fingerprint: str):
     return data.dataset_matching(tuple(dict.fromkeys(specs)), fingerprint)
 
 
-def _clusters(frame: pd.DataFrame, splits: list) -> None:
+def _clusters(frame: pd.DataFrame, splits: list, roots: tuple[Path, ...]) -> None:
     st.subheader("Duplicate clusters")
-    names = [str(p.relative_to(sources.ROOT)) if p.is_relative_to(sources.ROOT) else str(p) for p, _ in splits]
+    names = [audit_data.shown_path(p, roots) for p, _ in splits]
     index = st.selectbox("Clusters recorded in", range(len(splits)), format_func=lambda i: names[i], key="a-split")
     _, split = splits[index]
     found = audit_data.clusters(split)
@@ -43,8 +43,11 @@ def _clusters(frame: pd.DataFrame, splits: list) -> None:
         st.caption("None.")
     dataset, where = _dataset_for_split(frame, split.dataset_fingerprint)
     if dataset is None:
-        st.info("Thumbnails need the dataset, which is not available here "
-                f"({where}). Start the leaderboard with --data PATH to see them.")
+        st.info(f"Thumbnails need the dataset {ui.md_escape(split.dataset_name)} (fingerprint "
+                f"{split.dataset_fingerprint[:12]}), which is not on this machine. Start the leaderboard with "
+                "--data PATH to see them.")
+        with st.expander("Where it was looked for"):
+            st.text(where)
         ui.table(pd.DataFrame([{"cluster": c["id"], "size": len(c["members"]), "labels": ", ".join(c["labels"]),
                                     "members": ", ".join(m for m, _ in c["members"])} for c in found]),
                      hide_index=True, key="a-clusters", width="stretch")
@@ -58,15 +61,15 @@ def _clusters(frame: pd.DataFrame, splits: list) -> None:
         _case_thumbnails(dataset, [m for m, _ in members], [f"({label})" for _, label in members])
 
 
-def _leakage(splits: list) -> None:
+def _leakage(splits: list, roots: tuple[Path, ...]) -> None:
     st.subheader("Leakage per split")
-    summary, folds = audit_data.leakage(splits, sources.ROOT)
+    summary, folds = audit_data.leakage(splits, roots)
     st.caption("Test cases with a near-duplicate on the training side (train or validation part) of their fold, "
                "by the clusters each split file records.")
     ui.table(summary, hide_index=True, key="a-leakage", width="stretch", column_config={
         "leaked share": st.column_config.NumberColumn(format="percent")})
     if not folds.empty:
-        st.altair_chart(charts.leakage(folds), width="stretch")
+        st.altair_chart(charts.leakage_per_fold(folds), width="stretch")
 
 
 def _case_thumbnails(dataset, case_ids: list[str], labels: list[str]) -> None:
@@ -105,7 +108,10 @@ def _dataset_audits(frame: pd.DataFrame, folder: Path) -> None:
         fingerprint = str((doc.get("dataset") or {}).get("fingerprint"))
         dataset, where = _dataset_for_split(frame, fingerprint)
         if dataset is None:
-            st.caption(f"Thumbnails need the dataset ({where}).")
+            st.caption("Thumbnails need the dataset, which is not on this machine (start the leaderboard with "
+                       "--data PATH).")
+            with st.expander("Where it was looked for"):
+                st.text(where)
             continue
         if not conflicts.empty:
             pages = len(conflicts)
@@ -122,21 +128,69 @@ def _dataset_audits(frame: pd.DataFrame, folder: Path) -> None:
             _case_thumbnails(dataset, list(shown["case"]), list(shown["kinds"]))
 
 
-def _inflation(folder: Path) -> None:
+def _inflation_dataset(doc: dict, frame: pd.DataFrame) -> str:
+    # The audit's runs are in the store: name their data as they record it; else the folder's name, never its path.
+    ids = {Path(str(r.get("run_dir") or "")).name for r in doc.get("rows") or [] if isinstance(r, dict)}
+    known = frame[frame["run_id"].astype(str).isin(ids) & frame["dataset"].notna()]
+    if not known.empty:
+        row = known.iloc[0]
+        return f"{row['dataset']} (fingerprint {str(row['dataset_fingerprint'])[:12]})"
+    return audit_data.dataset_name(doc.get("dataset"))
+
+
+def _inflation(folder: Path, frame: pd.DataFrame) -> None:
     st.subheader("Protocol inflation")
     summaries = sources.protocol_summaries(folder)
     if not summaries:
         st.info("No protocol audit here yet (busbench audit protocols writes protocols-*.json).")
         return
+    st.caption("The same model trained with the same budget under the clean protocol and under each leak: how much "
+               "each leak alone adds to the score. Paired differences are against the clean run, case by case.")
     for name, doc in summaries:
         rows = audit_data.inflation_rows(doc)
-        st.text(f"{name}: {doc.get('submission')} on {doc.get('dataset')}, {doc.get('epochs')} epochs at "
-                f"{doc.get('image_size')} px, {doc.get('k')} folds; {doc.get('metric')}")
-        chartable = rows[rows["value"].notna()]
+        metric = ui.metric_name(doc.get("metric"))
+        st.markdown(f"**{ui.md_escape(doc.get('submission'))} on {ui.md_escape(_inflation_dataset(doc, frame))}**: "
+                    f"{ui.md_escape(doc.get('epochs'))} epochs at {ui.md_escape(doc.get('image_size'))} px, "
+                    f"{ui.md_escape(doc.get('k'))} folds; {ui.md_escape(metric)} ({ui.md_escape(name)})")
+        chartable = rows[rows["value"].notna()] if not rows.empty else rows
         if not chartable.empty:
-            st.altair_chart(charts.inflation(chartable, str(doc.get("metric"))), width="stretch")
-        ui.table(rows, hide_index=True, key=f"a-inflation-{name}", width="stretch", column_config={
-            "inflation_pp": st.column_config.NumberColumn("inflation", format="%+.1f pp")})
+            st.altair_chart(charts.protocol_inflation(chartable, metric), width="stretch")
+        ui.table(_inflation_table(rows), hide_index=True, key=f"a-inflation-{name}", width="stretch",
+                 column_config={
+                     "value": st.column_config.NumberColumn(metric, format="%.3f"),
+                     "ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
+                     "ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+                     "inflation_pp": st.column_config.NumberColumn("inflation", format="%+.1f pp")})
+        if rows.empty:
+            continue
+        # Long text under the table, where it wraps, not in cells that cut it.
+        notes = [f"- **{ui.md_escape(r['protocol'])}**: {ui.md_escape(r['what it does'])}"
+                 + (f" (no paired difference: {ui.md_escape(r['note'])})" if r["note"] else "")
+                 for _, r in rows.iterrows() if r["protocol"] != "clean"]
+        if notes:
+            st.markdown("What each leak does:\n" + "\n".join(notes))
+
+
+def _inflation_table(rows: pd.DataFrame) -> pd.DataFrame:
+    # The rows as shown: numbers with their CI, the paired difference against the clean run as text (n/a and why
+    # where there is none), never an empty "None" cell.
+    if rows.empty:
+        return rows
+
+    def paired(r: pd.Series) -> str:
+        if r["protocol"] == "clean":
+            return "n/a: the clean run is the baseline"
+        if ui.fmt(r["paired difference"]) == "-":
+            return "n/a (why: below the table)" if r["note"] else "n/a: none recorded"
+        return f"{r['paired difference']:+.3f} ({r['paired low']:+.3f} to {r['paired high']:+.3f})"
+
+    return pd.DataFrame({
+        "protocol": rows["protocol"], "value": rows["value"], "ci_low": rows["ci_low"], "ci_high": rows["ci_high"],
+        "inflation_pp": rows["inflation_pp"],
+        "paired difference against clean (95% CI)": rows.apply(paired, axis=1),
+        "p value": [ui.fmt_p(p) for p in rows["p value"]],
+        "cases": [str(int(c)) if ui.fmt(c) != "-" else "n/a" for c in rows["cases"]],
+        "status": rows["status"].fillna("n/a").astype(str)})
 
 
 def render() -> None:
@@ -154,14 +208,18 @@ def render() -> None:
             unique.append((path, split))
     for problem in bad:
         st.warning(problem)
+    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
+    st.caption("What inflates published BUSI scores, measured: first the protocol inflation (the same model under "
+               "each leak), then the leakage of each split file, the duplicate clusters behind it, and what a "
+               "dataset audit found in the images and masks.")
+    _inflation(folder, frame)
+    roots = (folder, sources.ROOT)  # a split beside a run: named from the results folder the user named
     if unique:
-        _clusters(frame, unique)
-        _leakage(unique)
+        _leakage(unique, roots)
+        _clusters(frame, unique, roots)
     else:
         st.info("No split file found (splits/ in the checkout, or split.json beside a run).")
-    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
     _dataset_audits(frame, folder)
-    _inflation(folder)
 
 
 if __name__ == "__main__":

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pandas as pd
 import streamlit as st
 
 from benchmark.evaluation.training import CLEARLY_BELOW
-from leaderboard import tables, ui
+from leaderboard import charts, data, sources, tables, ui
 
 CHOICE = {"any": None, "yes": True, "no": False}
 
 
 def _filters(frame: pd.DataFrame) -> dict:
     """The filter widgets; returns keyword arguments for :func:`leaderboard.tables.apply_filters`."""
-    cols = st.columns([2, 2, 1, 1, 1.4])
+    cols = st.columns([2, 2, 1, 1, 1.5, 1.9])
     datasets = sorted(frame["dataset"].dropna().astype(str).unique())
     protocols = sorted(frame["protocol"].fillna("(none)").astype(str).unique())
     chosen = {
@@ -25,57 +27,116 @@ def _filters(frame: pd.DataFrame) -> dict:
     st.session_state.setdefault("f-per-config", True)
     cols[4].toggle("Newest only", key="f-per-config",
                    help="One row per configuration (its newest run); off: every run")
+    cols[5].toggle("Every configuration", key="f-every",
+                   help="Off: one row per submission, its best configuration (the others are listed below each "
+                        "board); on: every configuration ranked")
     return chosen
 
 
+#: The columns a board shows by default: they fit 1400 px beside the sidebar; the score stays readable at 390 px.
+DEFAULT_COLUMNS = ["rank", "model", "headline", "px", "ep", "weights", "flags", "configurations"]
+
+
 def board_columns(task: str, metric: str) -> tuple[list[str], dict]:
-    """Columns of a task's board and how to show them."""
+    """Every column a task's board can show (the defaults first, then the chooser's) and how to show them."""
     cc = st.column_config
     others = list(tables.OTHER_METRICS[task])
-    columns = ["rank", "submission", "headline_value", "ci", "budget", "constant_prediction", "convergence",
-               "fold_values", "fold_sd", *others,
-               "params", "train_min", "peak_mib", "device", "image_size", "pretrained", "tuned", "kind", "dataset",
-               "split", "epochs", "runs", "run_id", "link"]
+    columns = [*DEFAULT_COLUMNS, "budget", "ci", "t_fold_sd", "fold_values", *(f"t_{m}" for m in others),
+               "t_params", "t_train_min", "t_peak_mib", "device", "tuned_text", "kind", "dataset", "split", "runs",
+               "run_id", "link"]
+    name = metric.replace("_", " ")
     config = {
-        "rank": cc.NumberColumn("#", width="small"),
-        "headline_value": cc.NumberColumn(metric.replace("_", " "), format="%.3f",
-                                          help="headline: pooled out-of-fold score"),
-        "ci": cc.TextColumn("95% CI", help="cluster bootstrap over duplicate clusters, 2,000 resamples"),
-        "constant_prediction": cc.TextColumn("predicts only", help="what a collapsed model predicted for every case "
-                                             "(one class, or an empty mask); its score is not a trained model's"),
+        "rank": cc.NumberColumn("#", width=36, pinned=True),
+        "model": cc.LinkColumn("model", display_text=r"#(.+)$", width=160, pinned=True,
+                               help="the submission; click it to open the run's page"),
+        "headline": cc.TextColumn(name, width=150,
+                                  help="headline: pooled out-of-fold score, with its 95% cluster-bootstrap "
+                                       "interval (over duplicate clusters, 2,000 resamples)"),
+        "px": cc.TextColumn("px", width=46, help="input size in pixels"),
+        "ep": cc.TextColumn("ep", width=40, help="training epochs"),
+        "weights": cc.TextColumn("weights", width=80, help="pretrained weights or trained from scratch (the "
+                                 "weights' source is in the 'budget' column)"),
+        "flags": cc.TextColumn("flags", width=180, help=(
+            "from the folds' training histories: 'still improving' (selected epoch in the last tenth in most "
+            f"folds), 'did not learn' (training loss never {1 - CLEARLY_BELOW:.0%} below the chance-level loss in "
+            "most folds), 'learning unknown' (no chance level can be derived for its loss); 'predicts only X': the "
+            "model predicted X for every case, so its score is not a trained model's")),
+        "configurations": cc.TextColumn("configs", width=150,
+                                        help="configurations of this submission on this split, and what differs "
+                                             "between them (best first); the others are listed below the board"),
         "budget": cc.TextColumn("budget", help="input size, epochs, pretrained weights (their source) or scratch"),
-        "convergence": cc.TextColumn("convergence", help="from the folds' training histories: 'still improving' "
-                                     "(selected epoch in the last tenth in most folds), 'did not learn' (training "
-                                     f"loss never {1 - CLEARLY_BELOW:.0%} below the chance-level loss in most folds), "
-                                     "'learning unknown' "
-                                     "(no chance level can be derived for its loss)"),
-        **{m: cc.NumberColumn(m.replace("_", " "), format="%.3f") for m in others},
-        "fold_values": cc.BarChartColumn("per fold", y_min=0.0, y_max=1.0, help=f"{metric} of each test fold"),
-        "fold_sd": cc.NumberColumn("fold SD", format="%.3f", help="standard deviation across folds"),
-        "params": cc.NumberColumn("params", format="compact"),
-        "train_min": cc.NumberColumn("training", format="%.1f min", help="sum of the folds' wall time"),
-        "peak_mib": cc.NumberColumn("peak memory", format="%.0f MiB", help="the largest fold's peak: GPU memory "
-                                    "allocated on CUDA, resident host memory on CPU (blank: not recorded)"),
-        "image_size": cc.NumberColumn("px"),
+        "ci": cc.TextColumn("95% CI", help="cluster bootstrap over duplicate clusters, 2,000 resamples"),
+        **{f"t_{m}": cc.TextColumn(m.replace("_", " ")) for m in others},
+        "fold_values": cc.BarChartColumn("per fold", help=f"{metric} of each test fold (axis: this row's own "
+                                         "range)"),
+        "t_fold_sd": cc.TextColumn("fold SD", help="standard deviation across folds"),
+        "t_params": cc.TextColumn("params"),
+        "t_train_min": cc.TextColumn("training", help="sum of the folds' wall time, minutes"),
+        "t_peak_mib": cc.TextColumn("peak memory", help="the largest fold's peak, MiB: GPU memory allocated on "
+                                    "CUDA, resident host memory on CPU ('-': not recorded)"),
+        "device": cc.TextColumn("device"),
+        "tuned_text": cc.TextColumn("tuned"),
+        "kind": cc.TextColumn("kind"),
+        "dataset": cc.TextColumn("dataset"),
+        "split": cc.TextColumn("split"),
+        "runs": cc.NumberColumn("runs", help="runs of this configuration (the newest is shown)"),
         "run_id": cc.TextColumn("run"),
         "link": cc.LinkColumn("details", display_text="open", help="the run's submission page"),
     }
     return columns, config
 
 
+def _compact(value: object) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return "-"
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
+
+
 def decorate(board: pd.DataFrame) -> pd.DataFrame:
-    """Add the display columns (CI as text, training minutes)."""
+    """Add the display columns: text cells only (a missing figure is "-", never "None"), the model as a link."""
     ci = [f"{ui.fmt(lo)}–{ui.fmt(hi)}" if pd.notna(lo) else "-"
           for lo, hi in zip(board["headline_ci_low"], board["headline_ci_high"], strict=True)]
-    return board.assign(ci=ci, train_min=board["wall_seconds"] / 60.0)
+    flags = [", ".join(x for x in (str(c or ""), f"predicts only {p}" if p else "") if x)
+             for c, p in zip(board["convergence"], board["constant_prediction"], strict=True)]
+    model = ["submission?run=" + quote(str(r), safe="") + "#" + quote(str(s if pd.notna(s) else "?"), safe="")
+             for r, s in zip(board["run_id"], board["submission"], strict=True)]
+    out = board.assign(
+        ci=ci, train_min=board["wall_seconds"] / 60.0, model=model, flags=flags,
+        headline=[tables.headline_text(v, lo, hi) for v, lo, hi in
+                  zip(board["headline_value"], board["headline_ci_low"], board["headline_ci_high"], strict=True)],
+        px=[tables.short(v, 0) for v in board["image_size"]], ep=[tables.short(v, 0) for v in board["epochs"]],
+        weights=["-" if pd.isna(p) else "pretrained" if p else "scratch" for p in board["pretrained"]],
+        tuned_text=[tables.yes_no(v) for v in board["tuned"]],
+        t_params=[_compact(v) for v in board["params"]],
+        t_peak_mib=[tables.short(v, 0) for v in board["peak_mib"]],
+        t_fold_sd=[tables.short(v) for v in board["fold_sd"]])
+    out["t_train_min"] = [tables.short(v, 1) for v in out["train_min"]]
+    for m in tables.ALL_METRICS:
+        if m in out:
+            out[f"t_{m}"] = [tables.short(v) for v in out[m]]
+    for column in ("device", "kind", "dataset", "split", "budget", "convergence"):
+        if column in out:
+            out[column] = out[column].fillna("-")
+    if "configs" in out:
+        out["configurations"] = [f"{n}: {d}" if n > 1 and d else str(n) for n, d in
+                                 zip(out["configs"], out["differs"], strict=True)]
+    else:
+        out["configurations"] = "1"
+    return out
 
 
-def _table(board: pd.DataFrame, task: str, key: str) -> None:
-    metric = str(board["headline_metric"].dropna().iloc[0]) if board["headline_metric"].notna().any() else "headline"
-    columns, config = board_columns(task, metric)
+def _metric(board: pd.DataFrame) -> str:
+    return str(board["headline_metric"].dropna().iloc[0]) if board["headline_metric"].notna().any() else "headline"
+
+
+def _table(board: pd.DataFrame, task: str, key: str, extra: list[str]) -> None:
+    columns, config = board_columns(task, _metric(board))
     shown = decorate(board)
-    ui.table(shown[[c for c in columns if c in shown]], column_config=config, hide_index=True, key=key,
-                 width="stretch")
+    order = [c for c in [*DEFAULT_COLUMNS, *extra] if c in shown]
+    ui.table(shown, column_config=config, column_order=order, hide_index=True, key=key, width="stretch")
 
 
 def _provenance(board: pd.DataFrame, key: str) -> None:
@@ -83,6 +144,64 @@ def _provenance(board: pd.DataFrame, key: str) -> None:
         cols = ["run_id", "git_commit", "versions", "device", "precision", "seed", "split_sha256",
                 "dataset_fingerprint", "created", "finished"]
         ui.table(board[cols], hide_index=True, key=key, width="stretch")
+
+
+def _pp(value: object) -> str:
+    return f"{value:+.1f} pp" if isinstance(value, (int, float)) and value == value else "-"
+
+
+def summary_line(task: str, splits: list[tuple[str, pd.DataFrame]], leaks: pd.DataFrame, store: data.Store) -> str:
+    """The page's one-line summary in Markdown, every name escaped.
+
+    The best clean model of the newest split with its CI, the median published-minus-clean gap of the task's
+    headline numbers, and the largest inflation of a leaky run over its clean twin.
+    """
+    gaps = None
+    table = data.comparison(store.url, store.stamp, _published_mtime())
+    if not table.empty:
+        mine = table[(table["task"] == task) & table["headline"] & table["difference_pp"].notna()]
+        gaps = mine["difference_pp"]
+    first = splits[0][1] if splits else pd.DataFrame(columns=["headline_value", "run_id"])
+    facts = tables.summary(first, leaks, gaps)
+    parts = []
+    best = facts["best"]
+    if best is not None:
+        split = str(best.get("split_path") or best.get("split") or "")
+        score = tables.headline_text(best["headline_value"], best["headline_ci_low"], best["headline_ci_high"])
+        parts.append(f"**Best clean:** {ui.md_escape(best['submission'])}, "
+                     f"{ui.md_escape(_metric(first).replace('_', ' '))} {ui.md_escape(score)}"
+                     + (f" on {ui.md_escape(split)}" if split else ""))
+    else:
+        parts.append("**Best clean:** no completed clean-protocol run")
+    if facts["median_gap_pp"] is not None:
+        parts.append(f"**Published − clean:** median {ui.md_escape(_pp(facts['median_gap_pp']))} over "
+                     f"{facts['gaps']} published headline number(s)")
+    else:
+        parts.append("**Published − clean:** no comparable published number yet")
+    worst = facts["inflation"]
+    if worst is not None:
+        parts.append(f"**Largest protocol inflation:** {ui.md_escape(_pp(worst['inflation_pp']))}, "
+                     f"{ui.md_escape(worst['submission'])} under {ui.md_escape(worst['protocol'])} over its clean run")
+    else:
+        parts.append("**Largest protocol inflation:** no leaky run with a clean twin")
+    return " · ".join(parts)
+
+
+def _published_mtime() -> int:
+    try:
+        return sources.PUBLISHED_CSV.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _others(others: pd.DataFrame, task: str, key: str) -> None:
+    with st.expander(f"{len(others)} other configuration(s) of these submissions (ranked by their best one)"):
+        columns, config = board_columns(task, _metric(others))
+        shown = decorate(others).assign(differs=others["differs"].fillna(""))
+        config = {**config, "rank": st.column_config.NumberColumn("# of best", width=60),
+                  "differs": st.column_config.TextColumn("what differs in the submission's configurations")}
+        ui.table(shown, column_config=config, hide_index=True, key=key, width="stretch",
+                 column_order=["rank", "model", "headline", "px", "ep", "weights", "flags", "differs"])
 
 
 def render() -> None:
@@ -93,21 +212,39 @@ def render() -> None:
         ui.onboarding(store)
         return
     task = st.radio("Task", ["classification", "segmentation"], horizontal=True, key="f-task")
+    summary = st.container(key=f"summary-{task}")
     chosen = _filters(frame)
     filtered = tables.apply_filters(frame, **chosen)
     board = tables.ranking(filtered, task, per_config=st.session_state["f-per-config"])
+    leaks = tables.with_inflation(tables.leaky(filtered, task), frame)
+    splits = tables.by_split(board)
+    parts = [(title, rows, *tables.best_per_submission(rows)) for title, rows in splits]
+    every = bool(st.session_state.get("f-every"))
 
-    st.subheader(f"Clean protocol: {len(board)} {'configuration' if len(board) == 1 else 'configurations'}")
+    columns, config = board_columns(task, "headline")
+    choices = [c for c in columns if c not in DEFAULT_COLUMNS]
+    extra = st.multiselect("More columns", choices, key="f-columns", placeholder="budget, CI, other metrics, …",
+                           format_func=lambda c: str((config.get(c) or {}).get("label") or c))
+    noun = "configuration" if every else "submission"
+    count = len(board) if every else sum(len(best) for _, _, best, _ in parts)
+    st.subheader(f"Clean protocol: {count} {noun if count == 1 else noun + 's'}")
     st.caption("Ranked: completed runs on the clean protocol (splits grouped by examination, duplicate cluster or "
                "patient, epoch chosen on validation), one ranking per split file: scores on different splits are "
-               "never ranked together. Headline with its 95% cluster-bootstrap interval; click a header to sort; "
-               "'open' shows the run.")
+               "never ranked together. One row per submission (its best configuration) unless 'Every "
+               "configuration' is on. Headline with its 95% cluster-bootstrap interval; click a model to open its "
+               "run; 'More columns' adds the other figures.")
     if board.empty:
         st.info("No completed clean-protocol run matches these filters.")
-    for n, (title, rows) in enumerate(tables.by_split(board)):
-        st.markdown(f"**Split {ui.md_escape(title)}**: {len(rows)} ranked")
+    for n, (title, rows, best, others) in enumerate(parts):
+        shown = pd.concat([best, others]).loc[rows.index].assign(rank=rows["rank"]) if every else best
+        st.markdown(f"**Split {ui.md_escape(title)}**: {len(shown)} ranked")
         suffix = f"-{n}" if n else ""  # the newest split's board keeps the plain key
-        _table(rows, task, f"board-{task}{suffix}")
+        if best["headline_value"].notna().any():
+            st.altair_chart(charts.ranking_dots(best, _metric(best).replace("_", " ")), width="stretch",
+                            key=f"dots-{task}{suffix}")
+        _table(shown, task, f"board-{task}{suffix}", extra)
+        if not every and not others.empty:
+            _others(others, task, f"others-{task}{suffix}")
         _provenance(rows, f"prov-{task}{suffix}")
 
     for n, (title, rows) in enumerate(tables.external(filtered, task)):
@@ -134,18 +271,31 @@ def render() -> None:
             "external_train": st.column_config.TextColumn("trained on"),
             "link": st.column_config.LinkColumn("details", display_text="open")})
 
-    leaks = tables.leaky(filtered, task)
     if not leaks.empty:
         st.subheader(f"Leaky protocols: {len(leaks)} run(s), never ranked")
         st.warning("These runs used a protocol that leaks test information; their scores are not comparable with "
-                   "the ranking above and are shown only to measure the inflation.")
-        view = decorate(leaks)[["protocol", "why", "submission", "headline_value", "ci", "headline_metric", "dataset",
-                                "split", "kind", "run_id", "link"]]
-        ui.table(view, hide_index=True, key=f"leaky-{task}", width="stretch", column_config={
-            "headline_value": st.column_config.NumberColumn("score", format="%.3f"),
-            "ci": st.column_config.TextColumn("95% CI"),
-            "headline_metric": st.column_config.TextColumn("metric"),
-            "link": st.column_config.LinkColumn("details", display_text="open")})
+                   "the ranking above and are shown only to measure the inflation: leaky minus the clean run of the "
+                   "same submission at the same budget (input size, epochs, weights, tuning, data).")
+        view = decorate(leaks).assign(
+            clean=[tables.short(v) for v in leaks["clean_value"]],
+            inflation=[_pp(v) for v in leaks["inflation_pp"]])
+        ui.table(view, hide_index=True, key=f"leaky-{task}", width="stretch",
+                 column_order=["protocol", "model", "headline", "clean", "inflation", "why", "px", "ep", "weights",
+                               "split"],
+                 column_config={
+                     "protocol": st.column_config.TextColumn("protocol", pinned=True),
+                     "model": st.column_config.LinkColumn("model", display_text=r"#(.+)$", width=150),
+                     "headline": st.column_config.TextColumn("score [95% CI]", width=150),
+                     "clean": st.column_config.TextColumn("clean twin", width=70,
+                                                          help="the same submission and budget on the clean "
+                                                               "protocol ('-': no such run)"),
+                     "inflation": st.column_config.TextColumn("inflation", width=80,
+                                                              help="leaky minus clean, percentage points"),
+                     "why": st.column_config.TextColumn("why it leaks", width="large"),
+                     "px": st.column_config.TextColumn("px", width=46),
+                     "ep": st.column_config.TextColumn("ep", width=40),
+                     "weights": st.column_config.TextColumn("weights", width=80),
+                     "split": st.column_config.TextColumn("split")})
 
     pending = tables.unfinished(frame, task)
     if not pending.empty:
@@ -159,6 +309,10 @@ def render() -> None:
     else:
         ui.table(broken[["run_id", "submission", "created", "error"]], hide_index=True, key=f"failed-{task}",
                      width="stretch")
+
+    # Filled last, into its place at the top: the published gap reads the ledger of published numbers, whose first
+    # import (torch, through the seed systems) would otherwise hold back the board on a fresh server.
+    summary.markdown(summary_line(task, splits, leaks, store))
 
 
 if __name__ == "__main__":

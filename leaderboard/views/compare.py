@@ -1,4 +1,10 @@
-"""Compare: two runs on the same split: paired bootstrap difference with its CI, and the corrected t-test."""
+"""Compare: two runs on the same split: paired bootstrap difference with its CI, and the corrected t-test.
+
+Opened without a link, it shows the two best distinct submissions that can be compared. A verdict in words comes
+first (which run is better, or that the difference is not established, and why when the two tests disagree), then
+B - A with both tests' intervals as a chart, the tests as a table (n/a with its reason where a test has no value),
+and the per-fold scores.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from benchmark.errors import BusbenchError
-from leaderboard import data, paired, ui
+from leaderboard import charts, data, paired, ui
 
 
 @st.cache_data(show_spinner="Resampling 2,000 times…", max_entries=16)
@@ -21,36 +27,88 @@ def _compare(run_a: str, run_b: str, task: str, metric: str, stamp: str, _split:
 def _truth(row: dict[str, Any], split: Any) -> tuple[Any, str]:
     dataset, where = data.dataset_for(row)
     if dataset is not None:
-        return dataset, f"ground truth from the dataset at {where}"
+        return dataset, (f"ground truth from the dataset {row.get('dataset')} (fingerprint "
+                         f"{str(row.get('dataset_fingerprint'))[:12]}) found on this machine")
     if row["task"] == "classification":
         return paired.RecordedLabels(split), "ground truth from the labels recorded in the split file (the dataset " \
                                              "is not on this machine)"
     return None, f"segmentation needs the dataset's reference masks, which are not available here ({where})"
 
 
-def _result(result: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> None:
-    boot, ttest, metric = result["bootstrap"], result["ttest"], result["metric"]
-    cols = st.columns(4)
-    cols[0].metric(f"A: {metric}", ui.fmt(result["a"]["value"]))
-    cols[1].metric(f"B: {metric}", ui.fmt(result["b"]["value"]))
-    cols[2].metric("B − A", ui.fmt(boot["difference"]),
-                   help="positive: B scores higher (for ECE-like figures, lower is better)")
-    cols[3].metric("95% CI of B − A", f"{ui.fmt(boot['low'])} to {ui.fmt(boot['high'])}")
+def _test_rows(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two tests as table rows (text cells: a test that has no value says n/a and why) and as chart rows."""
+    boot, ttest = result["bootstrap"], result["ttest"]
+    t_ci = paired.ttest_interval(result)
+    k = ttest.get("k") or len(result["a"]["per_fold"])
+    boot_name = f"paired bootstrap over {result['n_cases']} cases (by {result['unit']})"
+    t_name = f"corrected t-test over {k} folds (Nadeau & Bengio)"
+    t_detail = (f"n/a: {ttest['undefined']}" if ttest.get("undefined")
+                else f"{k} fold differences, {ttest.get('df')} degrees of freedom; variance inflated by "
+                     "1/k + n_test/n_train for the overlapping training sets")
     rows = [
-        {"test": "paired cluster bootstrap", "difference": boot["difference"], "statistic": None,
-         "p value": boot["p_value"], "detail": boot.get("reason") or boot["method"]},
-        {"test": "corrected resampled t-test (Nadeau & Bengio)", "difference": ttest.get("mean_diff"),
-         "statistic": ttest.get("t"), "p value": ttest.get("p_value"),
-         "detail": ttest.get("undefined") or f"{ttest.get('k')} folds, {ttest.get('df')} degrees of freedom"},
+        {"test": boot_name, "B − A": _signed(boot.get("difference")),
+         "95% CI": _interval(boot.get("low"), boot.get("high"), boot.get("reason")),
+         "t": "n/a (a bootstrap has no t statistic)", "p value": ui.fmt_p(boot.get("p_value")),
+         "detail": boot.get("reason") or boot.get("method") or ""},
+        {"test": t_name, "B − A": _signed(ttest.get("mean_diff")),
+         "95% CI": _interval(*(t_ci or (None, None)), ttest.get("undefined") or "undefined"),
+         "t": ui.fmt(ttest.get("t")) if ttest.get("t") is not None else f"n/a ({ttest.get('undefined')})",
+         "p value": ui.fmt_p(ttest.get("p_value")) if ttest.get("p_value") is not None
+         else f"n/a ({ttest.get('undefined')})", "detail": t_detail},
     ]
-    ui.table(pd.DataFrame(rows), hide_index=True, key="c-tests", width="stretch", column_config={
-        "difference": st.column_config.NumberColumn(format="%+.4f"),
-        "statistic": st.column_config.NumberColumn("t", format="%.3f"),
-        "p value": st.column_config.NumberColumn(format="%.4f")})
+    chart = [{"test": boot_name, "difference": boot.get("difference"), "low": boot.get("low"),
+              "high": boot.get("high")}]
+    if t_ci is not None:
+        chart.append({"test": t_name, "difference": ttest.get("mean_diff"), "low": t_ci[0], "high": t_ci[1]})
+    return pd.DataFrame(rows), pd.DataFrame(chart)
+
+
+def _signed(value: Any) -> str:
+    text = ui.fmt(value)
+    return "n/a" if text == "-" else f"{value:+.3f}"
+
+
+def _interval(low: Any, high: Any, why: Any) -> str:
+    if ui.fmt(low) == "-" or ui.fmt(high) == "-":
+        return f"n/a ({why or 'undefined'})"
+    return f"{low:+.3f} to {high:+.3f}"
+
+
+def _result(result: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> None:
+    boot, metric = result["bootstrap"], result["metric"]
+    label = ui.metric_name(metric)
+    lower = metric in ui.LOWER_IS_BETTER
+    kind, sentence = paired.verdict(result, lower_is_better=lower, metric_label=label)
+    same_name = a["submission"] == b["submission"]
+    names = [f"{r['submission']} ({r['run_id']})" if same_name else str(r["submission"]) for r in (a, b)]
+    sentence = f"A is {names[0]}, B is {names[1]}. {sentence}"
+    show = {"agree": st.success, "none": st.info, "disagree": st.warning, "one": st.info}[kind]
+    with st.container(key="c-verdict"):
+        show(ui.md_escape(sentence))
+    cols = st.columns(4)
+    cols[0].metric(f"A: {label}", ui.fmt(result["a"]["value"]))
+    cols[1].metric(f"B: {label}", ui.fmt(result["b"]["value"]))
+    cols[2].metric("B − A", _signed(boot["difference"]),
+                   help="positive: B scores higher" + (f" ({label}: lower is better)" if lower else ""))
+    with cols[3]:
+        st.caption("95% CI of B − A (paired bootstrap)")
+        st.markdown(f"**{ui.md_escape(_interval(boot.get('low'), boot.get('high'), boot.get('reason')))}**")
+    table, chart = _test_rows(result)
+    per_fold = [{"test": table["test"].iloc[1], "fold": k, "difference": y - x}
+                for k, (x, y) in enumerate(zip(result["a"]["per_fold"], result["b"]["per_fold"], strict=True))]
+    st.altair_chart(charts.paired_difference(chart, pd.DataFrame(per_fold, columns=["test", "fold", "difference"]),
+                                             label), width="stretch")
+    ui.table(table.drop(columns=["detail"]), hide_index=True, key="c-tests", width="stretch",
+             column_config={"test": st.column_config.Column(width="large")})
+    for test, detail in zip(table["test"], table["detail"], strict=True):
+        st.caption(f"{ui.md_escape(test)}: {ui.md_escape(detail)}.")
     folds = pd.DataFrame({"fold": range(len(result["a"]["per_fold"])), "A": result["a"]["per_fold"],
                           "B": result["b"]["per_fold"]})
-    ui.table(folds.assign(**{"B − A": folds["B"] - folds["A"]}), hide_index=True, key="c-folds")
-    st.bar_chart(folds.set_index("fold")[["A", "B"]], stack=False, height=240)
+    folds = folds.assign(**{"B − A": folds["B"] - folds["A"]})
+    st.markdown(f"**{ui.md_escape(label)} per fold**")
+    ui.table(folds, hide_index=True, key="c-folds", column_config={
+        "A": st.column_config.NumberColumn(format="%.3f"), "B": st.column_config.NumberColumn(format="%.3f"),
+        "B − A": st.column_config.NumberColumn(format="%+.3f")})
     st.caption(f"A = {ui.md_escape(a['run_id'])}, B = {ui.md_escape(b['run_id'])}; {result['n_cases']} cases "
                f"resampled by {ui.md_escape(result['unit'])}.")
 
@@ -69,6 +127,10 @@ def render() -> None:
     if len(options) < 2:
         st.info("Comparing needs at least two completed runs.")
         return
+    # Opened without a link: the two best distinct submissions that can be compared (A the best by headline).
+    pair = paired.default_pair(frame)
+    if pair is not None:
+        options = [pair[0], *(o for o in options if o != pair[0])]
     left, right = st.columns(2)
     with left:
         first = ui.pick_run(frame, options, label="Run A", key="c-a", param="a")
@@ -76,6 +138,9 @@ def render() -> None:
     row_a = by_id.loc[first]
     same = [o for o in options if o != first and by_id.loc[o, "split_sha256"] == row_a["split_sha256"]
             and by_id.loc[o, "task"] == row_a["task"]]
+    partner = paired.best_partner(frame, first)
+    if partner in same:
+        same = [partner, *(o for o in same if o != partner)]
     with right:
         if not same:
             st.info("No other completed run of this task on the same split file.")
@@ -90,7 +155,7 @@ def render() -> None:
     if problem:
         st.warning(problem)
         return
-    metric = st.selectbox("Figure", paired.metrics_for(a["task"]), key="c-metric")
+    metric = st.selectbox("Figure", paired.metrics_for(a["task"]), key="c-metric", format_func=ui.metric_name)
     split, where = data.split_for(a)
     if split is None:
         st.warning(f"The split file is needed for a paired test: {ui.md_escape(where)}.")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from benchmark.reports.reproduction import read_audits, reproductions
-from leaderboard import charts, data, ledger, sources, ui
+from benchmark.reports.reproduction import reproductions
+from leaderboard import charts, data, ledger, sources, tables, ui
 
 FLAG_HELP = {
     "split": "kfold · single_random_split · single_split · contradictory · not_stated",
@@ -20,35 +21,99 @@ FLAG_HELP = {
 }
 
 
-def _metrics_of(store: data.Store, run_ids: list[str]) -> dict[str, dict]:
-    out = {}
-    for run_id in run_ids:
-        row = data.run(store.url, store.stamp, run_id)
-        if row is not None:
-            out[run_id] = row.get("metrics_json") or {}
-    return out
+_DOI = re.compile(r"(?:doi:\s*|doi\.org/)(10\.\d{4,9}/[^\s,;]+?)[.,;]?(?=\s|$)", re.IGNORECASE)
+#: The table's columns by default: ours, its CI, budget and the gap right after the published number (1400 px).
+DEFAULT_COLUMNS = ["paper", "model", "metric", "published_text", "ours_text", "gap", "our_budget", "flags",
+                   "reproduced", "doi", "link"]
+MORE_COLUMNS = ["condition", "where", "averaging", "busbench_submission", "paper_compatible_text", "our_split",
+                "status", *ledger.FLAG_COLUMNS]
+
+
+def doi_link(citation: str) -> str:
+    """``https://doi.org/<doi>`` of a citation that names its DOI, else ``""`` (an empty cell, never "None")."""
+    found = _DOI.search(citation or "")
+    return f"https://doi.org/{found.group(1)}" if found else ""
+
+
+def short_budget(row: pd.Series) -> str:
+    """How our figure was bought, short: ``"128 px, 30 ep, scratch · CPU, 14 min"`` (``"-"`` without a run)."""
+    if not isinstance(row.get("run"), str) or not row.get("run"):
+        return "-"
+    weights = {True: "pretrained", False: "scratch"}.get(row.get("_pretrained"), "weights ?")
+    parts = [f"{tables.short(row.get('_px'), 0)} px", f"{tables.short(row.get('_ep'), 0)} ep", weights]
+    device = str(row.get("our_device") or "")
+    where = "GPU" if device.startswith("cuda") else "CPU" if device.startswith("cpu") else device or "device ?"
+    seconds = row.get("our_seconds")
+    spent = f", {seconds / 60:.0f} min" if isinstance(seconds, (int, float)) and seconds == seconds else ""
+    return ", ".join(parts) + f" · {where}{spent}"
+
+
+def reproduction_texts(rows: list[dict[str, str]], audits: dict) -> dict[str, str]:
+    """Published row id -> its as-published reproduction in words, where the reference audit ran its protocol.
+
+    For example ``"0.853 (+8.0 pp explained, +4.1 pp unexplained)"``; both readings, named, where the paper is
+    ambiguous.
+    """
+    out: dict[str, list[str]] = {}
+    for r in reproductions(rows, audits):
+        if r.reproduced is None or r.clean is None:
+            continue
+        text = (f"{r.reproduced.value:.3f} ({100 * r.explained:+.1f} pp explained, "
+                f"{100 * r.unexplained:+.1f} pp unexplained)")
+        out.setdefault(r.row.get("row_id", ""), []).append(f"{r.label}: {text}" if r.label else text)
+    return {k: "; ".join(v) for k, v in out.items()}
+
+
+def family_charts(points: pd.DataFrame) -> None:
+    """One published-against-ours chart per metric family (accuracy-like, AUC, Dice/IoU), side by side."""
+    fam = points["metric"].map(charts.metric_family)
+    drawn = [f for f in charts.METRIC_FAMILIES if (fam == f).any()]
+    missing = [f for f in charts.METRIC_FAMILIES if f not in drawn]
+    for col, family in zip(st.columns(max(len(drawn), 1)), drawn, strict=False):
+        with col:
+            st.altair_chart(charts.published_family(points[fam == family], family), width="stretch",
+                            key=f"published-chart-{family}")
+    if missing:
+        st.caption(f"No chart for {', '.join(missing)}: no published number there has our like-for-like figure "
+                   "yet.")
 
 
 def render() -> None:
     """The page."""
     st.title("Published results")
     st.caption("Each number as its paper printed it, with the protocol flags recorded in leaderboard/published.csv, "
-               "beside our figure for the same system on the clean protocol. Published numbers are shown as "
-               "published, never corrected; the difference is published minus ours.")
+               "beside our figure for the same system on the clean protocol and its 95% interval. Published numbers "
+               "are shown as published, never corrected; the gap is published minus ours. Our figures come from "
+               "short training runs, most of them on a CPU (the budget beside each: input size, epochs, weights, "
+               "device, minutes): a floor for the system under a clean protocol, not the paper's training.")
     rows, problem = data.published_rows()
     if problem:
         st.error("The ledger of published results cannot be read.")
         st.code(problem, language=None)
         return
     store, frame = ui.store_or_stop()
-    measured = ledger.measured_runs(frame) if not frame.empty else {}
-    table = ledger.comparison(rows, measured, _metrics_of(store, sorted(set(measured.values()))))
-    if not frame.empty:  # which split each of our figures stands on, and how it was trained
-        by_run = frame.set_index("run_id")
-        table["our_split"] = [by_run.at[r, "split_path"] if r in by_run.index else None for r in table["run"]]
-        table["our_budget"] = [by_run.at[r, "budget"] if r in by_run.index else None for r in table["run"]]
-    else:
-        table["our_split"] = table["our_budget"] = None
+    mtime = sources.PUBLISHED_CSV.stat().st_mtime_ns
+    table = data.comparison(store.url, store.stamp, mtime).copy()
+    table["row_id"] = [r.get("row_id", "") for r in rows]
+    by_run = frame.set_index("run_id") if not frame.empty else pd.DataFrame(columns=["image_size", "epochs",
+                                                                                      "pretrained"])
+    for column, source in (("_px", "image_size"), ("_ep", "epochs"), ("_pretrained", "pretrained")):
+        table[column] = [by_run.at[r, source] if r and r in by_run.index else None for r in table["run"]]
+    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
+    audits = data.audits_in(folder)
+    reproduced = reproduction_texts(rows, audits)
+    table = table.assign(
+        ours_text=[tables.headline_text(v, lo, hi) for v, lo, hi in
+                   zip(table["ours"], table["ours_low"], table["ours_high"], strict=True)],
+        gap=[f"{v:+.1f} pp" if pd.notna(v) else "-" for v in table["difference_pp"]],
+        our_budget_full=table["our_budget"],
+        paper_compatible_text=[tables.short(v) for v in table["paper_compatible"]],
+        reproduced=[reproduced.get(r, "-") for r in table["row_id"]],
+        doi=[doi_link(c) for c in table["citation"]],
+        link=table["link"].fillna(""),
+        our_split=table["our_split"].fillna("-"))
+    table["our_budget"] = [b if isinstance(b, str) and b else "-" for b in table["our_budget"]]
+    table["our_budget_short"] = table.apply(short_budget, axis=1)
 
     cols = st.columns([3, 2, 2, 2])
     papers = cols[0].multiselect("Paper", sorted(table["paper"].unique()), key="p-paper", placeholder="all")
@@ -66,47 +131,58 @@ def render() -> None:
     if ours_only:
         shown = shown[shown["ours"].notna()]
 
-    st.subheader(f"{len(shown)} published number(s)")
     cc = st.column_config
-    ui.table(shown[["paper", "model", "condition", "where", "metric", "averaging", "published_text", "flags",
-                        "busbench_submission", "ours", "ours_low", "ours_high", "paper_compatible", "difference_pp",
-                        "our_split", "our_budget", "status", "link", *ledger.FLAG_COLUMNS]],
-                 hide_index=True, width="stretch", key="published-table", column_config={
-                     "published_text": cc.TextColumn("published", help="verbatim from the paper"),
-                     "busbench_submission": cc.TextColumn("our system"),
-                     "ours": cc.NumberColumn("ours (clean)", format="%.3f"),
-                     "ours_low": cc.NumberColumn("95% CI low", format="%.3f"),
-                     "ours_high": cc.NumberColumn("95% CI high", format="%.3f"),
-                     "paper_compatible": cc.NumberColumn("ours, paper's convention", format="%.3f",
-                                                         help="normal images averaged in, an empty prediction "
-                                                              "scored 1"),
-                     "difference_pp": cc.NumberColumn("published − ours", format="%+.1f pp"),
-                     "our_split": cc.TextColumn("our split", help="the split file our figure stands on"),
-                     "our_budget": cc.TextColumn("our budget", help="input size, epochs, pretrained or scratch"),
-                     "link": cc.LinkColumn("our run", display_text="open"),
-                     **{f: cc.TextColumn(f.replace("_", " "), help=FLAG_HELP.get(f)) for f in ledger.FLAG_COLUMNS},
-                 })
+    config = {
+        "paper": cc.TextColumn("paper", width=100),
+        "model": cc.TextColumn("system", width=120),
+        "metric": cc.TextColumn("metric", width=70),
+        "published_text": cc.TextColumn("published", width=70, help="verbatim from the paper"),
+        "ours_text": cc.TextColumn("ours [95% CI]", width=150,
+                                   help="our pooled out-of-fold figure on the clean protocol, 95% interval"),
+        "gap": cc.TextColumn("gap", width=70, help="published minus ours, percentage points"),
+        "our_budget_short": cc.TextColumn("our budget", width=230, help="input size, epochs, pretrained or "
+                                          "scratch · device and training time of the run behind our figure"),
+        "flags": cc.TextColumn("protocol flags", width="medium",
+                               help="the paper's protocol flags that make its number optimistic or unverifiable "
+                                    "(each flag's own column: 'More columns')"),
+        "reproduced": cc.TextColumn("as published, reproduced", width="medium",
+                                    help="the reference system trained under this paper's protocol (its leaks): "
+                                         "the part of the gap the protocol explains and the rest (see below)"),
+        "doi": cc.LinkColumn("DOI", display_text=r"doi\.org/(.+)$", width=90),
+        "link": cc.LinkColumn("our run", display_text="open", width=60),
+        "busbench_submission": cc.TextColumn("our system"),
+        "paper_compatible_text": cc.TextColumn("ours, paper's convention",
+                                               help="normal images averaged in, an empty prediction scored 1"),
+        "our_split": cc.TextColumn("our split", help="the split file our figure stands on"),
+        **{f: cc.TextColumn(f.replace("_", " "), help=FLAG_HELP.get(f)) for f in ledger.FLAG_COLUMNS},
+    }
+    extra = st.multiselect("More columns", MORE_COLUMNS, key="p-columns", placeholder="each flag, condition, …",
+                           format_func=lambda c: str((config.get(c) or {}).get("label") or c))
+    order = [c if c != "our_budget" else "our_budget_short" for c in DEFAULT_COLUMNS] + extra
+    st.subheader(f"{len(shown)} published number(s)")
+    ui.table(shown, hide_index=True, width="stretch", key="published-table", column_config=config,
+             column_order=order)
 
     points = shown[shown["published"].notna() & shown["ours"].notna()]
     if points.empty:
         st.info("No row here has both a published fraction and our like-for-like figure yet.")
     else:
-        st.altair_chart(charts.published_vs_measured(points), width="stretch")
-    _decomposition(rows, store)
+        family_charts(points)
+    _decomposition(rows, audits)
     with st.expander("Citations"):
-        cites = shown[["paper", "citation"]].drop_duplicates()
-        ui.table(pd.DataFrame(cites), hide_index=True, width="stretch", key="published-citations")
+        cites = shown[["paper", "citation", "doi"]].drop_duplicates()
+        ui.table(pd.DataFrame(cites), hide_index=True, width="stretch", key="published-citations",
+                 column_config={"doi": cc.LinkColumn("DOI", display_text=r"doi\.org/(.+)$")})
 
 
-def _decomposition(rows: list[dict[str, str]], store: data.Store) -> None:
+def _decomposition(rows: list[dict[str, str]], audits: dict) -> None:
     """Each headline number beside the reference trained under that paper's protocol and under the clean one."""
     st.subheader("How much of each gap the protocol explains")
     st.caption("The strong reference of each task trained under the paper's own protocol (its leaks combined; both "
                "readings where the paper is ambiguous) and under the clean protocol at the same budget: "
                "published - clean = (reproduced - clean, explained by the protocol) + (published - reproduced, "
                "unexplained). The reference stands in for every system of the task.")
-    folder = Path(store.folder) if store.folder else sources.COMMITTED_RESULTS
-    items = [r for r in reproductions(rows, read_audits(folder)) if r.reproduced is not None and r.clean is not None]
+    items = [r for r in reproductions(rows, audits) if r.reproduced is not None and r.clean is not None]
     if not items:
         st.info("No reference audit with the papers' protocols is in this results folder yet "
                 "(leaderboard/run_protocol_audit.sh).")

@@ -15,14 +15,16 @@ import streamlit as st
 
 from benchmark.evaluation.score import constant_prediction
 from benchmark.evaluation.training import CLEARLY_BELOW, budget_text, convergence, read_fold_results
-from leaderboard import charts, data, gallery, sources, tuning, ui
+from leaderboard import charts, data, gallery, sources, tables, tuning, ui
 
-GALLERY_SIZE = 4
+#: Gallery: cases per page to choose from (the first is the default), and pictures per row.
+GALLERY_SIZE = (8, 16, 32, 64)
+GALLERY_COLUMNS = 4
 
 
 def _scores(metrics: dict[str, Any]) -> pd.DataFrame:
     pooled = metrics.get("pooled") or {}
-    rows = [{"metric": name, "value": pooled.get(name, ci.get("estimate")), "95% CI low": ci.get("low"),
+    rows = [{"metric": ui.metric_name(name), "value": pooled.get(name, ci.get("estimate")), "95% CI low": ci.get("low"),
              "95% CI high": ci.get("high"), "note": ci.get("reason") or ""}
             for name, ci in (metrics.get("ci") or {}).items() if isinstance(ci, dict)]
     return pd.DataFrame(rows, columns=["metric", "value", "95% CI low", "95% CI high", "note"])
@@ -30,6 +32,7 @@ def _scores(metrics: dict[str, Any]) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Scoring every case against the reference masks…", max_entries=4)
 def _case_scores(run_id: str, run_dir: str, folds: tuple[int, ...], _dataset: Any) -> pd.DataFrame:
+    """Every case scored again from its masks: only for a run whose metrics.json keeps no per-case scores."""
     del run_id  # the cache key (the dataset object itself is not hashed)
     return gallery.case_scores(_dataset, Path(run_dir), folds)
 
@@ -68,8 +71,14 @@ def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     per_class = pd.DataFrame(pooled.get("per_class") or {}).T
     per_class = per_class.reindex([c for c in classes if c in per_class.index])
     if not per_class.empty:
-        right.caption("Per class (pooled out-of-fold)")
-        right.dataframe(per_class, key="s-per-class", width="stretch")
+        for count in ("support", "predicted"):
+            if count in per_class:
+                per_class[count] = per_class[count].round().astype("Int64")
+        right.caption("Per class (pooled out-of-fold): each class against the rest")
+        config = ui.number_columns(per_class)
+        if "auc_ovr" in config:  # the caption says each class is scored against the rest
+            config["auc_ovr"] = st.column_config.NumberColumn("AUC", format="%.3f")
+        right.dataframe(per_class, key="s-per-class", width="stretch", column_config=config)
     split, why = data.split_for(row)
     if split is None:
         st.info(f"ROC and reliability need the labels of the run's split file: {ui.md_escape(why)}.")
@@ -82,8 +91,8 @@ def _classification(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     y = np.array([list(split.classes).index(split.cases[ids[i]].label) for i in known])
     p = probs[known]
     left, right = st.columns(2)
-    left.altair_chart(charts.roc(y, p, split.classes), width="stretch")
-    right.altair_chart(charts.reliability(y, p), width="stretch")
+    left.altair_chart(charts.square(charts.roc(y, p, split.classes)), width="content")
+    right.altair_chart(charts.square(charts.reliability(y, p)), width="content")
 
 
 def _segmentation(row: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -93,26 +102,109 @@ def _segmentation(row: dict[str, Any], metrics: dict[str, Any]) -> None:
                    f"Dice {ui.fmt(compatible.get('dice'))}, IoU {ui.fmt(compatible.get('iou'))}, "
                    f"pixel accuracy {ui.fmt(compatible.get('pixel_accuracy'))}.")
     dataset, where = data.dataset_for(row)
-    st.subheader("Best and worst cases")
+    st.subheader("Cases")
+    scores = gallery.run_case_scores(row.get("run_dir"))
+    if scores is None:
+        if dataset is None:
+            st.info("The gallery draws the reference contours from the dataset, which is not available here "
+                    f"({where}). Start the leaderboard with --data PATH to the dataset to see it.")
+            return
+        st.info("This run was scored before busbench kept every case's scores in its metrics.json, so each case is "
+                "scored again here from its masks, which takes a while. 'busbench results verify --update RUN' "
+                "writes them in.")
+        scores = _case_scores(str(row["run_id"]), str(row["run_dir"]), tuple(metrics.get("folds") or ()), dataset)
+    left, middle, right, last = st.columns(4)
+    by = left.selectbox("Sort by", list(gallery.SORT_KEYS), key="s-gallery-sort")
+    order = middle.selectbox("Order", ("worst first", "best first"), key="s-gallery-order")
+    which = right.selectbox("Cases", gallery.SUBSETS, key="s-gallery-cases")
+    size = last.selectbox("Per page", GALLERY_SIZE, key="s-gallery-size")
+    ordered = gallery.sort_cases(gallery.subset(scores, which), by, best_first=order == "best first")
+    pages = gallery.n_pages(len(ordered), size)
+    number = st.selectbox("Page", range(1, pages + 1), key="s-gallery-page",
+                          format_func=lambda k: f"page {k} of {pages}")
+    shown = gallery.page(ordered, number, size)
+    first = (min(number, pages) - 1) * size
+    tolerance = ui.fmt((metrics.get("pooled") or {}).get("nsd_tolerance_px"), 1)
+    st.caption(f"Cases {first + 1 if len(shown) else 0}-{first + len(shown)} of {len(ordered)} ({which}), "
+               f"sorted by {by}, {order}. Dice and IoU per image; HD95 in pixels of the original image (undefined "
+               f"where nothing was predicted); NSD at {tolerance} px.")
     if dataset is None:
         st.info("The gallery draws the reference contours from the dataset, which is not available here "
-                f"({where}). Start the leaderboard with --data PATH to the dataset to see it.")
-        return
-    scores = _case_scores(str(row["run_id"]), str(row["run_dir"]), tuple(metrics.get("folds") or ()), dataset)
-    best, worst = gallery.best_and_worst(scores, GALLERY_SIZE)
-    st.caption("Reference contour in green, prediction in red; Dice per image (images with a lesion).")
-    for title, cases in (("Best", best), ("Worst", worst)):
-        st.markdown(f"**{title}**")
-        cols = st.columns(GALLERY_SIZE)
-        for col, (_, case) in zip(cols, cases.iterrows(), strict=False):
-            rgb, ref = dataset.decode(dataset.case(case["case_id"]))
-            pred = sources.fold_masks(Path(row["run_dir"]), int(case["fold"])).get(case["case_id"])
-            col.image(gallery.overlay(rgb, ref, pred), width="stretch")
-            col.text(f"{case['case_id']} · fold {case['fold']} · Dice {case['dice']:.3f}")
+                f"({where}). Start the leaderboard with --data PATH to the dataset to see the pictures; the "
+                "scores follow.")
+    else:
+        st.image(gallery.legend(), caption="Okabe-Ito colours, told apart with colour-vision deficiencies")
+        masks: dict[int, dict[str, np.ndarray]] = {}
+        for start in range(0, len(shown), GALLERY_COLUMNS):
+            for col, (_, case) in zip(st.columns(GALLERY_COLUMNS), shown.iloc[start:start + GALLERY_COLUMNS].iterrows(),
+                                      strict=False):
+                fold = int(case["fold"])
+                if fold not in masks:
+                    masks[fold] = sources.fold_masks(Path(row["run_dir"]), fold)
+                rgb, ref = dataset.decode(dataset.case(case["case_id"]))
+                col.image(gallery.overlay(rgb, ref, masks[fold].get(case["case_id"])), width="stretch")
+                col.text(f"{case['case_id']} · fold {fold}\nDice {ui.fmt(case['dice'])} · IoU {ui.fmt(case['iou'])}"
+                         f"\nHD95 {ui.fmt(case['hd95'], 1)} px · NSD {ui.fmt(case['nsd'])}")
+    ui.table(shown, key="s-gallery-table")
     empty = scores[scores["dice"].isna()]
     if not empty.empty:
         st.caption(f"{int((empty['predicted_pixels'] > 0).sum())} of {len(empty)} images without a lesion got a "
                    "predicted lesion.")
+
+
+#: How the settings a protocol audit records in run.json's "protocol" read on the page.
+LEAK_SETTINGS = {
+    "group": "split grouped by", "selection": "epoch selected on the", "copies": "augmented copies per image",
+    "scored": "scored", "alpha": "overlay strength (alpha)", "formula": "overlay", "draws_requested": "draws made",
+    "reported_draw": "draw reported", "metric": "figure compared", "reported": "what is reported",
+}
+
+
+def _leak(row: dict[str, Any], run_json: dict[str, Any]) -> None:
+    """Which leak a run was made with, what it does, how it was applied, and a lucky-split run's draws."""
+    protocol = row.get("protocol")
+    doc = run_json.get("protocol") if isinstance(run_json.get("protocol"), dict) else {}
+    with st.container(key="s-leak"):
+        st.warning(f"Leaky protocol **{ui.md_escape(protocol or 'none recorded')}**: "
+                   f"{ui.md_escape(tables.protocol_label(protocol))}. Its score is inflated by the leak, so this run "
+                   "is never ranked (see the Boards page; the Audit page measures the inflation against the clean "
+                   "protocol).")
+        settings = [{"setting": LEAK_SETTINGS.get(str(k), str(k).replace("_", " ")),
+                     "value": ui.metric_name(v) if k == "metric" else str(v)}
+                    for k, v in doc.items() if k not in ("name", "draws") and not isinstance(v, (dict, list))]
+        if settings:
+            st.caption("How the leak was applied (from run.json)")
+            ui.table(pd.DataFrame(settings), key="s-leak-settings")
+        draws = [d for d in doc.get("draws") or [] if isinstance(d, dict)]
+        if draws:
+            _draws(draws, doc, str(row.get("headline_metric") or doc.get("metric") or ""))
+
+
+def _draws(draws: list[dict[str, Any]], doc: dict[str, Any], metric: str) -> None:
+    reported = doc.get("reported_draw")
+    frame = pd.DataFrame([{"draw": f"draw {d.get('draw')} (split seed {d.get('split_seed')})",
+                           "value": d.get("value"), "ci_low": d.get("ci_low"), "ci_high": d.get("ci_high"),
+                           "test cases": d.get("n_cases"), "best epoch": d.get("best_epoch"),
+                           "seconds": d.get("seconds"), "reported": d.get("draw") == reported} for d in draws])
+    for column in ("value", "ci_low", "ci_high", "seconds"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    label = ui.metric_name(metric)
+    st.markdown(f"**The {len(frame)} draws of the split**")
+    values = frame["value"].dropna()
+    best = frame.loc[frame["reported"], "value"]
+    if not values.empty and not best.empty:
+        st.markdown(f"The reported {ui.md_escape(label)}, {ui.fmt(best.iloc[0])}, is the best of {len(frame)} random "
+                    f"80/20 splits, each trained and tested once. The draws range from {ui.fmt(values.min())} to "
+                    f"{ui.fmt(values.max())} (mean {ui.fmt(values.mean())}): reporting the best draw adds "
+                    f"{100 * (best.iloc[0] - values.mean()):+.1f} points over the average split, with no change to "
+                    "the model.")
+    if frame[["value", "ci_low", "ci_high"]].notna().all(axis=None):
+        st.altair_chart(charts.lucky_draws(frame, label), width="stretch")
+    ui.table(frame, key="s-draws", column_config={
+        "value": st.column_config.NumberColumn(label, format="%.3f"),
+        "ci_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
+        "ci_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+        "seconds": st.column_config.NumberColumn(format="%.1f")})
 
 
 def _folds(metrics: dict[str, Any], headline: str) -> None:
@@ -120,9 +212,11 @@ def _folds(metrics: dict[str, Any], headline: str) -> None:
     if folds.empty:
         st.info("No per-fold scores.")
         return
-    ui.table(folds.drop(columns=["undefined"], errors="ignore"), key="s-folds")
+    folds = folds.drop(columns=["undefined"], errors="ignore")
+    ui.table(folds, key="s-folds", column_config=ui.number_columns(folds))
     if headline in folds:
-        st.altair_chart(charts.per_fold(folds, headline), width="stretch")
+        named = folds.rename(columns={headline: ui.metric_name(headline)})
+        st.altair_chart(charts.per_fold(named, ui.metric_name(headline)), width="stretch")
 
 
 def _gradcam(run_dir: str) -> None:
@@ -199,11 +293,16 @@ def render() -> None:
     if sub.get("reference"):
         st.text(f"Reference: {sub['reference']}")
     cols = st.columns(4)
-    metric = str(row.get("headline_metric") or "headline").replace("_", " ")
-    cols[0].metric(metric[:1].upper() + metric[1:], f"{ui.fmt(row['headline_value'])}",
-                   help="the headline metric, on the pooled out-of-fold predictions")
-    cols[1].metric("95% CI", f"{ui.fmt(row['headline_ci_low'])}–{ui.fmt(row['headline_ci_high'])}")
-    cols[2].metric("Protocol", str(row.get("protocol") or "none recorded"))
+    metric = ui.metric_name(row.get("headline_metric") or "headline")
+    cols[0].metric(metric, f"{ui.fmt(row['headline_value'])}",
+                   help=f"the headline metric ({metric}), on the pooled out-of-fold predictions")
+    cols[1].metric(f"95% CI of {metric[:1].lower() + metric[1:]}",
+                   f"{ui.fmt(row['headline_ci_low'])}–{ui.fmt(row['headline_ci_high'])}")
+    protocol = str(row.get("protocol") or "none recorded")
+    # A leaky protocol's name can be long ("naive-split+mask-overlay"): the box says leaky, the warning below names it.
+    leaky = protocol not in ("clean", "none recorded") and row.get("kind") != "external"
+    cols[2].metric("Protocol", "leaky" if leaky else protocol,
+                   help=f"split protocol: {protocol}")
     cols[3].metric("Status", str(row["status"]))
     if row["status"] == "failed":
         st.error("This run failed; it has no scores.")
@@ -220,7 +319,7 @@ def render() -> None:
                 f"external board only.{gap_text} The scores below are the external ones.")
         metrics = metrics.get("external") or {}
     elif row.get("protocol") != "clean":
-        st.warning("Not the clean protocol: this run is never ranked (see the Boards page).")
+        _leak(row, run_json)
     # Lazy tabs bound to ?tab=: only the open one runs (the gallery scores every case), and a link can open one.
     names = ["Scores", "Per fold", "Explanations" if row["task"] == "classification" else "Gallery", "Provenance"]
     if tuning.is_tuned(run_json):
@@ -230,7 +329,8 @@ def render() -> None:
         with tabs[0]:
             _collapse_warning(metrics)
             _convergence_warning(row, run_json, metrics)
-            ui.table(_scores(metrics), key="s-scores")
+            scores = _scores(metrics)
+            ui.table(scores, key="s-scores", column_config=ui.number_columns(scores))
             if row["task"] == "classification":
                 _classification(row, metrics)
     if tabs[1].open:
