@@ -25,7 +25,6 @@ import yaml
 
 from benchmark.errors import BusbenchError
 from benchmark.metrics.names import metric_name
-from benchmark.splits.named import benchmark_name
 from leaderboard import tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,9 +61,12 @@ def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
     for _, row in rows.iterrows():
         record = {k: row.get(k) for k in EXPORT_COLUMNS}
         record.update({"split": row.get("split_path") or row.get("split"),
-                       "collapsed": row.get("constant_prediction") or "", "busbench_version": _version(row),
-                       "benchmark": benchmark_name(row.get("split_sha256"))})
-        out.append({k: None if _missing(v) else v for k, v in record.items()})
+                       "collapsed": row.get("constant_prediction") or "", "busbench_version": _version(row)})
+        record = {k: None if _missing(v) else v for k, v in record.items()}
+        for key in ("rank", "image_size", "epochs", "runs", "evaluator_version"):  # a column with gaps is float
+            if isinstance(record[key], float) and record[key].is_integer():
+                record[key] = int(record[key])
+        out.append(record)
     return out
 
 

@@ -22,6 +22,7 @@ from benchmark.audit.leaks import parse_protocol
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import constant_prediction
 from benchmark.evaluation.training import budget_text, convergence, read_fold_results
+from benchmark.splits.named import benchmark_name
 
 #: Figures shown beside the headline, per task (keys of ``metrics.json``'s ``pooled``).
 OTHER_METRICS = {
@@ -113,6 +114,8 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
         out[m] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
+    out["evaluator_version"] = metrics.get("evaluator_version")
+    out["benchmark"] = benchmark_name(row.get("split_sha256"))
     out["constant_prediction"] = constant_prediction(metrics) or ""  # blank, not "None", in the board
     external = run.get("external") if isinstance(run.get("external"), dict) else {}
     test_data = external.get("test_dataset") if isinstance(external.get("test_dataset"), dict) else {}

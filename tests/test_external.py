@@ -260,3 +260,24 @@ def test_a_three_class_model_is_scored_end_to_end_on_benign_vs_malignant(files, 
     assert metrics["headline"]["value"] == pytest.approx(skm.balanced_accuracy_score(y, renormalised.argmax(1)))
     assert external["auc_malignant"] == pytest.approx(skm.roc_auc_score(y, renormalised[:, 1]))
     assert metrics["external"]["convention"].startswith("2 classes benign/malignant")
+
+
+def test_readme_external_examples_are_the_committed_runs():
+    # README's table of the committed external examples quotes each run's own metrics.json (3 decimals).
+    repo = Path(__file__).resolve().parents[1]
+    rows = [line for line in (repo / "README.md").read_text().splitlines()
+            if line.startswith("| BUSI") and "-external-" in line]
+    assert len(rows) == 2
+    for line in rows:
+        run_id = line.split("`")[1]
+        metrics = json.loads((repo / "leaderboard" / "results" / run_id / "metrics.json").read_text())
+        internal, external, gap = metrics["internal"]["headline"], metrics["headline"], metrics["gap"]
+        cells = [c.strip() for c in line.strip("|").split("|")]
+
+        def fmt(value, low, high, sign=""):
+            return f"{value:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+
+        assert cells[2] == fmt(internal["value"], internal["ci_low"], internal["ci_high"])
+        assert cells[3] == fmt(external["value"], external["ci_low"], external["ci_high"])
+        assert cells[4] == fmt(gap["value"], gap["ci_low"], gap["ci_high"], "+")
+        assert metrics["duplicates_of_training"] == 0

@@ -70,6 +70,19 @@ def test_a_missing_figure_fails_and_is_written_only_on_request(run_copy, capsys)
     assert _metrics(run_copy) == fresh
 
 
+def test_the_evaluator_version_is_recorded_and_checked(run_copy, capsys):
+    # Every metrics.json names the scoring code that made it (benchmark/evaluation/version.py); a file that says
+    # another evaluator made it does not verify, even where its figures reproduce.
+    from benchmark.evaluation.version import EVALUATOR_VERSION
+
+    metrics = _metrics(run_copy)
+    assert metrics["evaluator_version"] == EVALUATOR_VERSION
+    metrics["evaluator_version"] = EVALUATOR_VERSION + 1
+    (run_copy / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["results", "verify", str(run_copy)]) == 1
+    assert f"evaluator_version: recorded {EVALUATOR_VERSION + 1}, now {EVALUATOR_VERSION}" in capsys.readouterr().out
+
+
 def test_deleting_the_intervals_fails(run_copy, capsys):
     metrics = _metrics(run_copy)
     del metrics["ci"], metrics["pooled"]["auc_malignant"]

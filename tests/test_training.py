@@ -48,6 +48,10 @@ def test_class_entropy_is_the_chance_loss_of_cross_entropy() -> None:
     assert class_entropy([133, 437, 210]) == pytest.approx(0.9795, abs=1e-4)
     assert class_entropy([5, 0]) == 0.0 and class_entropy([]) is None and class_entropy([0, 0]) is None
     assert chance_loss(_run(), _metrics()) == pytest.approx(class_entropy(BUSI_SUPPORT.values()))
+    # an external run's models trained on its training data's folds: the chance level of that data's classes
+    external = {"external": _metrics({"benign": 5, "malignant": 5}), "internal": _metrics()}
+    assert chance_loss({**_run(), "kind": "external"}, external) == pytest.approx(class_entropy(BUSI_SUPPORT.values()))
+    assert chance_loss({**_run(), "kind": "external"}, {**external, "internal": None}) is None  # --train all
 
 
 @pytest.mark.parametrize(("run", "metrics"), [
@@ -126,7 +130,8 @@ def test_committed_runs_that_predict_one_class_did_not_learn_or_are_unknown() ->
         run = json.loads((folder / "run.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         found = convergence(run, metrics, read_fold_results(folder, run))
-        supports = [r["predicted"] for r in metrics["pooled"].get("per_class", {}).values()]
+        pooled = metrics.get("pooled") or (metrics.get("internal") or {}).get("pooled") or {}  # external: own folds
+        supports = [r["predicted"] for r in pooled.get("per_class", {}).values()]
         if run["task"] == "classification" and found.folds and sum(n > 0 for n in supports) == 1:
             collapsed += 1
             assert found.did_not_learn is not False, folder.name

@@ -14,6 +14,7 @@ import numpy as np
 from benchmark.data.dataset import Dataset
 from benchmark.evaluation.predictions import read_class_predictions, read_run_predictions
 from benchmark.evaluation.score import HEADLINE, prepare, score_predictions
+from benchmark.evaluation.version import EVALUATOR_VERSION
 from benchmark.metrics.uncertainty import N_BOOT, difference_ci
 from benchmark.results.rundir import EXTERNAL_PREDICTIONS, RunDir
 from benchmark.splits.external import ExternalSplit
@@ -50,7 +51,8 @@ def score_external(rd: RunDir, ext: ExternalSplit, train_data: Dataset, test_dat
     ensemble = _rows(ext, np.mean(stacked, axis=0))
     external = score_predictions(task, test_side, test_data, ensemble, folds=[0], where=str(rd.path))
     metric = HEADLINE[task]
-    doc: dict[str, Any] = {"task": task, "headline": {**external["headline"], "dataset": ext.test.dataset_name},
+    doc: dict[str, Any] = {"evaluator_version": EVALUATOR_VERSION, "task": task,
+                           "headline": {**external["headline"], "dataset": ext.test.dataset_name},
                            "external": external, "per_model": per_model, "class_mapping": ext.mapping.to_json(),
                            "train": mode, "ensemble": f"mean of the {n_folds} fold model(s)' probabilities",
                            "duplicates_of_training": len(ext.test.duplicates_of_training),

@@ -26,6 +26,7 @@ import numpy as np
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError, list_some
+from benchmark.evaluation.version import EVALUATOR_VERSION
 from benchmark.metrics import boundary as bnd_metrics
 from benchmark.metrics import classification as cls_metrics
 from benchmark.metrics import segmentation as seg_metrics
@@ -301,6 +302,7 @@ def score_predictions(task: str, split: SplitFile, dataset: Dataset, predictions
     per_fold = [{"fold": k, "n_cases": int((inputs.fold_of == k).sum()), **{m: r.get(m) for m in _FOLD_KEYS[task]},
                  "undefined": r.get("undefined", {})} for k, r in zip(folds, per_fold_reports, strict=True)]
     document = {
+        "evaluator_version": EVALUATOR_VERSION,
         "task": task,
         "convention": convention,
         "headline": {"metric": metric, "value": pooled[metric], "ci_low": ci[metric]["low"],

@@ -163,11 +163,14 @@ def chance_loss(run: dict[str, Any], metrics: dict[str, Any]) -> float | None:
 
     Args:
         run: Its ``run.json``.
-        metrics: Its ``metrics.json`` (the class supports).
+        metrics: Its ``metrics.json`` (the class supports; an external run's are those of its training data, scored
+            on its own folds, and unknown for one trained with ``--train all``).
     """
     hparams = run.get("hparams") if isinstance(run.get("hparams"), dict) else {}
     if run.get("task") != "classification" or "seg_loss" in hparams:
         return None
+    if "pooled" not in metrics and isinstance(metrics.get("internal"), dict):
+        metrics = metrics["internal"]  # an external run: its models trained on the training data's folds
     pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
     per_class = pooled.get("per_class") if isinstance(pooled.get("per_class"), dict) else {}
     supports = [row.get("support") for row in per_class.values() if isinstance(row, dict)]
