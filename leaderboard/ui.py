@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -107,6 +109,76 @@ def pick_run(frame: pd.DataFrame, options: list[str], *, label: str, key: str, p
     if param and chosen != wanted:
         st.query_params[param] = chosen
     return chosen
+
+
+#: How a yes/no link parameter may be written (the page writes ``yes`` or ``no``).
+_YES, _NO = ("yes", "1", "true", "on"), ("no", "0", "false", "off")
+
+
+def _bad_link(param: str, value: Any, fallback: str) -> None:
+    st.warning(f"This link's parameter {md_escape(param)}={md_escape(value)} is not valid here; "
+               f"{md_escape(fallback)} is shown instead.")
+
+
+def link_choice(param: str, key: str, options: Sequence[Any], *, text: Callable[[Any], str] = str) -> None:
+    """Start the widget ``key`` at the option named by ``?param=`` (call it before the widget is made).
+
+    Read only while the widget has no state yet (a link's first load); a value that is not among ``options``
+    (compared as ``text`` of each) is a visible warning naming the parameter, and the widget keeps its default.
+    """
+    if key in st.session_state or param not in st.query_params:
+        return
+    wanted = st.query_params.get(param)
+    by_text = {text(o): o for o in options}
+    if wanted in by_text:
+        st.session_state[key] = by_text[wanted]
+    else:
+        _bad_link(param, wanted, f"the default ({text(options[0])})" if options else "the default")
+
+
+def link_choices(param: str, key: str, options: Iterable[Any], *, text: Callable[[Any], str] = str) -> None:
+    """:func:`link_choice` for a multiselect: ``?param=a&param=b`` (or ``?param=a,b``); unknown values warn."""
+    if key in st.session_state or param not in st.query_params:
+        return
+    by_text = {text(o): o for o in options}
+    good, bad = [], []
+    for value in st.query_params.get_all(param):
+        for part in [value] if value in by_text else [p for p in value.split(",") if p]:
+            (good if part in by_text else bad).append(part)
+    for part in bad:
+        _bad_link(param, part, "the other values" if good else "no filter")
+    st.session_state[key] = [by_text[p] for p in dict.fromkeys(good)]
+
+
+def link_flag(param: str, key: str, default: bool) -> None:
+    """:func:`link_choice` for a toggle: ``?param=yes`` or ``no`` (also 1/0, true/false, on/off)."""
+    if key in st.session_state or param not in st.query_params:
+        return
+    wanted = str(st.query_params.get(param)).strip().lower()
+    if wanted in _YES + _NO:
+        st.session_state[key] = wanted in _YES
+    else:
+        _bad_link(param, st.query_params.get(param), f"the default ({'yes' if default else 'no'})")
+
+
+def link_write(param: str, value: str | Sequence[str] | None) -> None:
+    """Keep ``?param=`` in step with its widget: ``None`` or an empty list (the widget's default) drops it."""
+    wanted = [] if value is None else [value] if isinstance(value, str) else [str(v) for v in value]
+    if st.query_params.get_all(param) == wanted:
+        return
+    if not wanted:
+        del st.query_params[param]
+    else:
+        st.query_params[param] = wanted if len(wanted) > 1 else wanted[0]
+
+
+def view_link(page: str) -> None:
+    """The sidebar's "Link to this view": the page's path with its query parameters (relative to the app)."""
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    path = "" if page == "boards" else page  # the Boards page is the app's root
+    with st.sidebar:
+        st.caption("Link to this view (after the app's address)")
+        st.code(f"{path}?{query}" if query else (path or "/"), language=None, wrap_lines=True)
 
 
 def table(frame: pd.DataFrame, *, key: str, **kwargs: Any) -> None:

@@ -1090,3 +1090,115 @@ def test_published_rows_carry_their_as_published_reproduction_and_its_split(runs
         for _, part in parts.iterrows():  # every reading of the paper, with its explained and unexplained parts
             assert f"{part['reproduced']:.3f} ({part['explained_pp']:+.1f} pp explained, " \
                    f"{part['unexplained_pp']:+.1f} pp unexplained)" in row["reproduced"]
+
+
+# --- Issue 18, item 7: a download button per board, and permalinks ------------------------------------------------
+
+
+def _page_frame(runs: Path, monkeypatch):
+    """The board frame the Boards page reads for the store ``runs`` (as :func:`ui.store_or_stop` reads it)."""
+    from leaderboard import data
+
+    monkeypatch.setenv(sources.RESULTS_ENV, str(runs))
+    store = data.current_store()
+    return store.url, data.board(store.url, store.stamp)
+
+
+def test_board_downloads_hand_over_what_busbench_results_export_writes(runs, monkeypatch, capsys):
+    from benchmark.cli import main
+    from leaderboard import export
+    from leaderboard.views import boards
+
+    at = open_page("boards", runs, monkeypatch)
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert list(buttons) == ["CSV", "LaTeX", "BibTeX"]
+    assert all("busbench results export --task classification" in b.help for b in buttons.values())
+    url, frame = _page_frame(runs, monkeypatch)
+    for fmt in export.FORMATS:  # what each button's callable returns on the page's frame == the command's output
+        capsys.readouterr()
+        assert main(["results", "export", "--results", str(runs), "--format", fmt]) == 0
+        assert boards.export_text(frame, "classification", fmt, url=url) == capsys.readouterr().out, fmt
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(boards.export_text(frame, "classification", "csv", url=url))))
+    assert [r["run_id"] for r in rows] == list(tbl(at, "board-classification")["run_id"])  # the board's order
+    # Filtered: the buttons say so and hand over the filtered frame's boards.
+    at.multiselect(key="f-protocol").set_value(["naive-split"]).run()
+    assert all("only the runs the filters above keep" in b.proto.help for b in at.get("download_button"))
+    narrowed = tables.apply_filters(frame, protocols=["naive-split"])
+    assert boards.export_text(narrowed, "classification", "csv") == export.export(narrowed, "classification", "csv")
+    assert len(boards.export_text(narrowed, "classification", "csv").splitlines()) == 1  # the header only
+    at.radio(key="f-task").set_value("segmentation").run()
+    assert [b.proto.label for b in at.get("download_button")] == ["CSV", "LaTeX", "BibTeX"]
+    assert all("--task segmentation" in b.proto.help or "filters" in b.proto.help for b in at.get("download_button"))
+
+
+def test_board_filters_come_from_the_link_and_go_back_into_it(runs, monkeypatch):
+    at = open_page("boards", runs, monkeypatch, task="segmentation", protocol="clean", every="yes", columns="ci")
+    assert not at.warning or not any("link's parameter" in w.value for w in at.warning)
+    assert at.radio(key="f-task").value == "segmentation"
+    assert at.multiselect(key="f-protocol").value == ["clean"]
+    assert at.toggle(key="f-every").value is True and at.toggle(key="f-per-config").value is True
+    assert at.multiselect(key="f-columns").value == ["ci"]
+    assert list(tbl(at, "board-segmentation")["run_id"]) == [fx.RUN_IDS["seg"]]
+    link = at.sidebar.code[-1].value
+    assert link.startswith("?") and "task=segmentation" in link and "protocol=clean" in link
+    # A filter the link leaves out is at its default; changing it writes it into the link.
+    assert at.selectbox(key="f-pretrained").value == "any" and "pretrained" not in at.query_params
+    at.selectbox(key="f-pretrained").set_value("yes").run()
+    assert at.query_params["pretrained"] in ("yes", ["yes"])
+    at.radio(key="f-task").set_value("classification").run()
+    assert "task" not in at.query_params  # the default is left out of the link
+    at = open_page("boards", runs, monkeypatch, protocol="naive-split", newest="no")
+    assert "No completed clean-protocol run matches these filters." in [e.value for e in at.info]
+    assert at.toggle(key="f-per-config").value is False
+    assert list(tbl(at, "leaky-classification")["run_id"]) == [fx.RUN_IDS["naive"]]
+
+
+def test_an_invalid_link_parameter_is_a_visible_warning_and_the_default(runs, monkeypatch):
+    at = open_page("boards", runs, monkeypatch, tuned="maybe", protocol="clean,nope", newest="perhaps")
+    warnings = " ".join(w.value for w in at.warning)
+    for bad in ("tuned=maybe", "protocol=nope", "newest=perhaps"):
+        assert ui.md_escape(bad) in warnings, (bad, warnings)
+    assert at.selectbox(key="f-tuned").value == "any" and at.toggle(key="f-per-config").value is True
+    assert at.multiselect(key="f-protocol").value == ["clean"]  # the valid part is kept
+    assert "tuned" not in at.query_params and "newest" not in at.query_params
+    at = open_page("compare", runs, monkeypatch, metric="nonsense")
+    assert any(ui.md_escape("metric=nonsense") in w.value for w in at.warning)
+    assert at.selectbox(key="c-metric").value == "balanced_accuracy"
+    at = open_page("audit", runs, monkeypatch, split="nope.json")
+    assert any(ui.md_escape("split=nope.json") in w.value for w in at.warning)
+    at = open_page("published", runs, monkeypatch, task="cooking")
+    assert any(ui.md_escape("task=cooking") in w.value for w in at.warning)
+    assert at.selectbox(key="p-task").value == "any"
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["good"], tab="Gallery")  # a segmentation tab
+    assert any(f"tab={ui.md_escape('Gallery')} is not a tab of this run" in w.value for w in at.warning)
+    assert "tab" not in at.query_params and at.sidebar.code[-1].value == f"submission?run={fx.RUN_IDS['good']}"
+
+
+def test_compare_opens_the_linked_pair_and_figure(runs, monkeypatch):
+    a, b = fx.RUN_IDS["weak"], fx.RUN_IDS["hostile"]
+    at = open_page("compare", runs, monkeypatch, a=a, b=b, metric="accuracy")
+    assert not any("link's parameter" in w.value for w in at.warning)
+    assert at.selectbox(key="c-a").value == a and at.selectbox(key="c-b").value == b
+    assert at.selectbox(key="c-metric").value == "accuracy"
+    assert any("A: Accuracy" == m.label for m in at.metric)
+    link = at.sidebar.code[-1].value
+    assert link.startswith("compare?") and f"a={a}" in link and f"b={b}" in link and "metric=accuracy" in link
+    at.selectbox(key="c-metric").set_value("balanced_accuracy").run()
+    assert "metric" not in at.query_params  # the headline figure is the default
+
+
+def test_submission_and_published_links_open_the_tab_and_filters(runs, monkeypatch):
+    at = open_page("submission", runs, monkeypatch, run=fx.RUN_IDS["seg"], tab="Gallery", sort="HD95",
+                   order="best first", size="16")
+    assert not any("link's parameter" in w.value for w in at.warning)
+    assert at.selectbox(key="s-gallery-sort").value == "HD95"
+    assert at.selectbox(key="s-gallery-order").value == "best first"
+    assert at.selectbox(key="s-gallery-size").value == 16
+    link = at.sidebar.code[-1].value
+    assert link.startswith("submission?") and "tab=Gallery" in link and "sort=HD95" in link
+    at = open_page("published", runs, monkeypatch, task="segmentation", headline="no")
+    assert at.selectbox(key="p-task").value == "segmentation" and at.toggle(key="p-headline").value is False
+    assert set(tbl(at, "published-table")["task"]) <= {"segmentation"}

@@ -28,7 +28,9 @@ def _dataset_for_split(frame: pd.DataFrame, fingerprint: str):
 def _clusters(frame: pd.DataFrame, splits: list, roots: tuple[Path, ...]) -> None:
     st.subheader("Duplicate clusters")
     names = [audit_data.shown_path(p, roots) for p, _ in splits]
+    ui.link_choice("split", "a-split", range(len(splits)), text=lambda i: names[i])  # ?split=splits/busi/....json
     index = st.selectbox("Clusters recorded in", range(len(splits)), format_func=lambda i: names[i], key="a-split")
+    ui.link_write("split", None if index == 0 else names[index])
     _, split = splits[index]
     found = audit_data.clusters(split)
     cross = [c for c in found if c["cross_class"]]
@@ -53,7 +55,9 @@ def _clusters(frame: pd.DataFrame, splits: list, roots: tuple[Path, ...]) -> Non
                      hide_index=True, key="a-clusters", width="stretch")
         return
     pages = max(1, -(-len(found) // CLUSTERS_PER_PAGE))
-    page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="a-page")
+    ui.link_choice("page", "a-page", range(1, pages + 1))
+    page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="a-page")
+    ui.link_write("page", None if page == 1 else str(page))
     for cluster in found[(page - 1) * CLUSTERS_PER_PAGE:page * CLUSTERS_PER_PAGE]:
         st.text(f"{cluster['id']}: {len(cluster['members'])} images, labels {', '.join(cluster['labels'])}"
                 + ("  (CROSS-CLASS)" if cluster["cross_class"] else ""))
@@ -224,3 +228,4 @@ def render() -> None:
 
 if __name__ == "__main__":
     render()
+    ui.view_link("audit")

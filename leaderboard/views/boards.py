@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
+from benchmark.errors import BusbenchError
 from benchmark.evaluation.training import CLEARLY_BELOW
-from leaderboard import charts, data, sources, tables, ui
+from leaderboard import charts, data, export, sources, tables, ui
 
 CHOICE = {"any": None, "yes": True, "no": False}
+TASKS = ("classification", "segmentation")
+
+#: The download buttons: format, label, file name suffix, MIME type.
+DOWNLOADS = (("csv", "CSV", "csv", "text/csv"), ("latex", "LaTeX", "tex", "application/x-tex"),
+             ("bibtex", "BibTeX", "bib", "application/x-bibtex"))
 
 
 def _filters(frame: pd.DataFrame) -> dict:
@@ -18,6 +25,13 @@ def _filters(frame: pd.DataFrame) -> dict:
     cols = st.columns([2, 2, 1, 1, 1.5, 1.9])
     datasets = sorted(frame["dataset"].dropna().astype(str).unique())
     protocols = sorted(frame["protocol"].fillna("(none)").astype(str).unique())
+    # A link's parameters start the widgets (first load only); each widget writes its own back below.
+    ui.link_choices("dataset", "f-dataset", datasets)
+    ui.link_choices("protocol", "f-protocol", protocols)
+    ui.link_choice("tuned", "f-tuned", list(CHOICE))
+    ui.link_choice("pretrained", "f-pretrained", list(CHOICE))
+    ui.link_flag("newest", "f-per-config", True)
+    ui.link_flag("every", "f-every", False)
     chosen = {
         "datasets": cols[0].multiselect("Dataset", datasets, key="f-dataset", placeholder="all"),
         "protocols": cols[1].multiselect("Split protocol", protocols, key="f-protocol", placeholder="all"),
@@ -30,7 +44,50 @@ def _filters(frame: pd.DataFrame) -> dict:
     cols[5].toggle("Every configuration", key="f-every",
                    help="Off: one row per submission, its best configuration (the others are listed below each "
                         "board); on: every configuration ranked")
+    ui.link_write("dataset", chosen["datasets"])
+    ui.link_write("protocol", chosen["protocols"])
+    ui.link_write("tuned", None if st.session_state["f-tuned"] == "any" else st.session_state["f-tuned"])
+    ui.link_write("pretrained", None if st.session_state["f-pretrained"] == "any" else st.session_state["f-pretrained"])
+    ui.link_write("newest", None if st.session_state["f-per-config"] else "no")
+    ui.link_write("every", "yes" if st.session_state.get("f-every") else None)
     return chosen
+
+
+def export_text(frame: pd.DataFrame, task: str, fmt: str, *, per_config: bool = True, url: str | None = None) -> str:
+    """What a download button hands over: the task's clean boards of ``frame`` in ``fmt``, as the page ranks them.
+
+    With ``per_config`` (the page's default, 'Newest only') this is :func:`leaderboard.export.export` of ``frame``,
+    the text ``busbench results export`` writes for the same runs; without it, every run is ranked, as the page
+    then shows. BibTeX cites each ranked submission's reference, read from the store at ``url``.
+    """
+    try:
+        cited = export.references(sources.load_runs(url)) if fmt == "bibtex" and url else {}
+        if per_config:
+            return export.export(frame, task, fmt, cited=cited)
+        board_list = tables.by_split(tables.ranking(frame, task, per_config=False))
+        if fmt == "csv":
+            return export.to_csv(board_list)
+        return export.to_latex(board_list, task) if fmt == "latex" else export.to_bibtex(board_list, cited)
+    except BusbenchError as exc:  # an unreadable CITATION.cff or store: the file says so rather than failing
+        return f"% busbench could not export this board: {exc}\n"
+
+
+def _downloads(filtered: pd.DataFrame, task: str, *, narrowed: bool, per_config: bool, url: str) -> None:
+    """One row of download buttons: the boards below as CSV, LaTeX and BibTeX (made when clicked)."""
+    what = ("every configuration of the boards below, ranked per split file (as 'Every configuration' shows "
+            "them), with score, 95% CI, budget and flags")
+    what += ("; only the runs the filters above keep" if narrowed else "; the same text as 'busbench results "
+             "export --task " + task + " --format {fmt}'")
+    if not per_config:
+        what += "; every run, not only each configuration's newest ('Newest only' is off)"
+    with st.container(key=f"downloads-{task}", horizontal=True):
+        for fmt, label, suffix, mime in DOWNLOADS:
+            st.download_button(
+                label, partial(export_text, filtered, task, fmt, per_config=per_config, url=url),
+                file_name=f"busbench-{task}-board.{suffix}", mime=mime, key=f"download-{task}-{fmt}",
+                on_click="ignore", icon=":material/download:",
+                help=f"Download {what.format(fmt=fmt)}" + (" (BibTeX: busbench, the datasets and each ranked "
+                                                          "submission's reference)" if fmt == "bibtex" else ""))
 
 
 #: The columns a board shows by default: they fit 1400 px beside the sidebar; the score stays readable at 390 px.
@@ -211,7 +268,9 @@ def render() -> None:
     if frame.empty:
         ui.onboarding(store)
         return
-    task = st.radio("Task", ["classification", "segmentation"], horizontal=True, key="f-task")
+    ui.link_choice("task", "f-task", TASKS)
+    task = st.radio("Task", TASKS, horizontal=True, key="f-task")
+    ui.link_write("task", None if task == TASKS[0] else task)
     summary = st.container(key=f"summary-{task}")
     chosen = _filters(frame)
     filtered = tables.apply_filters(frame, **chosen)
@@ -223,8 +282,10 @@ def render() -> None:
 
     columns, config = board_columns(task, "headline")
     choices = [c for c in columns if c not in DEFAULT_COLUMNS]
+    ui.link_choices("columns", "f-columns", choices)
     extra = st.multiselect("More columns", choices, key="f-columns", placeholder="budget, CI, other metrics, …",
                            format_func=lambda c: str((config.get(c) or {}).get("label") or c))
+    ui.link_write("columns", extra)
     noun = "configuration" if every else "submission"
     count = len(board) if every else sum(len(best) for _, _, best, _ in parts)
     st.subheader(f"Clean protocol: {count} {noun if count == 1 else noun + 's'}")
@@ -233,6 +294,8 @@ def render() -> None:
                "never ranked together. One row per submission (its best configuration) unless 'Every "
                "configuration' is on. Headline with its 95% cluster-bootstrap interval; click a model to open its "
                "run; 'More columns' adds the other figures.")
+    narrowed = len(filtered) < len(frame)
+    _downloads(filtered, task, narrowed=narrowed, per_config=bool(st.session_state["f-per-config"]), url=store.url)
     if board.empty:
         st.info("No completed clean-protocol run matches these filters.")
     for n, (title, rows, best, others) in enumerate(parts):
@@ -317,3 +380,4 @@ def render() -> None:
 
 if __name__ == "__main__":
     render()
+    ui.view_link("boards")

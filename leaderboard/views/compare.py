@@ -155,7 +155,10 @@ def render() -> None:
     if problem:
         st.warning(problem)
         return
-    metric = st.selectbox("Figure", paired.metrics_for(a["task"]), key="c-metric", format_func=ui.metric_name)
+    figures = paired.metrics_for(a["task"])
+    ui.link_choice("metric", "c-metric", figures)
+    metric = st.selectbox("Figure", figures, key="c-metric", format_func=ui.metric_name)
+    ui.link_write("metric", None if metric == figures[0] else metric)
     split, where = data.split_for(a)
     if split is None:
         st.warning(f"The split file is needed for a paired test: {ui.md_escape(where)}.")
@@ -176,3 +179,4 @@ def render() -> None:
 
 if __name__ == "__main__":
     render()
+    ui.view_link("compare")

@@ -116,11 +116,23 @@ def render() -> None:
     table["our_budget_short"] = table.apply(short_budget, axis=1)
 
     cols = st.columns([3, 2, 2, 2])
-    papers = cols[0].multiselect("Paper", sorted(table["paper"].unique()), key="p-paper", placeholder="all")
-    task = cols[1].selectbox("Task", ["any", "classification", "segmentation"], key="p-task")
-    headline_only = cols[2].toggle("Headline rows only", value=True, key="p-headline",
+    paper_names = sorted(table["paper"].unique())
+    tasks = ["any", "classification", "segmentation"]
+    # A link's parameters start the filters (?paper=...&task=...&headline=no&ours=yes); each is written back.
+    ui.link_choices("paper", "p-paper", paper_names)
+    ui.link_choice("task", "p-task", tasks)
+    ui.link_flag("headline", "p-headline", True)
+    ui.link_flag("ours", "p-ours", False)
+    st.session_state.setdefault("p-headline", True)
+    papers = cols[0].multiselect("Paper", paper_names, key="p-paper", placeholder="all")
+    task = cols[1].selectbox("Task", tasks, key="p-task")
+    headline_only = cols[2].toggle("Headline rows only", key="p-headline",
                                    help="each paper's summary score of a system (as the README compares)")
-    ours_only = cols[3].toggle("Only rows with our number", value=False, key="p-ours")
+    ours_only = cols[3].toggle("Only rows with our number", key="p-ours")
+    ui.link_write("paper", papers)
+    ui.link_write("task", None if task == "any" else task)
+    ui.link_write("headline", None if headline_only else "no")
+    ui.link_write("ours", "yes" if ours_only else None)
     shown = table
     if papers:
         shown = shown[shown["paper"].isin(papers)]
@@ -156,8 +168,10 @@ def render() -> None:
         "our_split": cc.TextColumn("our split", help="the split file our figure stands on"),
         **{f: cc.TextColumn(f.replace("_", " "), help=FLAG_HELP.get(f)) for f in ledger.FLAG_COLUMNS},
     }
+    ui.link_choices("columns", "p-columns", MORE_COLUMNS)
     extra = st.multiselect("More columns", MORE_COLUMNS, key="p-columns", placeholder="each flag, condition, …",
                            format_func=lambda c: str((config.get(c) or {}).get("label") or c))
+    ui.link_write("columns", extra)
     order = [c if c != "our_budget" else "our_budget_short" for c in DEFAULT_COLUMNS] + extra
     st.subheader(f"{len(shown)} published number(s)")
     ui.table(shown, hide_index=True, width="stretch", key="published-table", column_config=config,
@@ -208,3 +222,4 @@ def _decomposition(rows: list[dict[str, str]], audits: dict) -> None:
 
 if __name__ == "__main__":
     render()
+    ui.view_link("published")

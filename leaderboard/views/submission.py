@@ -20,6 +20,7 @@ from leaderboard import charts, data, gallery, sources, tables, tuning, ui
 #: Gallery: cases per page to choose from (the first is the default), and pictures per row.
 GALLERY_SIZE = (8, 16, 32, 64)
 GALLERY_COLUMNS = 4
+GALLERY_ORDER = ("worst first", "best first")
 
 
 def _scores(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -114,14 +115,24 @@ def _segmentation(row: dict[str, Any], metrics: dict[str, Any]) -> None:
                 "writes them in.")
         scores = _case_scores(str(row["run_id"]), str(row["run_dir"]), tuple(metrics.get("folds") or ()), dataset)
     left, middle, right, last = st.columns(4)
+    # Each choice has its link parameter (?sort=HD95&order=best+first&cases=...&size=16&page=2).
+    gallery_widgets = (("sort", "s-gallery-sort", list(gallery.SORT_KEYS)),
+                       ("order", "s-gallery-order", list(GALLERY_ORDER)),
+                       ("cases", "s-gallery-cases", list(gallery.SUBSETS)), ("size", "s-gallery-size", GALLERY_SIZE))
+    for param, key, options in gallery_widgets:
+        ui.link_choice(param, key, options)
     by = left.selectbox("Sort by", list(gallery.SORT_KEYS), key="s-gallery-sort")
-    order = middle.selectbox("Order", ("worst first", "best first"), key="s-gallery-order")
+    order = middle.selectbox("Order", GALLERY_ORDER, key="s-gallery-order")
     which = right.selectbox("Cases", gallery.SUBSETS, key="s-gallery-cases")
     size = last.selectbox("Per page", GALLERY_SIZE, key="s-gallery-size")
+    for (param, _, options), value in zip(gallery_widgets, (by, order, which, size), strict=True):
+        ui.link_write(param, None if value == options[0] else str(value))
     ordered = gallery.sort_cases(gallery.subset(scores, which), by, best_first=order == "best first")
     pages = gallery.n_pages(len(ordered), size)
+    ui.link_choice("page", "s-gallery-page", range(1, pages + 1))
     number = st.selectbox("Page", range(1, pages + 1), key="s-gallery-page",
                           format_func=lambda k: f"page {k} of {pages}")
+    ui.link_write("page", None if number == 1 else str(number))
     shown = gallery.page(ordered, number, size)
     first = (min(number, pages) - 1) * size
     tolerance = ui.fmt((metrics.get("pooled") or {}).get("nsd_tolerance_px"), 1)
@@ -250,7 +261,9 @@ def _tuning(run_json: dict[str, Any], run_dir: str, stamp: str) -> None:
                 "with; print them there with:")
         st.code(tuning.show_command(run_json), language="bash")
         return
+    ui.link_choice("fold", "s-tuning-fold", folds)
     fold = st.radio("Outer fold", folds, format_func=lambda k: f"fold {k}", horizontal=True, key="s-tuning-fold")
+    ui.link_write("fold", None if not folds or fold == folds[0] else str(fold))
     report = reports.get(fold)
     if report is None:
         st.info(f"No tuning history for fold {fold} in this run folder; print it from the study storage with:")
@@ -324,6 +337,10 @@ def render() -> None:
     names = ["Scores", "Per fold", "Explanations" if row["task"] == "classification" else "Gallery", "Provenance"]
     if tuning.is_tuned(run_json):
         names.insert(2, "Tuning")
+    wanted = st.query_params.get("tab")  # the binding drops a tab this run lacks silently: say so
+    if wanted is not None and wanted not in names and "tab" not in st.session_state:
+        st.warning(f"This link's parameter tab={ui.md_escape(wanted)} is not a tab of this run (its tabs: "
+                   f"{ui.md_escape(', '.join(names))}); {names[0]} is shown instead.")
     tabs = st.tabs(names, key="tab", bind="query-params")
     if tabs[0].open and metrics:
         with tabs[0]:
@@ -352,3 +369,4 @@ def render() -> None:
 
 if __name__ == "__main__":
     render()
+    ui.view_link("submission")
