@@ -204,17 +204,23 @@ def by_split(board: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def external(frame: pd.DataFrame, task: str) -> list[tuple[str, pd.DataFrame]]:
-    """The external-validation boards of one task: ``(title, rows)``, one per pair of training and test data.
+    """The external-validation boards of one task: ``(title, rows)``, one per external split file.
 
-    Each board holds the completed ``busbench external`` runs of that pair, best external headline first, with
-    ``rank``. They are never ranked with runs scored on the training data's own folds: other data, other question.
+    An external split file fixes the pair of datasets and the scored classes (three classes, or benign vs
+    malignant: other chance levels), so each board holds the completed ``busbench external`` runs of one file, best
+    external headline first, with ``rank``; the title names both datasets and the file (its benchmark name when it
+    is a committed one). They are never ranked with runs scored on the training data's own folds: other data, other
+    question.
     """
     runs = frame[(frame["task"] == task) & (frame["status"] == "completed") & (frame["kind"] == "external")]
     out = []
-    for (train, test), rows in runs.groupby([runs["dataset"].fillna("?"), runs["test_dataset"].fillna("?")],
-                                            sort=True):
+    keys = [runs["dataset"].fillna("?"), runs["test_dataset"].fillna("?"), runs["split_sha256"].fillna("")]
+    for (train, test, sha), rows in runs.groupby(keys, sort=True):
         rows = rows.sort_values(["headline_value", "run_id"], ascending=[False, True], na_position="last")
-        out.append((f"trained on {train}, tested on {test}", rows.assign(rank=range(1, len(rows) + 1))))
+        path = next((p for p in rows["split_path"] if isinstance(p, str) and p), "split file not recorded")
+        named = benchmark_name(sha)
+        where = f"{named}: {path}" if named else f"{path} ({str(sha)[:8]})"
+        out.append((f"trained on {train}, tested on {test}, {where}", rows.assign(rank=range(1, len(rows) + 1))))
     return out
 
 

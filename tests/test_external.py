@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 from benchmark.cli import main
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
+from benchmark.results.rundir import file_sha256
 from benchmark.results.store import ResultsStore, default_store_url
 from benchmark.splits.external import ClassMapping, class_mapping, load_external, make_external, read_external
 
@@ -138,7 +139,8 @@ def test_external_runs_score_the_ensemble_the_cross_validated_score_and_the_gap(
 
     frame = tables.board_frame([row])
     ((title, board),) = tables.external(frame, "classification")
-    assert title == f"trained on {SITE_A}, tested on {SITE_B}" and list(board["rank"]) == [1]
+    assert title == f"trained on {SITE_A}, tested on {SITE_B}, {ext} ({file_sha256(ext)[:8]})"
+    assert list(board["rank"]) == [1]
     assert board.iloc[0]["gap_value"] == pytest.approx(gap["value"]) and board.iloc[0]["class_mapping"] == "identity"
     assert tables.leaky(frame, "classification").empty and tables.ranking(frame, "classification").empty
     # results list --format json|csv: one record per run, the score with its interval, budget and both datasets

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from benchmark.data.open import open_dataset  # noqa: E402
 from benchmark.errors import BusbenchError  # noqa: E402
+from benchmark.results.rundir import file_sha256  # noqa: E402
 from leaderboard import charts, ledger, sources, tables, ui  # noqa: E402
 from tests import fixtures_leaderboard as fx  # noqa: E402
 
@@ -644,7 +645,7 @@ def test_external_runs_have_their_own_board_and_page(tmp_path, monkeypatch):
     (run_json,) = runs.glob("*/run.json")
     run_id, metrics = run_json.parent.name, json.loads((run_json.parent / "metrics.json").read_text())
     at = open_page("boards", runs, monkeypatch)
-    title = ui.md_escape(f"trained on {site_a}, tested on {site_b}")
+    title = ui.md_escape(f"trained on {site_a}, tested on {site_b}, {ext} ({file_sha256(ext)[:8]})")
     assert f"**{title}**: 1 ranked" in markdown_bodies(at)
     board = tbl(at, "external-classification-0")
     assert list(board["run_id"]) == [run_id]
