@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from benchmark.classes import BINARY_CLASSES, CLASS_SETS, CLASSES  # noqa: F401  (re-exported: metrics' names)
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
@@ -244,6 +243,8 @@ def _binary_auc(positive: np.ndarray, score: np.ndarray, metric: str, what: str)
     if n_pos == 0 or n_neg == 0:
         side = "positive" if n_pos == 0 else "negative"
         raise MetricUndefinedError(metric, f"no {side} case ({what})")
+    from scipy.stats import rankdata  # half a second of imports: only where an AUC is computed
+
     ranks = rankdata(score)  # average ranks: a tie counts one half, as the trapezoidal ROC area
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
