@@ -1,13 +1,14 @@
 """What each published run cost: seconds per epoch and minutes per run, from the runs' own records.
 
-Usage: ``python benchmarks/seed_run_costs.py [--results leaderboard/results] [--pattern GLOB]...``
+Usage: ``python benchmarks/seed_run_costs.py [--results leaderboard/results] [--pattern GLOB]... [--audit]``
 
 Reads ``run.json`` and ``fold-*/result.json`` of every published run whose submission matches a pattern (default:
 the seed papers' submissions, names like ``cheyi2024_cnn``) and prints a Markdown table for BENCHMARKS.md:
 parameters, input size, epochs, weights, device and threads, the median seconds per epoch over all folds, training
 images per second (a fold's training images over its median epoch, validation included), the run's total wall time
 and the largest fold's peak memory (host resident memory on CPU, GPU memory on CUDA; "-" for runs made before
-busbench recorded it). The figures are whatever the machine gave the run
+busbench recorded it). ``--audit`` lists protocol-audit runs instead (each named with its protocol; a lucky split's
+draws are its folds). The figures are whatever the machine gave the run
 (state in BENCHMARKS.md what else ran beside it); they plan budgets, they do not rank models.
 """
 
@@ -20,16 +21,23 @@ import statistics
 from pathlib import Path
 
 
-def run_costs(results: Path, patterns: tuple[str, ...] = ("*20??_*",)) -> list[dict[str, object]]:
-    """One row per published run whose submission name matches one of ``patterns``, sorted by submission name."""
+def run_costs(results: Path, patterns: tuple[str, ...] = ("*20??_*",), *,
+              audit: bool = False) -> list[dict[str, object]]:
+    """One row per published run whose submission name matches one of ``patterns``, sorted by submission name.
+
+    With ``audit``, the protocol-audit runs instead of the trained ones, named ``submission (protocol)``.
+    """
     rows = []
     for run_json in sorted(results.glob("*/run.json")):
         run = json.loads(run_json.read_text())
         name = run["submission"]["name"]
         if not any(fnmatch.fnmatch(name, p) for p in patterns) or run.get("status") != "completed" \
-                or run.get("protocol"):
+                or bool(run.get("protocol")) != audit:
             continue
-        folds = [json.loads(f.read_text()) for f in sorted(run_json.parent.glob("fold-*/result.json"))]
+        if audit:
+            name = f"{name} ({run['protocol']['name']})"
+        results_of = [*run_json.parent.glob("fold-*/result.json"), *run_json.parent.glob("draw-*/fold-*/result.json")]
+        folds = [json.loads(f.read_text()) for f in sorted(results_of)]
         epochs = [h["seconds"] for f in folds for h in f.get("history", [])]
         rates = [f["n_train"] / statistics.median(h["seconds"] for h in f["history"]) for f in folds
                  if f.get("history") and f.get("n_train")]
@@ -52,7 +60,7 @@ def run_costs(results: Path, patterns: tuple[str, ...] = ("*20??_*",)) -> list[d
 def markdown(rows: list[dict[str, object]]) -> str:
     """The rows as a Markdown table."""
     lines = ["| submission | parameters | input | epochs | weights | device, precision, threads | s / epoch (median) "
-             "| training img/s | run, 5 folds (min) | peak memory (MiB) |",
+             "| training img/s | run, all folds (min) | peak memory (MiB) |",
              "|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in rows:
         params = f"{r['params'] / 1e6:.2f} M" if r["params"] else "-"
@@ -71,8 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("leaderboard/results"))
     parser.add_argument("--pattern", action="append", help="submission names (glob; repeat; default '*20??_*')")
+    parser.add_argument("--audit", action="store_true", help="the protocol-audit runs instead of the trained ones")
     args = parser.parse_args()
-    print(markdown(run_costs(args.results, tuple(args.pattern or ("*20??_*",)))))
+    print(markdown(run_costs(args.results, tuple(args.pattern or ("*20??_*",)), audit=args.audit)))
 
 
 if __name__ == "__main__":
