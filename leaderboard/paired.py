@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from scipy import stats
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
@@ -140,6 +139,8 @@ def ttest_interval(result: dict[str, Any], level: float = 0.95) -> tuple[float, 
         if k < 2 or n <= 0:
             return None
         se = math.sqrt((1 / k + (n / k) / (n - n / k)) * float(diffs.var(ddof=1)))
+    from scipy import stats  # the Compare page only
+
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
     return float(mean - half), float(mean + half)
 

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from benchmark.metrics.segmentation import mask_pair
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
@@ -91,6 +90,8 @@ def surface(mask: np.ndarray) -> np.ndarray:
     Returns:
         Boolean array of the mask's shape; empty where the mask is empty.
     """
+    from scipy import ndimage  # imported where used: importing the metrics stays cheap
+
     return mask & ~ndimage.binary_erosion(mask, border_value=0)
 
 
@@ -119,6 +120,8 @@ def surface_distances(reference: np.ndarray, predicted: np.ndarray) -> tuple[np.
     # The margin keeps a background ring around both masks (or the image edge, outside either way), so the
     # surfaces found on the crop are those of the full masks.
     s_ref, s_pred = surface(reference[box]), surface(predicted[box])
+    from scipy import ndimage
+
     to_ref = ndimage.distance_transform_edt(~s_ref)
     to_pred = ndimage.distance_transform_edt(~s_pred)
     return to_ref[s_pred], to_pred[s_ref]

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from benchmark.metrics.uncertainty import (
     ALPHA,
@@ -162,4 +161,6 @@ def corrected_resampled_ttest(scores_a: Sequence[float], scores_b: Sequence[floa
         raise MetricUndefinedError("corrected_resampled_ttest",
                                    "the difference is the same in every fold (zero variance): t is infinite")
     t = mean / np.sqrt((1 / k + n_test / n_train) * var)
+    from scipy import stats  # imported where used: importing the metrics stays cheap
+
     return {"mean_diff": mean, "t": float(t), "p_value": float(2 * stats.t.sf(abs(t), k - 1)), "df": k - 1, "k": k}

@@ -8,8 +8,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-import sklearn
-from sklearn.model_selection import StratifiedGroupKFold
 
 import benchmark
 from benchmark.audit.duplicates import DetectorParams, DuplicateReport, find_duplicates
@@ -60,6 +58,8 @@ def _united(dataset: Dataset, clusters: dict[str, str]) -> dict[str, str]:
 
 def library_versions() -> dict[str, str]:
     """Versions that decide how folds come out, recorded in every split file."""
+    import sklearn  # scikit-learn's imports take about a second: only where folds are made
+
     return {
         "busbench": benchmark.__version__,
         "python": platform.python_version(),
@@ -141,6 +141,8 @@ def _stratified_grouped(ids: Sequence[str], labels: Sequence[str], groups: Seque
     largest = max(Counter(labels).values())
     if largest < k:
         raise BusbenchError(what, f"cannot make {k} stratified folds: the largest class has only {largest} case(s)")
+    from sklearn.model_selection import StratifiedGroupKFold
+
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [test for _, test in splitter.split(np.zeros(len(ids)), labels, groups)]
 
