@@ -114,7 +114,7 @@ def comparison(url: str, stamp: str, published_mtime_ns: int) -> pd.DataFrame:
     With ``our_split``, ``our_budget``, ``our_device`` and ``our_seconds`` (training wall time) of the run it
     comes from; empty when the ledger cannot be read.
     """
-    from leaderboard import ledger  # imports torch (through the seed systems' flags): only when needed
+    from leaderboard import ledger  # only the pages that show the published comparison need it
 
     rows, problem = published_rows()
     del published_mtime_ns  # part of the cache key only

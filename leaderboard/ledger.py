@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from benchmark.reports.seeds import FLAG_WORDS
+from benchmark.audit.paper_protocols import flag_words
 
 SAME_NAME = ("accuracy", "iou", "dice")
 AVERAGED = ("precision", "recall", "f1")
@@ -63,8 +63,7 @@ def fraction(text: str) -> float | None:
 
 def flags(row: dict[str, str]) -> str:
     """The row's protocol flags in short words (only the ones that make a number optimistic or unverifiable)."""
-    words = [FLAG_WORDS[f].get(row.get(f, ""), "") for f in FLAG_WORDS]
-    return ", ".join(w for w in words if w) or "-"
+    return ", ".join(flag_words(row)) or "-"
 
 
 def measured_runs(frame: pd.DataFrame) -> dict[str, str]:

@@ -16,8 +16,11 @@ from benchmark.splits.verify import load_split
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = sorted((REPO / "leaderboard" / "results").glob("*/run.json"))
-# Lucky-split audits keep their draws in sub-folders and have no single split of their own.
-RESCORABLE = [p for p in PUBLISHED if json.loads(p.read_text())["split"]["sha256"]]
+# Lucky-split audits keep their draws in sub-folders and have no single split of their own; external runs are scored
+# on another dataset (checked below through results verify).
+RESCORABLE = [p for p in PUBLISHED if json.loads(p.read_text())["split"]["sha256"]
+              and json.loads(p.read_text())["kind"] != "external"]
+EXTERNAL = [p for p in PUBLISHED if json.loads(p.read_text())["kind"] == "external"]
 
 
 def split_path(run_json: Path) -> Path:
@@ -34,6 +37,9 @@ def test_published_run_is_complete_and_labelled(run_json):
     if run["kind"] == "trained":  # leaderboard runs use the clean protocol, on a committed split
         assert run["split"]["protocol"] == "clean" and run["split"]["sha256"] == file_sha256(split_path(run_json))
         assert metrics["complete"] and metrics["n_cases"] == 780
+    elif run["kind"] == "external":  # trained on BUSI's folds of a committed external split file
+        assert run["split"]["sha256"] == file_sha256(REPO / run["split"]["path"])
+        assert metrics["internal"]["complete"] and metrics["gap"]["value"] is not None
     else:
         assert run["kind"] == "protocol-audit" and run["split"]["protocol"] == run["protocol"]["name"]
     assert metrics["headline"]["value"] is not None
@@ -53,6 +59,16 @@ def test_published_scores_recompute_from_their_predictions(run_json, busi_dir):
     for mine, theirs in zip(rescored["per_fold"], committed["per_fold"], strict=True):
         assert {k: v for k, v in mine.items() if k != "undefined"} == pytest.approx(
             {k: v for k, v in theirs.items() if k != "undefined"})
+
+
+@pytest.mark.parametrize("run_json", EXTERNAL, ids=[p.parent.name for p in EXTERNAL])
+def test_published_external_runs_verify(run_json, busi_dir):
+    # The committed external examples re-score from their predictions: BUSI's own folds, and every image of the
+    # synthetic second site (made again from its spec), through the external split file.
+    from benchmark.evaluation.verify import verify_run
+
+    check = verify_run(run_json.parent, str(busi_dir))
+    assert check.reproduced and check.complete, check
 
 
 def test_publish_list_and_reindex(tmp_path, capsys):

@@ -47,6 +47,29 @@ def read_published(path: Path) -> list[dict[str, str]]:
     return list(reader)
 
 
+#: Short words for the flags that make a published number optimistic or unverifiable (clean values say nothing).
+FLAG_WORDS: dict[str, dict[str, str]] = {
+    "split": {"single_random_split": "one random split", "single_split": "one split", "kfold": "k-fold CV",
+              "contradictory": "split contradictory", "not_stated": "split not stated"},
+    "augmentation_timing": {"before_split_possible": "augmentation maybe before split",
+                            "ambiguous": "augmentation timing ambiguous",
+                            "not_stated": "augmentation timing not stated"},
+    "mask_in_input": {"yes": "mask/label overlay in input", "unclear": "masks in input unclear",
+                      "not_stated": "input not described"},
+    "selection_on_test": {"yes": "selected on the reported set", "likely": "likely selected on the reported set",
+                          "unknown": "selection not described"},
+    "empty_mask_convention": {"normal_included_iou_1": "normal images scored 1",
+                              "not_stated": "normal images in/out not stated"},
+    "pretrained": {"imagenet": "ImageNet weights", "pretrained_unnamed": "pretrained (source unnamed)",
+                   "mixed": "multi-stage pretraining", "not_stated": "pretraining not stated"},
+}
+
+
+def flag_words(row: dict[str, str]) -> list[str]:
+    """The ledger row's protocol flags in short words (:data:`FLAG_WORDS`), the flags that say nothing left out."""
+    return [w for f in FLAG_WORDS if (w := FLAG_WORDS[f].get(row.get(f, ""), ""))]
+
+
 @dataclass(frozen=True)
 class FlagReading:
     """How one recorded flag value reads: alternatives of (leaks, label), and a note where it is not reproduced.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.audit.paper_protocols import read_published
+from benchmark.audit.paper_protocols import flag_words, read_published
 from benchmark.evaluation.score import collapse_note
 from benchmark.evaluation.training import trained_text
 from benchmark.plugins import ModelSpec, get, list_models
@@ -30,26 +30,10 @@ from benchmark.reports.seed_papers import NO_PUBLISHED_METRIC
 REPO = Path(__file__).resolve().parents[2]
 SPLIT = Path("splits/busi/5fold_grouped.json")
 BLOCK = "seeds"
-#: Short words for the flags that make a published number optimistic or unverifiable (clean values say nothing).
-FLAG_WORDS: dict[str, dict[str, str]] = {
-    "split": {"single_random_split": "one random split", "single_split": "one split", "kfold": "k-fold CV",
-              "contradictory": "split contradictory", "not_stated": "split not stated"},
-    "augmentation_timing": {"before_split_possible": "augmentation maybe before split",
-                            "ambiguous": "augmentation timing ambiguous",
-                            "not_stated": "augmentation timing not stated"},
-    "mask_in_input": {"yes": "mask/label overlay in input", "unclear": "masks in input unclear",
-                      "not_stated": "input not described"},
-    "selection_on_test": {"yes": "selected on the reported set", "likely": "likely selected on the reported set",
-                          "unknown": "selection not described"},
-    "empty_mask_convention": {"normal_included_iou_1": "normal images scored 1",
-                              "not_stated": "normal images in/out not stated"},
-    "pretrained": {"imagenet": "ImageNet weights", "pretrained_unnamed": "pretrained (source unnamed)",
-                   "mixed": "multi-stage pretraining", "not_stated": "pretraining not stated"},
-}
 
 
 def _flags(row: dict[str, str]) -> str:
-    words = [FLAG_WORDS[f].get(row[f], "") for f in FLAG_WORDS]
+    words = flag_words(row)
     budget = [f"{row['image_size']} px" if row["image_size"][:1].isdigit() else "",
               f"{row['epochs']} epochs" if row["epochs"][:1].isdigit() else
               ("epochs contradictory" if row["epochs"] == "contradictory" else "")]
