@@ -62,16 +62,12 @@ def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
         record = {k: row.get(k) for k in EXPORT_COLUMNS}
         record.update({"split": row.get("split_path") or row.get("split"),
                        "collapsed": row.get("constant_prediction") or "", "busbench_version": _version(row)})
-        record = {k: None if _missing(v) else v for k, v in record.items()}
+        record = {k: None if tables.missing(v) else v for k, v in record.items()}
         for key in ("rank", "image_size", "epochs", "runs", "evaluator_version"):  # a column with gaps is float
             if isinstance(record[key], float) and record[key].is_integer():
                 record[key] = int(record[key])
         out.append(record)
     return out
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def to_csv(board_list: list[tuple[str, pd.DataFrame]]) -> str:

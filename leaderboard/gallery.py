@@ -12,7 +12,6 @@ blue, the prediction thick and orange (:func:`legend`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,12 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.dataset import Dataset
+from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import stored_cases
+from benchmark.fileio import read_json
 from benchmark.metrics.boundary import boundary_scores
 from benchmark.metrics.segmentation import mask_counts
+from benchmark.results.rundir import RunDir
 from leaderboard import sources
 
 REFERENCE = (0, 114, 178)  # Okabe-Ito blue
@@ -63,8 +65,8 @@ def run_case_scores(run_dir: str | Path | None) -> pd.DataFrame | None:
     if not run_dir:
         return None
     try:
-        doc = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = read_json(RunDir(run_dir).metrics_json)
+    except BusbenchError:
         return None
     return stored_case_scores(doc) if isinstance(doc, dict) else None
 

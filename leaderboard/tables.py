@@ -289,35 +289,36 @@ CONFIG_FIELDS = (("image_size", "px"), ("epochs", "ep"), ("pretrained", "pretrai
 TWIN = ("task", "submission", "dataset", "image_size", "epochs", "pretrained", "tuned", "headline_metric")
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
+    """Whether a cell value is absent: ``None`` or NaN (pandas fills gaps in a numeric column with NaN)."""
     return value is None or (isinstance(value, float) and value != value)
 
 
 def short(value: Any, digits: int = 3) -> str:
     """A number for a cell: ``"0.812"``, ``"-"`` when missing (never ``"None"`` or ``"nan"``)."""
-    if _missing(value) or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "-" if _missing(value) else str(value)
+    if missing(value) or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if missing(value) else str(value)
     return f"{value:.{digits}f}"
 
 
 def headline_text(value: Any, low: Any, high: Any) -> str:
     """The headline with its 95% interval as one short text: ``"0.812 [0.78, 0.84]"`` (``"-"`` when unscored)."""
-    if _missing(value):
+    if missing(value):
         return "-"
-    if _missing(low) or _missing(high):
+    if missing(low) or missing(high):
         return short(value)
     return f"{short(value)} [{short(low, 2)}, {short(high, 2)}]"
 
 
 def yes_no(value: Any) -> str:
     """``True``/``False``/missing as ``"yes"``/``"no"``/``"-"``."""
-    return "-" if _missing(value) else "yes" if bool(value) else "no"
+    return "-" if missing(value) else "yes" if bool(value) else "no"
 
 
 def _field_text(field: str, value: Any) -> str:
     if field in ("pretrained", "tuned"):
         return yes_no(value)
-    if _missing(value):
+    if missing(value):
         return "-"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -379,7 +380,7 @@ def with_inflation(leaks: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     clean = clean.sort_values(["created", "run_id"], na_position="first")
 
     def key(row: Any) -> tuple[str, ...]:
-        return tuple(str(row[c]) if not _missing(row[c]) else "" for c in TWIN)
+        return tuple(str(row[c]) if not missing(row[c]) else "" for c in TWIN)
 
     by_key: dict[tuple[str, ...], list[Any]] = {}
     for row in clean[list({*TWIN, "run_id", "kind", "headline_value"})].itertuples(index=False):
@@ -390,7 +391,7 @@ def with_inflation(leaks: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
         same_kind = [t for t in twins if t.kind == row["kind"]]
         twin = (same_kind or twins or [None])[-1]
         runs.append(twin.run_id if twin is not None else "")
-        values.append(float(twin.headline_value) if twin is not None and not _missing(twin.headline_value)
+        values.append(float(twin.headline_value) if twin is not None and not missing(twin.headline_value)
                       else float("nan"))
     values_s = pd.Series(values, index=leaks.index, dtype=float)
     return leaks.assign(clean_run=runs, clean_value=values_s,
