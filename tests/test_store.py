@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from benchmark.errors import BusbenchError
 from benchmark.results.store import SCHEMA_VERSION, ResultsStore, default_store_url, headline
@@ -245,22 +244,13 @@ def test_failed_write_keeps_the_previous_rows(tmp_path, store):
     make_run(runs, "c-3", metrics=scores())
     (runs / "b-2" / "run.json").unlink()
 
-    # The database fails on the second upsert of a reindex: the first upsert must be rolled back with it.
-    inserts: list[str] = []
-
-    def fail_second_insert(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO RUNS"):
-            inserts.append(statement)
-            if len(inserts) == 2:
-                raise RuntimeError("disk full (simulated)")
-
-    event.listen(store._engine, "before_cursor_execute", fail_second_insert)
-    try:
-        with pytest.raises(RuntimeError, match="simulated"):
-            store.reindex(runs)
-    finally:
-        event.remove(store._engine, "before_cursor_execute", fail_second_insert)
-    assert len(inserts) == 2
+    # The database fails part-way through a reindex (after a-1's row was updated, on c-3's insert): a-1's update
+    # must be rolled back with it. A trigger makes SQLite itself refuse c-3, inside the same statement.
+    with sqlite3.connect(store.url.removeprefix("sqlite:///")) as db:
+        db.execute("CREATE TRIGGER refuse_c3 BEFORE INSERT ON runs WHEN NEW.run_id = 'c-3' "
+                   "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END")
+    with pytest.raises(BusbenchError, match="simulated"):
+        store.reindex(runs)
     assert store.get_run("a-1")["status"] == "partial" and store.get_run("c-3") is None
 
 
