@@ -1,9 +1,9 @@
 """The segmentation gallery: every case's scores of a run, sorted and paged, and contour overlays.
 
 The scores are those the evaluator stored at scoring time (``metrics.json`` key ``"cases"``:
-:data:`benchmark.evaluation.score.CASE_COLUMNS`), read by :func:`stored_case_scores`; a run scored before busbench
-kept them is scored again from its masks by :func:`case_scores` (slow: every mask is decoded). Dice and IoU are NaN
-where the reference is empty, HD95 where either mask is empty, NSD follows ``benchmark.metrics.boundary``. The
+:data:`benchmark.evaluation.score.CASE_COLUMNS`), read by :func:`stored_case_scores`; the gallery never scores a case
+itself (a run scored before busbench kept them gets them from ``busbench results verify --update``). Dice and IoU
+are NaN where the reference is empty, HD95 where either mask is empty, NSD follows ``benchmark.metrics.boundary``. The
 overlays draw the reference masks from the dataset (never from the run), so pictures need the data on this machine.
 
 Contours use the Okabe-Ito palette, told apart with every common colour-vision deficiency: the reference thin and
@@ -12,7 +12,6 @@ blue, the prediction thick and orange (:func:`legend`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.score import stored_cases
 from benchmark.fileio import read_json
-from benchmark.metrics.boundary import boundary_scores
-from benchmark.metrics.segmentation import mask_counts
 from benchmark.results.rundir import RunDir
-from leaderboard import sources
 
 REFERENCE = (0, 114, 178)  # Okabe-Ito blue
 PREDICTED = (230, 159, 0)  # Okabe-Ito orange
-#: The gallery's columns, as :func:`stored_case_scores` and :func:`case_scores` give them.
+#: The gallery's columns, as :func:`stored_case_scores` gives them.
 COLUMNS = ["case_id", "fold", "label", "dice", "iou", "hd95", "nsd", "predicted_pixels"]
 #: Sort keys: label -> (column, whether higher is better).
 SORT_KEYS = {"Dice": ("dice", True), "IoU": ("iou", True), "HD95": ("hd95", False), "NSD": ("nsd", True)}
@@ -69,32 +64,6 @@ def run_case_scores(run_dir: str | Path | None) -> pd.DataFrame | None:
     except BusbenchError:
         return None
     return stored_case_scores(doc) if isinstance(doc, dict) else None
-
-
-def case_scores(dataset: Dataset, run_dir: Path, folds: Iterable[int]) -> pd.DataFrame:
-    """Every predicted case scored again from its masks (for runs without stored scores): the :data:`COLUMNS` frame.
-
-    Dice and IoU come from ``benchmark.metrics.segmentation``, HD95 and NSD from ``benchmark.metrics.boundary``, as
-    at scoring time.
-    """
-    ids, fold_of, refs, preds = [], [], [], []
-    for k in folds:
-        for case_id, pred in sources.fold_masks(run_dir, k).items():
-            ref = dataset.decode(dataset.case(case_id))[1]
-            if ref is None or ref.shape != pred.shape:
-                continue
-            ids.append(case_id)
-            fold_of.append(k)
-            refs.append(ref)
-            preds.append(pred)
-    if not ids:
-        return pd.DataFrame(columns=COLUMNS)
-    counts = mask_counts(refs, preds)
-    dice, iou = counts.per_image_dice_iou()
-    boundary = boundary_scores(refs, preds)
-    return pd.DataFrame({"case_id": ids, "fold": fold_of, "label": [dataset.case(c).label for c in ids],
-                         "dice": dice, "iou": iou, "hd95": boundary.hd95, "nsd": boundary.nsd,
-                         "predicted_pixels": counts.predicted})
 
 
 def subset(scores: pd.DataFrame, which: str) -> pd.DataFrame:

@@ -1039,12 +1039,13 @@ def test_published_table_puts_ours_its_budget_and_the_gap_after_the_number_and_o
     at = open_page("published", store, monkeypatch)
     element = at.get_by_key("published-table").dataframe[0]
     order = list(element.proto.column_order)
-    assert order[:7] == ["paper", "model", "metric", "published_text", "ours_text", "gap", "our_budget_short"]
+    assert order[:6] == ["system", "published_text", "ours_text", "gap", "metric", "our_budget_short"]
     assert not set(order) & set(ledger.FLAG_COLUMNS) and order.count("flags") == 1  # flags once
     table = element.value
     ours = table[table["ours"].notna()]
     assert set(ours["busbench_submission"]) == {"cheyi2024_cnn", "baniadam2021_unet"}
     for _, row in ours.iterrows():
+        assert row["system"] == f"{row['paper']} · {row['model']}"
         assert row["ours_text"] == tables.headline_text(row["ours"], row["ours_low"], row["ours_high"])
         assert row["gap"] == f"{row['difference_pp']:+.1f} pp"
         assert re.fullmatch(r"32 px, 1 ep, scratch · CPU, \d+ min", row["our_budget_short"]), row["our_budget_short"]

@@ -59,26 +59,26 @@ def test_every_page_renders_in_chromium_with_hostile_metadata_as_text(tmp_path: 
     assert all(p.stat().st_size > 20_000 for p in saved)  # real content, not an empty skeleton
 
 
-def _board(page, width: int, height: int, base: str) -> dict:
-    """Open the Boards page at ``width`` x ``height`` and read the classification board's grid as a reader sees it:
-    its scroll width against its visible width, and the headers and first-row cells Glide renders for the columns
-    in view (its accessible table holds only those)."""
+def _board(page, width: int, height: int, base: str, key: str = "board-classification") -> dict:
+    """Open a page at ``width`` x ``height`` and read the grid of the table keyed ``key`` (default: the Boards
+    page's classification board) as a reader sees it: its scroll width against its visible width, and the headers
+    and first-row cells Glide renders for the columns in view (its accessible table holds only those)."""
     page.set_viewport_size({"width": width, "height": height})
     page.goto(base)
-    page.wait_for_selector('.st-key-board-classification [data-testid="stDataFrame"] canvas', timeout=90_000)
+    page.wait_for_selector(f'.st-key-{key} [data-testid="stDataFrame"] canvas', timeout=90_000)
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
     page.wait_for_timeout(800)
     assert page.locator('[data-testid="stException"]').count() == 0
-    return page.evaluate("""() => {
-        const root = document.querySelector('.st-key-board-classification [data-testid="stDataFrame"]');
+    return page.evaluate("""(key) => {
+        const root = document.querySelector(`.st-key-${key} [data-testid="stDataFrame"]`);
         const scroller = root.querySelector('.dvn-scroller');
         return {scroll: scroller.scrollWidth, visible: scroller.clientWidth,
                 headers: [...root.querySelectorAll('th')].map(e => e.textContent.trim()),
                 row: [...root.querySelectorAll('td[id$="-0"]')].map(e => e.textContent.trim())};
-    }""")
+    }""", key)
 
 
-def test_board_fits_1400_px_with_its_links_and_shows_the_score_at_390_px(tmp_path: Path):
+def test_board_fits_1400_px_with_its_links_and_boards_and_published_show_scores_at_390_px(tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
     runs = fx.build(tmp_path)
@@ -88,6 +88,7 @@ def test_board_fits_1400_px_with_its_links_and_shows_the_score_at_390_px(tmp_pat
             page = browser.new_page()
             wide = _board(page, 1400, 1000, base)
             narrow = _board(page, 390, 844, base)
+            published = _board(page, 390, 844, f"{base}/published", key="published-table")
         finally:
             browser.close()
     # 1400 px: every default column in view, no horizontal scrolling; the model column (the link to the run) first.
@@ -98,3 +99,6 @@ def test_board_fits_1400_px_with_its_links_and_shows_the_score_at_390_px(tmp_pat
     assert narrow["headers"][:3] == ["#", "model", "balanced accuracy"], narrow
     assert narrow["visible"] >= 36 + 160 + 150, narrow
     assert re.fullmatch(r"\d\.\d{3} \[\d\.\d{2}, \d\.\d{2}\]", narrow["row"][2]), narrow
+    # Published at 390 px: paper and system, the published number and ours with its interval in view.
+    assert published["headers"][:4] == ["paper · system", "published", "ours [95% CI]", "gap"], published
+    assert published["visible"] >= 150 + 66 + 134, published

@@ -18,8 +18,13 @@ from benchmark.evaluation import compare as compare_module
 from benchmark.evaluation.compare import compare_runs
 from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, read_run_predictions
 from benchmark.evaluation.score import CASE_COLUMNS, inputs_from_cases, score_predictions, stored_cases
-from benchmark.metrics.boundary import NSD_TOLERANCE_PX, hausdorff_percentile, normalised_surface_distance
-from benchmark.metrics.segmentation import per_image_dice_iou
+from benchmark.metrics.boundary import (
+    NSD_TOLERANCE_PX,
+    boundary_scores,
+    hausdorff_percentile,
+    normalised_surface_distance,
+)
+from benchmark.metrics.segmentation import mask_counts, per_image_dice_iou
 from benchmark.results.rundir import RunDir
 from benchmark.splits.verify import load_split
 from tests.helpers import saved_synthetic_split
@@ -186,12 +191,27 @@ def test_a_table_that_does_not_cover_the_split_is_refused(two_runs, tmp_path):
 
 def test_gallery_reads_the_stored_scores_as_rescoring_would(setup, two_runs):
     pytest.importorskip("streamlit", reason="the leaderboard extra is not installed")
-    from leaderboard import gallery
+    import pandas as pd
+
+    from leaderboard import gallery, sources
 
     dataset, _, split = setup
     run = two_runs[0]
     stored = gallery.stored_case_scores(metrics_of(run))
-    again = gallery.case_scores(dataset, run, range(split.k))
+    # Each predicted mask scored here from the metric functions, apart from the evaluator's scoring path.
+    ids, folds, refs, preds = [], [], [], []
+    for k in range(split.k):
+        for case_id, pred in sources.fold_masks(run, k).items():
+            ids.append(case_id)
+            folds.append(k)
+            refs.append(dataset.decode(dataset.case(case_id))[1])
+            preds.append(pred)
+    counts = mask_counts(refs, preds)
+    dice, iou = counts.per_image_dice_iou()
+    boundary = boundary_scores(refs, preds)
+    again = pd.DataFrame({"case_id": ids, "fold": folds, "label": [dataset.case(c).label for c in ids],
+                          "dice": dice, "iou": iou, "hd95": boundary.hd95, "nsd": boundary.nsd,
+                          "predicted_pixels": counts.predicted})
     assert list(stored.columns) == gallery.COLUMNS
     order = ["case_id"]
     np.testing.assert_equal(stored.sort_values(order).reset_index(drop=True).to_dict("list"),
@@ -221,7 +241,7 @@ def test_gallery_sorts_and_pages(setup, two_runs):
     assert gallery.page(best, 99, 8).equals(pages[-1])
 
 
-def test_gallery_page_pages_sorts_and_notes_the_fallback(monkeypatch, tmp_path):
+def test_gallery_page_pages_sorts_and_sends_an_old_run_to_verify_update(monkeypatch, tmp_path):
     pytest.importorskip("streamlit", reason="the leaderboard extra is not installed")
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -243,7 +263,7 @@ def test_gallery_page_pages_sorts_and_notes_the_fallback(monkeypatch, tmp_path):
         return at
 
     at = open_gallery()
-    assert not any("scored again" in i.value for i in at.info)
+    assert not any("verify --update" in i.value for i in at.info)
     at.selectbox(key="s-gallery-sort").set_value("HD95")
     at.selectbox(key="s-gallery-size").set_value(16).run()
     at.selectbox(key="s-gallery-page").set_value(2).run()
@@ -258,8 +278,9 @@ def test_gallery_page_pages_sorts_and_notes_the_fallback(monkeypatch, tmp_path):
     (runs / "results.sqlite").unlink(missing_ok=True)
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = open_gallery()
-    assert any("scored again" in i.value for i in at.info) and len(at.image) == 9  # rescored, still shown
+    at = open_gallery()  # a run scored before the case table: the page names the command, and scores nothing
+    assert any("busbench results verify --update" in i.value for i in at.info)
+    assert len(at.image) == 0  # (test_verify_recomputes_the_case_table_and_update_writes_it runs that command)
 
 
 def test_a_case_table_needs_the_boundary_scores(setup):

@@ -31,13 +31,6 @@ def _scores(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value", "95% CI low", "95% CI high", "note"])
 
 
-@st.cache_data(show_spinner="Scoring every case against the reference masks…", max_entries=4)
-def _case_scores(run_id: str, run_dir: str, folds: tuple[int, ...], _dataset: Any) -> pd.DataFrame:
-    """Every case scored again from its masks: only for a run whose metrics.json keeps no per-case scores."""
-    del run_id  # the cache key (the dataset object itself is not hashed)
-    return gallery.case_scores(_dataset, Path(run_dir), folds)
-
-
 def _collapse_warning(metrics: dict[str, Any]) -> None:
     only = constant_prediction(metrics)
     if only == "an empty mask":
@@ -105,15 +98,11 @@ def _segmentation(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     dataset, where = data.dataset_for(row)
     st.subheader("Cases")
     scores = gallery.run_case_scores(row.get("run_dir"))
-    if scores is None:
-        if dataset is None:
-            st.info("The gallery draws the reference contours from the dataset, which is not available here "
-                    f"({where}). Start the leaderboard with --data PATH to the dataset to see it.")
-            return
-        st.info("This run was scored before busbench kept every case's scores in its metrics.json, so each case is "
-                "scored again here from its masks, which takes a while. 'busbench results verify --update RUN' "
-                "writes them in.")
-        scores = _case_scores(str(row["run_id"]), str(row["run_dir"]), tuple(metrics.get("folds") or ()), dataset)
+    if scores is None:  # the evaluator is the one place that scores cases; the page never scores them itself
+        st.info("This run was scored before busbench kept every case's scores in its metrics.json. "
+                "'busbench results verify --update RUN_FOLDER' scores it again through the evaluator and writes "
+                "them in; the gallery reads them from there.")
+        return
     left, middle, right, last = st.columns(4)
     # Each choice has its link parameter (?sort=HD95&order=best+first&cases=...&size=16&page=2).
     gallery_widgets = (("sort", "s-gallery-sort", list(gallery.SORT_KEYS)),
