@@ -37,12 +37,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchmark.metrics.segmentation import mask_pair
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
+
+if TYPE_CHECKING:
+    from benchmark.metrics.uncertainty import Resamples
 
 #: NSD tolerance in pixels of the original image.
 NSD_TOLERANCE_PX = 5.0
@@ -226,13 +229,18 @@ def boundary_scores(refs: Sequence[np.ndarray], preds: Sequence[np.ndarray],
     return BoundaryScores(hd95, nsd, lesion, float(tolerance))
 
 
+def _hd95_defined(scores: BoundaryScores) -> np.ndarray:
+    """The images :func:`lesion_hd95` averages over: lesion images with a defined HD95."""
+    return scores.lesion & ~np.isnan(scores.hd95)
+
+
 def lesion_hd95(scores: BoundaryScores) -> float:
     """Mean HD95 over the lesion images with a defined HD95 (a non-empty prediction).
 
     Raises:
         MetricUndefinedError: If no lesion image has a non-empty prediction.
     """
-    defined = scores.hd95[scores.lesion & ~np.isnan(scores.hd95)]
+    defined = scores.hd95[_hd95_defined(scores)]
     if defined.size == 0:
         raise MetricUndefinedError("hd95", "no image with both a non-empty reference and a non-empty prediction")
     return float(defined.mean())
@@ -244,7 +252,7 @@ def lesion_hd95_median(scores: BoundaryScores) -> float:
     Raises:
         MetricUndefinedError: If no lesion image has a non-empty prediction.
     """
-    defined = scores.hd95[scores.lesion & ~np.isnan(scores.hd95)]
+    defined = scores.hd95[_hd95_defined(scores)]
     if defined.size == 0:
         raise MetricUndefinedError("hd95_median",
                                    "no image with both a non-empty reference and a non-empty prediction")
@@ -260,6 +268,33 @@ def lesion_nsd(scores: BoundaryScores) -> float:
     if not scores.lesion.any():
         raise MetricUndefinedError("nsd", "no image with a non-empty reference mask")
     return float(scores.nsd[scores.lesion].mean())
+
+
+def lesion_hd95_resampled(scores: BoundaryScores, resamples: Resamples) -> np.ndarray:
+    """:func:`lesion_hd95` on every bootstrap resample (mean HD95 over its lesion images with a prediction).
+
+    Args:
+        scores: Per-image figures of all images.
+        resamples: Resamples of those images (:class:`~benchmark.metrics.uncertainty.Resamples`); each mean is
+            summed in the resample's order, so it equals the scalar function's bit for bit.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a lesion image with a non-empty prediction.
+    """
+    return resamples.mean(scores.hd95, _hd95_defined(scores))
+
+
+def lesion_nsd_resampled(scores: BoundaryScores, resamples: Resamples) -> np.ndarray:
+    """:func:`lesion_nsd` on every bootstrap resample (mean NSD over its lesion images).
+
+    Args:
+        scores: Per-image figures of all images.
+        resamples: Resamples of those images (:class:`~benchmark.metrics.uncertainty.Resamples`).
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a lesion image.
+    """
+    return resamples.mean(scores.nsd, scores.lesion)
 
 
 def boundary_report(scores: BoundaryScores) -> dict[str, Any]:

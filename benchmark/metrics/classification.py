@@ -22,6 +22,11 @@ is never predicted is defined as 0 (scikit-learn's ``zero_division=0``) and the 
 busbench's headline figures are computed on the pooled out-of-fold predictions (every case once, every class
 present); per-fold figures follow the ``None`` rule above.
 
+Bootstrap forms. The ``*_resampled`` functions compute a metric on every resample of a cluster bootstrap at once
+(:class:`~benchmark.metrics.uncertainty.Resamples`): the same formula on each resample's confusion matrix, or its
+weighted Mann-Whitney count for an AUC, and the same value as the scalar function on that resample's rows, bit for
+bit; NaN where the scalar function raises :class:`~benchmark.metrics.undefined.MetricUndefinedError`.
+
 Bad input (wrong shape, labels outside 0..C-1, rows not summing to 1) raises ``ValueError``: these functions do no
 I/O and know no file name, so the caller that read the submission turns it into a ``BusbenchError``.
 """
@@ -29,12 +34,15 @@ I/O and know no file name, so the caller that read the submission turns it into 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchmark.classes import BINARY_CLASSES, CLASS_SETS, CLASSES  # noqa: F401  (re-exported: metrics' names)
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
+
+if TYPE_CHECKING:
+    from benchmark.metrics.uncertainty import Resamples
 
 #: Column indices of the three-class matrix (:data:`CLASSES`).
 NORMAL, BENIGN, MALIGNANT = 0, 1, 2
@@ -165,10 +173,14 @@ def _absent(support: np.ndarray) -> list[str]:
 
 
 def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-class (tp, support, predicted, precision with 0 for never-predicted, recall/F1 with NaN if absent)."""
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(1)
-    predicted = cm.sum(0)
+    """Per-class (support, predicted, precision with 0 for never-predicted, recall/F1 with NaN if absent).
+
+    ``cm`` is one ``(C, C)`` confusion matrix, or a stack ``(..., C, C)`` of them (one per bootstrap resample); the
+    figures then have shape ``(..., C)``.
+    """
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(np.float64)
+    support = cm.sum(-1)
+    predicted = cm.sum(-2)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
         recall = np.where(support > 0, tp / support, np.nan)
@@ -352,6 +364,187 @@ def sensitivity_specificity_malignant(y_true: np.ndarray, probs: np.ndarray) -> 
         MetricUndefinedError: If either is undefined (no malignant, or no non-malignant case).
     """
     return sensitivity_malignant(y_true, probs), specificity_malignant(y_true, probs)
+
+
+def confusion_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """The confusion matrix (:func:`confusion_matrix`) of every bootstrap resample.
+
+    ``C[r, i, j]`` is the number of cases of true class ``i`` predicted as class ``j`` in resample ``r``, a case
+    drawn twice counting twice.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        int64 array of shape ``(n_boot, C, C)``.
+    """
+    y, p = check_inputs(y_true, probs)
+    n = p.shape[1]
+    return resamples.count(y * n + predict(p), n * n).reshape(-1, n, n)
+
+
+def accuracy_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """:func:`accuracy` on every bootstrap resample (always defined).
+
+    Correct cases over cases: the trace of each resample's confusion matrix over its sum.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``.
+    """
+    cm = confusion_resampled(y_true, probs, resamples)
+    return np.trace(cm, axis1=-2, axis2=-1) / cm.sum(axis=(-2, -1))
+
+
+def balanced_accuracy_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """:func:`balanced_accuracy` (mean per-class recall) on every bootstrap resample.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a case of some class.
+    """
+    _, _, _, recall, _ = _per_class(confusion_resampled(y_true, probs, resamples))
+    return recall.mean(axis=-1)
+
+
+def macro_f1_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """Macro F1 (:func:`precision_recall_f1`'s ``macro_f1``) on every bootstrap resample.
+
+    The mean over the classes of ``2 TP / (#true + #predicted)``, from each resample's confusion matrix.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a case of some class.
+    """
+    _, _, _, _, f1 = _per_class(confusion_resampled(y_true, probs, resamples))
+    return f1.mean(axis=-1)
+
+
+def sensitivity_malignant_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """:func:`sensitivity_malignant` (malignant recall) on every bootstrap resample.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a malignant case.
+    """
+    _, _, _, recall, _ = _per_class(confusion_resampled(y_true, probs, resamples))
+    return recall[:, malignant_column(probs)]
+
+
+def specificity_malignant_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """:func:`specificity_malignant` on every bootstrap resample.
+
+    Non-malignant cases not predicted malignant over non-malignant cases, from each resample's confusion matrix.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a non-malignant case.
+    """
+    cm = confusion_resampled(y_true, probs, resamples)
+    m = malignant_column(probs)
+    other = cm[:, :m, :].sum(axis=(-2, -1))
+    called_malignant = cm[:, :m, m].sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(other > 0, (other - called_malignant) / other, np.nan)
+
+
+def _binary_auc_resampled(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`_binary_auc` on every resample, from each case's multiplicity in it (``weights``, ``(N, n_boot)``).
+
+    The Mann-Whitney count ``U = sum over (positive, negative) pairs of [s_pos > s_neg] + 1/2 [s_pos = s_neg]``,
+    each pair weighted by the two multiplicities, equals the scalar ``sum of the positives' mid-ranks - n_pos (n_pos
+    + 1) / 2`` on the resample's rows; ``2 U`` is summed as an integer, so ``U / (n_pos n_neg)`` is the scalar value
+    bit for bit. NaN where a resample has no positive or no negative case.
+    """
+    order = np.argsort(score, kind="stable")
+    sorted_score, is_positive = score[order], positive[order]
+    first = np.r_[True, sorted_score[1:] != sorted_score[:-1]]  # starts a run of tied scores
+    tie_group = np.cumsum(first) - 1
+    bounds = np.r_[np.flatnonzero(first), score.size]  # tie group g spans sorted positions bounds[g]:bounds[g + 1]
+    negatives_before = np.r_[0, np.cumsum(~is_positive)]  # negative cases at the sorted positions before each one
+    w = weights[order]
+    # Row j: how many negatives each resample holds among the first j negative cases (in score order).
+    cumulative = np.zeros((negatives_before[-1] + 1, weights.shape[1]), dtype=np.int64)
+    np.cumsum(w[~is_positive], axis=0, out=cumulative[1:])
+    group = tie_group[is_positive]
+    below = cumulative[negatives_before[bounds[group]]]  # negatives scoring lower than each positive
+    not_above = cumulative[negatives_before[bounds[group + 1]]]  # ... lower or tied
+    w_pos = w[is_positive]
+    twice_u = np.einsum("ir,ir->r", w_pos, below + not_above)  # 2 * (lower + tied / 2), an exact integer
+    n_pos, n_neg = w_pos.sum(axis=0), cumulative[-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (twice_u / 2) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def auc_one_vs_rest_resampled(y_true: np.ndarray, probs: np.ndarray, cls: int, resamples: Resamples) -> np.ndarray:
+    """:func:`auc_one_vs_rest` of class ``cls`` on every bootstrap resample.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        cls: The positive class index (0..C-1).
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a case of ``cls`` or without another case.
+    """
+    y, p = check_inputs(y_true, probs)
+    return _binary_auc_resampled(y == cls, p[:, cls], resamples.weights)
+
+
+def auc_ovr_macro_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """:func:`auc_ovr_macro` (mean of the one-vs-rest AUCs) on every bootstrap resample.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a case of some class.
+    """
+    y, p = check_inputs(y_true, probs)
+    per_class = [auc_one_vs_rest_resampled(y, p, c, resamples) for c in range(p.shape[1])]
+    return np.stack(per_class, axis=1).mean(axis=1)
+
+
+def auc_malignant_resampled(y_true: np.ndarray, probs: np.ndarray, resamples: Resamples) -> np.ndarray:
+    """:func:`auc_malignant` on every bootstrap resample.
+
+    Args:
+        y_true: True class indices of all cases, shape ``(N,)``.
+        probs: Class probabilities of all cases, shape ``(N, C)``.
+        resamples: Resamples of the ``N`` cases.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without a malignant or a non-malignant case.
+    """
+    y, p = check_inputs(y_true, probs)
+    m = malignant_column(p)
+    return _binary_auc_resampled(y == m, p[:, m], resamples.weights)
 
 
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> float:

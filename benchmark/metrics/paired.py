@@ -20,7 +20,7 @@ from benchmark.metrics.uncertainty import (
     _check_options,
     _method,
     evaluate,
-    resample_indices,
+    resampled_values,
 )
 from benchmark.metrics.undefined import MetricUndefinedError
 
@@ -76,7 +76,8 @@ def paired_bootstrap(statistic_a: Statistic, statistic_b: Statistic, n_items: in
     over the ``B`` defined resampled differences ``d*``: twice the smaller tail share at zero, with the usual
     add-one correction so that it is never exactly 0 (the smallest possible value is ``2 / (B + 1)``). Identical
     submissions give difference 0, interval ``[0, 0]`` and ``p = 1``. Resamples where either statistic is undefined
-    are dropped and counted; above 5% the interval and p-value are not reported.
+    are dropped and counted; above 5% the interval and p-value are not reported. A
+    :class:`~benchmark.metrics.uncertainty.VectorisedStatistic` is computed on all resamples at once (same values).
 
     Args:
         statistic_a: Figure of submission ``a`` on the items at the given indices (``None`` if undefined).
@@ -96,8 +97,9 @@ def paired_bootstrap(statistic_a: Statistic, statistic_b: Statistic, n_items: in
     if estimate is None:
         return PairedComparison(None, None, None, None, n_boot, 0, 1 - alpha, method,
                                 "a or b is undefined on the full data")
-    values = [_difference(statistic_a, statistic_b, idx) for idx in resample_indices(n_items, clusters, n_boot, seed)]
-    diffs = np.array([v for v in values if v is not None], dtype=np.float64)
+    values = (resampled_values(statistic_b, n_items, clusters, n_boot=n_boot, seed=seed)
+              - resampled_values(statistic_a, n_items, clusters, n_boot=n_boot, seed=seed))
+    diffs = values[~np.isnan(values)]
     n_undefined = n_boot - diffs.size
     if n_undefined > MAX_UNDEFINED_SHARE * n_boot:
         reason = (f"a or b undefined on {n_undefined} of {n_boot} resamples (more than {MAX_UNDEFINED_SHARE:.0%})")

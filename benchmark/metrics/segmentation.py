@@ -15,18 +15,25 @@ reference with an empty prediction scores 1 and an empty reference with any pred
 accuracy over all pixels. Those numbers are inflated by the normal images and are not comparable with the headline.
 
 Everything follows from four counts per image (:class:`MaskCounts`): ``|R & P|``, ``|R|``, ``|P|`` and the number of
-pixels, so the bootstrap resamples images by taking rows of the counts instead of touching the masks again.
+pixels, so the bootstrap resamples images by taking rows of the counts instead of touching the masks again. The
+``*_resampled`` functions compute a figure on every resample of a cluster bootstrap at once
+(:class:`~benchmark.metrics.uncertainty.Resamples`), with the same per-image formulas: the scalar function's value on
+each resample bit for bit (counts summed as integers, means summed in the resample's order), NaN where it is
+undefined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchmark.metrics.undefined import MetricUndefinedError, defined_or_none
+
+if TYPE_CHECKING:
+    from benchmark.metrics.uncertainty import Resamples
 
 SEGMENTATION_CONVENTION = (
     "headline Dice and IoU: per image on images with a non-empty reference mask, averaged over those images; "
@@ -219,6 +226,73 @@ def paper_dice_iou(counts: MaskCounts) -> tuple[float, float]:
     dice[both_empty] = 1.0
     iou[both_empty] = 1.0
     return float(dice.mean()), float(iou.mean())
+
+
+def lesion_dice_iou_resampled(counts: MaskCounts, resamples: Resamples) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lesion_dice_iou` on every bootstrap resample: mean per-image Dice and IoU over its lesion images.
+
+    Args:
+        counts: Per-image counts of all images.
+        resamples: Resamples of those images.
+
+    Returns:
+        ``(Dice, IoU)``, float64 arrays of shape ``(n_boot,)``; NaN on a resample without a lesion image.
+    """
+    dice, iou = _dice_iou(counts)
+    return resamples.mean(dice, counts.lesion), resamples.mean(iou, counts.lesion)
+
+
+def pooled_dice_iou_resampled(counts: MaskCounts, resamples: Resamples) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pooled_dice_iou` on every bootstrap resample: ``2 sum|R&P| / (sum|R| + sum|P|)`` and the IoU.
+
+    Args:
+        counts: Per-image counts of all images.
+        resamples: Resamples of those images.
+
+    Returns:
+        ``(Dice, IoU)``, float64 arrays of shape ``(n_boot,)``; NaN on a resample without any reference or predicted
+        lesion pixel.
+    """
+    inter = resamples.total(counts.intersection)
+    total = resamples.total(counts.reference + counts.predicted)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = np.where(total > 0, 2 * inter / total, np.nan)
+        iou = np.where(total > 0, inter / (total - inter), np.nan)
+    return dice, iou
+
+
+def empty_reference_false_positive_rate_resampled(counts: MaskCounts, resamples: Resamples) -> np.ndarray:
+    """:func:`empty_reference_false_positive_rate` on every bootstrap resample.
+
+    Args:
+        counts: Per-image counts of all images.
+        resamples: Resamples of those images.
+
+    Returns:
+        float64 array of shape ``(n_boot,)``; NaN on a resample without an image with an empty reference.
+    """
+    empty = ~counts.lesion
+    n_empty = resamples.total(empty)
+    false_positive = resamples.total(empty & (counts.predicted > 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_empty > 0, false_positive / n_empty, np.nan)
+
+
+def paper_dice_iou_resampled(counts: MaskCounts, resamples: Resamples) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`paper_dice_iou` on every bootstrap resample (always defined).
+
+    Args:
+        counts: Per-image counts of all images.
+        resamples: Resamples of those images.
+
+    Returns:
+        ``(mean Dice, mean IoU)`` over all images of each resample, float64 arrays of shape ``(n_boot,)``.
+    """
+    dice, iou = _dice_iou(counts)
+    both_empty = counts.reference + counts.predicted == 0
+    dice[both_empty] = 1.0
+    iou[both_empty] = 1.0
+    return resamples.mean(dice), resamples.mean(iou)
 
 
 def pixel_accuracy(counts: MaskCounts) -> float:
