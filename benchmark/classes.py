@@ -1,4 +1,4 @@
-"""The class sets busbench scores, defined once (a leaf module: importing it imports nothing else).
+"""The tasks and class sets busbench scores, defined once (a leaf module: importing it imports nothing else).
 
 A classification task is named by its class set: ``CLASSES`` (normal, benign, malignant: BUSI's) or
 ``BINARY_CLASSES`` (benign, malignant: data without normal images, or a split made with ``--classes
@@ -7,6 +7,8 @@ benign,malignant``). Malignant is always the last class.
 
 from __future__ import annotations
 
+#: The tasks a submission can be of, and a run scored for.
+TASKS: tuple[str, ...] = ("classification", "segmentation")
 CLASSES: tuple[str, ...] = ("normal", "benign", "malignant")
 BINARY_CLASSES: tuple[str, ...] = ("benign", "malignant")
 #: The class sets a probability matrix can hold, by its number of columns.

@@ -125,3 +125,9 @@ def hold_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold the lock of :func:`try_lock` on ``path`` for the block, waiting for any other holder."""
     with try_lock(path, wait=True):
         yield
+
+
+def cache_root() -> Path:
+    """The busbench cache folder: ``$BUSBENCH_CACHE_DIR`` if set, else ``~/.cache/busbench``."""
+    env = os.environ.get("BUSBENCH_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "busbench"

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from benchmark.audit.report import SCHEMA as AUDIT_SCHEMA
-from benchmark.data.cache import cache_root
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
-from benchmark.results.rundir import PROB_COLUMNS, RunDir, file_sha256, read_masks
+from benchmark.evaluation.stored_run import find_split_file
+from benchmark.fileio import cache_root
+from benchmark.results.rundir import PROB_COLUMNS, RunDir, read_masks
 from benchmark.results.store import ResultsStore
 from benchmark.splits.external import is_external
 from benchmark.splits.schema import SplitFile, read_split
@@ -140,14 +141,6 @@ def load_run(url: str, run_id: str) -> dict[str, Any] | None:
         return store.get_run(run_id)
 
 
-def _split_candidates(run_dir: Path, recorded: str) -> list[Path]:
-    path = Path(recorded)
-    if path.is_absolute():
-        return [path]
-    # Published runs carry their split beside run.json; engine runs name it relative to where they were started.
-    return [run_dir / path.name, run_dir / path, ROOT / path, Path.cwd() / path]
-
-
 def find_split(run_dir: Path, run_json: dict[str, Any]) -> tuple[SplitFile | None, str]:
     """The split file a run was made on (checked by its sha256), or ``None`` and why not.
 
@@ -155,16 +148,13 @@ def find_split(run_dir: Path, run_json: dict[str, Any]) -> tuple[SplitFile | Non
         ``(split, path)`` when found; ``(None, reason)`` otherwise.
     """
     split = run_json.get("split") or {}
-    recorded, sha = split.get("path"), split.get("sha256")
-    if not isinstance(recorded, str) or not isinstance(sha, str):
+    if not isinstance(split.get("path"), str) or not isinstance(split.get("sha256"), str):
         return None, "the run records no split file"
-    for path in _split_candidates(Path(run_dir), recorded):
-        if path.is_file() and file_sha256(path) == sha:
-            try:
-                return read_split(path), str(path)
-            except BusbenchError as exc:
-                return None, str(exc)
-    return None, f"split file {recorded} (sha256 {sha[:12]}) not found beside the run or in this checkout"
+    try:  # found as every reader of a stored run finds it
+        path = find_split_file(Path(run_dir), run_json)
+        return read_split(path), str(path)
+    except BusbenchError as exc:
+        return None, str(exc)
 
 
 def dataset_candidates(run_json: dict[str, Any]) -> list[str]:

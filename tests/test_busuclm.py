@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from benchmark.data.busuclm import BUSUCLM_CLASSES, is_busuclm, load_busuclm, read_colour_mask
-from benchmark.data.cache import cache_root
 from benchmark.data.case import case_id_from_name
 from benchmark.errors import BusbenchError
+from benchmark.fileio import cache_root
 from tests.fixtures_busuclm import GREEN, RED, write_busuclm, write_mask
 
 

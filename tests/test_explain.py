@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.cli.explain_cmds import fold_of_cases
 from benchmark.data.open import open_dataset
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.errors import BusbenchError
+from benchmark.explain.run import fold_of_cases
 from benchmark.splits.make import make_split
 from benchmark.splits.verify import load_split
 
@@ -100,7 +100,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(run, capsys, tmp_pat
            match="unknown case id(s) in synthetic:n=45,seed=4,size=48: benign-999")
     _fails(capsys, str(tmp_path), "--cases", some, "--out", str(out), match="run.json: not found")
     _fails(capsys, str(run.dir), "--cases", some, "--dataset", "synthetic:n=30,seed=4,size=48", "--out", str(out),
-           match="is not the data run")
+           match="is not the data")
     copy = tmp_path / "copy"
     shutil.copytree(run.dir, copy, ignore=shutil.ignore_patterns("gradcam"))
     (copy / "fold-0" / "model.pt").unlink()

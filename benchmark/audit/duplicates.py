@@ -31,10 +31,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from benchmark.data.cache import cache_root
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
-from benchmark.fileio import atomic_write_json
+from benchmark.fileio import atomic_write_json, cache_root
 
 #: Bumped whenever the algorithm changes in a way that changes results, so old cached reports are not reused.
 ALGORITHM_VERSION = "busbench-duplicates-v1"

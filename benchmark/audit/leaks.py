@@ -41,6 +41,10 @@ ALIASES = {"naive": "naive-split", "augment": "augment-before-split", "overlay":
 TASK_ONLY = {"mask-overlay": "classification", "empty-mask-scored-1": "segmentation"}
 #: Leaks that change only how the predictions are scored, never what is trained.
 SCORING_ONLY = frozenset({"empty-mask-scored-1"})
+#: Augmented copies per image in the augment-before-split protocol.
+AUGMENTED_COPIES = 2
+#: Random single splits drawn by the lucky-split protocol (default).
+LUCKY_DRAWS = 5
 #: The single protocols in report order: clean, then each leak alone.
 PROTOCOLS = ("clean", "naive-split", "augment-before-split", "mask-overlay", "select-on-test", "lucky-split",
              "empty-mask-scored-1")

@@ -41,7 +41,16 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from benchmark.audit.duplicates import DuplicateReport
-from benchmark.audit.leaks import CLEAN, LEAKS, Protocol, applicable, parse_protocol, report_order
+from benchmark.audit.leaks import (
+    AUGMENTED_COPIES,
+    CLEAN,
+    LEAKS,
+    LUCKY_DRAWS,
+    Protocol,
+    applicable,
+    parse_protocol,
+    report_order,
+)
 from benchmark.audit.paper_protocols import PUBLISHED, paper_protocols, read_published
 from benchmark.audit.protocol_data import OVERLAY_ALPHA, augmented_copies, concat, original_id, overlay_masks, take
 from benchmark.data.dataset import Dataset
@@ -53,10 +62,6 @@ from benchmark.plugins.submission import Submission
 from benchmark.splits.make import case_records, group_ids, make_split, redeal
 from benchmark.splits.schema import Fold, SplitFile
 
-#: Augmented copies per image in the augment-before-split protocol.
-AUGMENTED_COPIES = 2
-#: Random single splits drawn by the lucky-split protocol (default).
-LUCKY_DRAWS = 5
 #: Share of the training side kept for epoch selection (as ``busbench splits make``'s default).
 VAL_FRACTION = 0.2
 

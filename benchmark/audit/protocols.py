@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.audit.duplicates import find_duplicates
-from benchmark.audit.leaks import ALIASES, LEAKS, PROTOCOLS, Protocol, report_order
+from benchmark.audit.leaks import ALIASES, AUGMENTED_COPIES, LEAKS, LUCKY_DRAWS, PROTOCOLS, Protocol, report_order
 from benchmark.audit.paper_protocols import PUBLISHED
 from benchmark.audit.protocol_data import (
     COPY_MARK,
@@ -49,8 +49,6 @@ from benchmark.audit.protocol_data import (
     take,
 )
 from benchmark.audit.protocol_plans import (
-    AUGMENTED_COPIES,
-    LUCKY_DRAWS,
     VAL_FRACTION,
     AuditContext,
     FoldData,

@@ -12,17 +12,31 @@ import sys
 from collections.abc import Sequence
 
 import benchmark
-import benchmark.cli.explain_cmds as explain_cmds
-import benchmark.cli.external_cmds as external_cmds
-import benchmark.cli.leaderboard_cmds as leaderboard_cmds
-import benchmark.cli.report_cmds as report_cmds
-import benchmark.cli.tune_cmds as tune_cmds
-from benchmark.cli import audit_cmds, data_cmds, evaluate_cmds, models_cmds, quickstart, results_cmds, splits_cmds
 from benchmark.errors import BusbenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (sub-command modules add their own parsers)."""
+    """The full argument parser (sub-command modules add their own parsers).
+
+    The sub-command modules only parse and delegate: each imports what its commands need (torch, scikit-learn,
+    the data readers) inside the function that runs the command, so building the parser, ``--help`` and
+    ``--version`` import none of it (``tests/test_cli_imports.py``).
+    """
+    from benchmark.cli import (
+        audit_cmds,
+        data_cmds,
+        evaluate_cmds,
+        explain_cmds,
+        external_cmds,
+        leaderboard_cmds,
+        models_cmds,
+        quickstart,
+        report_cmds,
+        results_cmds,
+        splits_cmds,
+        tune_cmds,
+    )
+
     parser = argparse.ArgumentParser(
         prog="busbench",
         description="Honest benchmark harness for breast-ultrasound classification and segmentation.",

@@ -12,14 +12,10 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark.audit.html import render_html
+from benchmark.audit.leaks import LUCKY_DRAWS, PROTOCOLS
 from benchmark.audit.paper_protocols import PUBLISHED
-from benchmark.audit.protocols import LUCKY_DRAWS, PROTOCOLS, AuditRequest, audit_protocols, format_table
-from benchmark.audit.report import audit_dataset, check_writable, default_out, write_audit
-from benchmark.audit.rescore import rescore_run
 from benchmark.cli.common import print_json, show_progress, training_hparams
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.data.open import open_dataset
 
 
 def _dataset_parser() -> argparse.ArgumentParser:
@@ -92,6 +88,8 @@ def _protocols_parser() -> argparse.ArgumentParser:
 
 def run_protocols(argv: list[str]) -> int:
     """``busbench audit protocols SUBMISSION ...``; exits 1 when a protocol failed."""
+    from benchmark.audit.protocols import AuditRequest, audit_protocols, format_table
+
     args = _protocols_parser().parse_args(argv)
     summary = audit_protocols(AuditRequest(
         submission=args.submission, dataset=args.dataset, task=args.task, protocols=args.protocols,
@@ -110,6 +108,10 @@ def run_protocols(argv: list[str]) -> int:
 
 def run_dataset_audit(argv: list[str]) -> int:
     """``busbench audit DATASET ...``."""
+    from benchmark.audit.html import render_html
+    from benchmark.audit.report import audit_dataset, check_writable, default_out, write_audit
+    from benchmark.data.open import open_dataset
+
     args = _dataset_parser().parse_args(argv)
     dataset = open_dataset(args.dataset)
     out = args.out or default_out(dataset)
@@ -139,6 +141,8 @@ def _fmt(block: dict) -> str:
 
 def run_rescore(argv: list[str]) -> int:
     """``busbench audit rescore RUN``."""
+    from benchmark.audit.rescore import rescore_run
+
     args = _rescore_parser().parse_args(argv)
     result = rescore_run(args.run, args.dataset, progress=show_progress())
     if args.json:

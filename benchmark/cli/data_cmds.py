@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.cli.common import print_json, show_progress
-from benchmark.data.dataset import Dataset
-from benchmark.data.manifest import write_manifest
-from benchmark.data.open import open_dataset
-from benchmark.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    from benchmark.data.dataset import Dataset
 
 DATASET_HELP = ("a BUSI folder or .zip, a BUS-BRA folder, a BUS-UCLM folder, a manifest .csv, or "
                 "'synthetic[:n=..,seed=..,size=..,site=a|b]'")
@@ -65,6 +63,8 @@ def dataset_info(dataset: Dataset, *, progress: bool = False) -> dict[str, Any]:
 
 def run_info(args: argparse.Namespace) -> int:
     """``busbench data info``."""
+    from benchmark.data.open import open_dataset
+
     info = dataset_info(open_dataset(args.dataset), progress=show_progress())
     if args.json:
         print_json(info)
@@ -84,6 +84,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_manifest(args: argparse.Namespace) -> int:
     """``busbench data manifest``."""
+    from benchmark.data.manifest import write_manifest
+    from benchmark.data.open import open_dataset
+
     dataset = open_dataset(args.dataset)
     dataset.facts(progress=show_progress())
     text = write_manifest(dataset, args.out, args.format)
@@ -94,6 +97,10 @@ def run_manifest(args: argparse.Namespace) -> int:
 
 def run_duplicates(args: argparse.Namespace) -> int:
     """``busbench data duplicates``."""
+    from benchmark.audit.duplicates import find_duplicates
+    from benchmark.data.open import open_dataset
+    from benchmark.fileio import atomic_write_text
+
     dataset = open_dataset(args.dataset)
     report = find_duplicates(dataset, progress=show_progress())
     labels = {c.case_id: c.label for c in dataset.cases}

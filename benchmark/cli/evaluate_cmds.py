@@ -6,16 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark.classes import TASKS
 from benchmark.cli.common import fold_list, print_json
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.evaluation.compare import compare_runs
-from benchmark.evaluation.predictions import (
-    SEGMENTATION_CSV,
-    TASKS,
-    EvaluateRequest,
-    evaluate_predictions,
-    headline_text,
-)
+from benchmark.evaluation.formats import SEGMENTATION_CSV
 
 _DESCRIPTION = f"""\
 Score predictions made by your own pipeline on the test folds of a split; the ground truth comes from the dataset.
@@ -56,6 +50,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``busbench evaluate``: exit 0 once the predictions are scored and recorded."""
+    from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
+
     outcome = evaluate_predictions(EvaluateRequest(
         predictions=args.predictions, dataset=args.dataset, splits=args.splits, task=args.task, name=args.name,
         folds=args.folds, out=args.out, results_url=args.results,
@@ -69,6 +65,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """``busbench compare``: paired difference (b - a) with its bootstrap CI and the corrected t-test."""
+    from benchmark.evaluation.compare import compare_runs
+
     result = compare_runs(args.run_a, args.run_b, args.dataset, args.metric)
     if args.json:
         print_json(result)

@@ -18,7 +18,6 @@ from pathlib import Path
 from types import ModuleType
 
 from benchmark.errors import BusbenchError
-from benchmark.results.store import ResultsStore
 
 APP = Path(__file__).resolve().parents[2] / "leaderboard" / "app.py"
 SERVE_FLAGS = ("--server.headless", "true", "--server.address", "localhost", "--browser.gatherUsageStats", "false",
@@ -69,6 +68,8 @@ def streamlit_command(port: int) -> list[str]:
 
 def leaderboard_env(results: str | None, data: Path | None) -> dict[str, str]:
     """The environment the app reads its store and data from (checked first: a bad URL fails here, in one line)."""
+    from benchmark.results.store import ResultsStore
+
     env = dict(os.environ)
     if results:
         if "://" in results:

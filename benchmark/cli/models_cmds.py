@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark.classes import TASKS
 from benchmark.cli.common import add_training_options, fold_list, print_json, show_progress, training_hparams
 from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.plugins import registry
-from benchmark.plugins.spec import TASKS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,18 +48,16 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def run_list(args: argparse.Namespace) -> int:
     """``busbench list``."""
-    names = registry.list_models(args.pattern, args.task)
-    models = registry.available()
+    specs = registry.specs(args.pattern, args.task)  # from the catalog: no plugin is imported
     if args.json:
-        print_json({"models": [models[n].spec.to_json() for n in names], "load_errors": registry.load_errors()})
+        print_json({"models": list(specs.values()), "load_errors": registry.load_errors()})
         return 0
-    if not names:
+    if not specs:
         print(f"no registered model matches {args.pattern!r}")
-    for n in names:
-        s = models[n].spec
-        origin = s.reference or "-"
-        print(f"{n:<28} {s.task:<14} {s.input_size:>4}px {s.in_channels}ch  pretrained: {s.pretrained or 'none':<28}"
-              f" {', '.join(s.authors) or '-'}; {origin}")
+    for n, s in specs.items():
+        origin = s.get("reference") or "-"
+        print(f"{n:<28} {s['task']:<14} {s['input_size']:>4}px {s['in_channels']}ch  "
+              f"pretrained: {s.get('pretrained') or 'none':<28} {', '.join(s.get('authors') or ()) or '-'}; {origin}")
     for where, error in registry.load_errors().items():
         print(f"failed to load {where}: {error}", file=sys.stderr)
     return 0
@@ -67,16 +65,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_run(args: argparse.Namespace) -> int:
     """``busbench run``: exit 0 when every fold of every run completed, 1 when a fold failed (its error is recorded)."""
+    names = list(dict.fromkeys(args.submission))  # a name or seed given twice is one run, not two racing
+    for name in names:  # an unknown name fails now, before the engine (torch) is imported
+        registry.get(name)
+    hparams = {name: training_hparams(name, args.set, args.pretrained) for name in names}
     from benchmark.engine.executors import ExecutorOptions, run_grid  # torch is imported only for commands that train
     from benchmark.engine.runner import RunRequest
     from benchmark.evaluation.predictions import headline_text
 
     requests = []
-    for name in dict.fromkeys(args.submission):  # a name or seed given twice is one run, not two racing
-        hparams = training_hparams(name, args.set, args.pretrained)
+    for name in names:
         requests += [RunRequest(
             submission=name, dataset=args.dataset, splits=args.splits, task=args.task, folds=args.folds,
-            epochs=args.epochs, image_size=args.image_size, hparams=hparams, seed=seed, device=args.device,
+            epochs=args.epochs, image_size=args.image_size, hparams=hparams[name], seed=seed, device=args.device,
             precision=args.precision, threads=args.threads, out=args.out, results_url=args.results,
             progress=show_progress() and args.executor == "local",
         ) for seed in dict.fromkeys(args.seed)]

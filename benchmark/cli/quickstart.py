@@ -12,14 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.cli.common import show_progress
 from benchmark.cli.data_cmds import dataset_info
-from benchmark.data.open import open_dataset
-from benchmark.data.synthetic import planted_pairs
-from benchmark.splits.make import make_split
-from benchmark.splits.show import render_summary, summarise
-from benchmark.splits.verify import load_split
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,6 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_quickstart(args: argparse.Namespace) -> int:
     """Run the quickstart job."""
+    from benchmark.audit.duplicates import find_duplicates
+    from benchmark.data.open import open_dataset
+    from benchmark.data.synthetic import planted_pairs
+    from benchmark.splits.make import make_split
+    from benchmark.splits.show import render_summary, summarise
+    from benchmark.splits.verify import load_split
+
     progress = show_progress()
     print(f"[1/5] dataset {args.dataset}")
     dataset = open_dataset(args.dataset)

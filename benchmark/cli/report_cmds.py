@@ -7,13 +7,6 @@ import sys
 from pathlib import Path
 
 from benchmark.audit.paper_protocols import PUBLISHED, read_published
-from benchmark.plugins import load_errors
-from benchmark.reports.blocks import block_is_current, write_block
-from benchmark.reports.published import default_source, write_published
-from benchmark.reports.references import references_markdown
-from benchmark.reports.reproduction import BLOCK as REPRODUCTION
-from benchmark.reports.reproduction import reproduction_markdown
-from benchmark.reports.seeds import BLOCK, seeds_markdown
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -71,6 +64,8 @@ def _block_options(parser: argparse.ArgumentParser, block: str) -> None:
 
 def run_published(args: argparse.Namespace) -> int:
     """``busbench report published``."""
+    from benchmark.reports.published import default_source, write_published
+
     source = args.source or default_source()
     rows = write_published(source, args.out)
     mapped = sum(1 for r in rows if r["busbench_submission"])
@@ -81,6 +76,9 @@ def run_published(args: argparse.Namespace) -> int:
 
 def run_seeds(args: argparse.Namespace) -> int:
     """``busbench report seeds``: print, check or write the Markdown."""
+    from benchmark.plugins import load_errors
+    from benchmark.reports.seeds import BLOCK, seeds_markdown
+
     markdown = seeds_markdown(args.published, args.results)
     if load_errors():  # a plugin that fails to import is missing from the choices table; say so, off stdout
         print(f"busbench: note: {len(load_errors())} plugin(s) failed to load, so their models are not in the "
@@ -90,17 +88,24 @@ def run_seeds(args: argparse.Namespace) -> int:
 
 def run_references(args: argparse.Namespace) -> int:
     """``busbench report references``: print, check or write the Markdown."""
+    from benchmark.reports.references import references_markdown
+
     return _emit(args, "references", "references", "references", references_markdown(args.results))
 
 
 def run_reproduction(args: argparse.Namespace) -> int:
     """``busbench report reproduction``: print, check or write the Markdown."""
+    from benchmark.reports.reproduction import BLOCK as REPRODUCTION
+    from benchmark.reports.reproduction import reproduction_markdown
+
     markdown = reproduction_markdown(read_published(args.published), args.results)
     return _emit(args, REPRODUCTION, "reproduction", "reproduction", markdown)
 
 
 def _emit(args: argparse.Namespace, block: str, what: str, command: str, markdown: str) -> int:
     """Check, write or print a report's README block."""
+    from benchmark.reports.blocks import block_is_current, write_block
+
     if args.check:
         if not block_is_current(args.check, block, markdown):
             print(f"busbench: {args.check}: the {what} block is out of date; run "

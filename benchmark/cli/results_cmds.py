@@ -18,14 +18,6 @@ from typing import Any
 
 from benchmark.cli.leaderboard_cmds import leaderboard_module
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.score import collapse_note, constant_prediction
-from benchmark.evaluation.training import how_trained
-from benchmark.evaluation.verify import verify_run, write_added
-from benchmark.fileio import atomic_write_text
-from benchmark.results.identity import IDENTITY_VERSION
-from benchmark.results.rundir import RunDir
-from benchmark.results.store import ResultsStore, default_store_url
-from benchmark.splits.named import benchmark_name
 
 #: What a published run keeps: provenance, scores and per-fold predictions (probabilities, or masks as packed bits,
 #: about 0.2 MB a fold on BUSI), so that anyone can re-score it, and a tuned run's study reports (its tuning
@@ -98,6 +90,10 @@ LIST_COLUMNS = ("run_id", "kind", "status", "task", "submission", "dataset", "te
 
 def list_record(row: dict[str, Any]) -> dict[str, Any]:
     """One store row as a record of :data:`LIST_COLUMNS` (the score with its interval, budget and flags)."""
+    from benchmark.evaluation.score import constant_prediction
+    from benchmark.evaluation.training import how_trained
+    from benchmark.splits.named import benchmark_name
+
     run = row.get("run_json") or {}
     external = run.get("external") if isinstance(run.get("external"), dict) else {}
     record = {k: row.get(k) for k in LIST_COLUMNS if k in row}
@@ -115,6 +111,10 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
 
 def run_list(args: argparse.Namespace) -> int:
     """``busbench results list``."""
+    from benchmark.evaluation.score import collapse_note
+    from benchmark.evaluation.training import how_trained
+    from benchmark.results.store import ResultsStore, default_store_url
+
     with ResultsStore(args.results or default_store_url(args.runs)) as store:
         rows = store.list_runs(task=args.task)
     if args.format == "json":
@@ -141,6 +141,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_reindex(args: argparse.Namespace) -> int:
     """``busbench results reindex``."""
+    from benchmark.results.store import ResultsStore, default_store_url
+
     with ResultsStore(args.results or default_store_url(args.folder)) as store:
         print(f"indexed {store.reindex(args.folder)} run(s)")
     return 0
@@ -148,6 +150,8 @@ def run_reindex(args: argparse.Namespace) -> int:
 
 def run_publish(args: argparse.Namespace) -> int:
     """``busbench results publish``: only completed runs, and never over an existing published copy."""
+    from benchmark.results.rundir import RunDir
+
     doc = RunDir(args.run_dir).read_run()
     if doc is None:
         raise BusbenchError(args.run_dir, "is not a run folder (no run.json)")
@@ -170,6 +174,9 @@ def run_publish(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """``busbench results verify``."""
+    from benchmark.evaluation.verify import verify_run, write_added
+    from benchmark.results.identity import IDENTITY_VERSION
+
     status = 0
     for run_dir in args.run_dirs:
         try:
@@ -207,6 +214,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """``busbench results export``: the work is :mod:`leaderboard.export`'s."""
+    from benchmark.fileio import atomic_write_text
+
     export, sources, tables = (leaderboard_module(m) for m in ("export", "sources", "tables"))
     if args.out is not None and args.out.exists() and not args.force:
         raise BusbenchError(args.out, "exists; pass --force to overwrite it")

@@ -6,24 +6,10 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.cli.common import print_json, show_progress
 from benchmark.cli.data_cmds import DATASET_HELP
-from benchmark.data.busbra import load_busbra
-from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
-from benchmark.splits.external import (
-    check_duplicates_of_training,
-    is_external,
-    load_external,
-    make_external,
-    render_external,
-)
-from benchmark.splits.make import GROUPINGS, import_busbra_split, make_split
-from benchmark.splits.provenance import check_provenance, mark_edited
-from benchmark.splits.schema import read_split
-from benchmark.splits.show import leakage_lines, patient_keys, render_summary, summarise
-from benchmark.splits.verify import load_split
+from benchmark.splits.schema import GROUPINGS, read_split
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -104,6 +90,10 @@ def _refuse_overwrite(out: Path, force: bool) -> None:
 
 def run_make(args: argparse.Namespace) -> int:
     """``busbench splits make``."""
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.make import make_split
+    from benchmark.splits.show import render_summary, summarise
+
     _refuse_overwrite(args.out, args.force)
     dataset = open_dataset(args.dataset)
     split = make_split(
@@ -118,6 +108,10 @@ def run_make(args: argparse.Namespace) -> int:
 
 def run_external_split(args: argparse.Namespace) -> int:
     """``busbench splits external``."""
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.external import make_external, render_external
+    from benchmark.splits.verify import load_split
+
     _refuse_overwrite(args.out, args.force)
     train_data, test_data = open_dataset(args.train_dataset), open_dataset(args.test_dataset)
     train = load_split(args.train_split, train_data)
@@ -131,6 +125,12 @@ def run_external_split(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """``busbench splits verify``."""
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.external import is_external
+    from benchmark.splits.provenance import check_provenance
+    from benchmark.splits.show import leakage_lines, patient_keys, summarise
+    from benchmark.splits.verify import load_split
+
     if is_external(args.file):
         return _verify_external(args)
     dataset = open_dataset(args.dataset)
@@ -144,6 +144,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_external(args: argparse.Namespace) -> int:
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.external import check_duplicates_of_training, load_external, render_external
+    from benchmark.splits.provenance import check_provenance
+
     if not args.test_dataset:
         raise BusbenchError(args.file, "is an external split: give its test data too (--test-dataset)")
     train_data, test_data = open_dataset(args.dataset), open_dataset(args.test_dataset)
@@ -160,6 +164,8 @@ def _verify_external(args: argparse.Namespace) -> int:
 
 def run_mark_edited(args: argparse.Namespace) -> int:
     """``busbench splits mark-edited``."""
+    from benchmark.splits.provenance import mark_edited
+
     split = mark_edited(read_split(args.file), args.reason)
     split.save(args.file)
     print(f"{args.file}: recorded as edited by hand ({split.generator['reason']}); protocol 'manual'")
@@ -168,6 +174,11 @@ def run_mark_edited(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """``busbench splits show``."""
+    from benchmark.audit.duplicates import find_duplicates
+    from benchmark.data.open import open_dataset
+    from benchmark.splits.show import patient_keys, render_summary, summarise
+    from benchmark.splits.verify import load_split
+
     if args.dataset:
         dataset = open_dataset(args.dataset)
         split = load_split(args.file, dataset)
@@ -186,6 +197,10 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_import_busbra(args: argparse.Namespace) -> int:
     """``busbench splits import-busbra``: the published folds, in busbench's format, with their leakage on record."""
+    from benchmark.data.busbra import load_busbra
+    from benchmark.splits.make import import_busbra_split
+    from benchmark.splits.show import render_summary, summarise
+
     _refuse_overwrite(args.out, args.force)
     split = import_busbra_split(load_busbra(args.dataset), args.dataset, args.k, progress=show_progress())
     split.save(args.out)

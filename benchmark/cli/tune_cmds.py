@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark.classes import TASKS
 from benchmark.cli.common import fold_list, parse_assignments, print_json, show_progress
 from benchmark.cli.data_cmds import DATASET_HELP
 from benchmark.errors import BusbenchError
 from benchmark.plugins import registry
-from benchmark.plugins.spec import TASKS
 
 PRUNER_CHOICES = ("median", "hyperband", "none")  # benchmark.tuning.worker.PRUNERS (not imported: keeps --help fast)
 

@@ -1,6 +1,6 @@
 """On-disk caches: pixel fingerprints per file state, and decoded images resized per target size.
 
-Layout under :func:`cache_root` (``$BUSBENCH_CACHE_DIR``, default ``~/.cache/busbench``)::
+Layout under :func:`benchmark.fileio.cache_root` (``$BUSBENCH_CACHE_DIR``, default ``~/.cache/busbench``)::
 
     index/<source-hash>.json          case_id -> {key, fp, image_fp, shape}   (key = files' size+mtime or CRC)
     decoded/<fp[:2]>/<fp>-<H>x<W>.npz  grey image uint8 (+ mask bool) of one case at one size ("native" = original)
@@ -14,18 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.fileio import atomic_write_bytes, atomic_write_json
-
-
-def cache_root() -> Path:
-    """The cache folder: ``$BUSBENCH_CACHE_DIR`` if set, else ``~/.cache/busbench``."""
-    env = os.environ.get("BUSBENCH_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "busbench"
+from benchmark.fileio import atomic_write_bytes, atomic_write_json, cache_root
 
 
 class FingerprintIndex:

@@ -3,18 +3,7 @@
 The evaluator owns the ground truth; a submission hands over only predictions, keyed by case id, with the fold
 each case was predicted in (its test fold in the split).
 
-Formats:
-
-* Classification: one CSV file with the header ``case_id,fold,prob_normal,prob_benign,prob_malignant`` (the file a
-  trained run writes per fold; column names are matched case-insensitively, extra columns are ignored), or
-  ``case_id,fold,prob_benign,prob_malignant`` for a split that scores benign vs malignant (its file records the
-  classes: BUS-BRA, BUSI without normals). Each row holds one probability per class in [0, 1], summing to 1
-  within ``PROB_SUM_TOLERANCE`` (1e-3); they are not renormalised.
-* Segmentation: one folder holding ``predictions.csv`` with the header ``case_id,fold`` and one binary PNG mask
-  ``<case_id>.png`` per row, at the image's original size. A mask must be binary: 0/1 or 0/255 (in any channel
-  layout; ``benchmark.data.images.decode_binary_mask``); a mask with other values (a probability map) is an
-  error, never thresholded silently.
-  Other files in the folder (not ``.png``, not ``predictions.csv``) are ignored.
+The formats are :mod:`benchmark.evaluation.formats`.
 
 Rules: every test case of every scored fold is predicted exactly once, in the fold it is a test case of; ids not in
 the split, folds the split does not have, duplicated ids, bad numbers, masks without a row and rows without a mask
@@ -44,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.classes import TASKS
 from benchmark.data.dataset import Dataset
 from benchmark.data.images import decode_binary_mask
 from benchmark.data.manifest import CsvTable, format_rows, read_csv_table
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError, list_some
+from benchmark.evaluation.formats import SEGMENTATION_CSV, SEGMENTATION_HEADER
 from benchmark.evaluation.score import constant_prediction, score_predictions
 from benchmark.evaluation.training import trained_text
 from benchmark.fileio import atomic_write_json, read_json
@@ -68,9 +59,6 @@ from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
 
 #: The CSV inside a segmentation predictions folder that says which fold each mask was predicted in.
-SEGMENTATION_CSV = "predictions.csv"
-SEGMENTATION_HEADER = ("case_id", "fold")
-TASKS = ("classification", "segmentation")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 

@@ -20,6 +20,9 @@ from benchmark.splits.external import ExternalSplit, load_external
 from benchmark.splits.schema import SplitFile
 from benchmark.splits.verify import load_split
 
+#: The busbench checkout (the folder holding ``benchmark/``), where committed split files lie.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 def read_scored_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """A scored run's ``run.json`` and ``metrics.json``.
@@ -63,18 +66,40 @@ def run_dataset(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = N
     return dataset
 
 
-def _split_path(run_dir: Path, doc: dict[str, Any]) -> Path:
-    """The split file a run was made on: its folder's ``split.json``, else the path ``run.json`` names (checked)."""
+def split_candidates(run_dir: Path, doc: dict[str, Any]) -> list[Path]:
+    """Where a run's split file may be, in the one order every reader of a stored run looks.
+
+    The folder's own ``split.json`` (protocol-audit runs and published runs carry it), then the path ``run.json``
+    records: as it is when absolute, else relative to the working directory and then to this busbench checkout
+    (runs name it as typed where they ran, usually the repository root).
+    """
+    out = [Path(run_dir) / "split.json"]
+    recorded = (doc.get("split") or {}).get("path")
+    if isinstance(recorded, str) and recorded:
+        path = Path(recorded)
+        out += [path] if path.is_absolute() else [Path.cwd() / path, CHECKOUT / path]
+    return list(dict.fromkeys(out))
+
+
+def find_split_file(run_dir: Path, doc: dict[str, Any]) -> Path:
+    """The split file a run was made on: the first of :func:`split_candidates` that exists, with the recorded sha256.
+
+    The first file found is the one: a run's own ``split.json`` or a split file at the recorded path that differs
+    from the one the run recorded is an error, never passed over for another copy.
+
+    Raises:
+        BusbenchError: If no candidate exists, or the first that exists has another sha256 than the recorded one.
+    """
     recorded = doc.get("split") or {}
-    own = Path(run_dir) / "split.json"
-    if not own.is_file() and not recorded.get("path"):
-        raise BusbenchError(run_dir, "run.json names no split file and the folder has no split.json")
-    path = own if own.is_file() else Path(str(recorded["path"]))
-    if not path.is_file():
-        raise BusbenchError(path, f"split file of {run_dir} not found (run from the folder the run was made in)")
-    if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
-        raise BusbenchError(path, f"is not the split file {run_dir} was made on (sha256 differs)")
-    return path
+    sha = recorded.get("sha256")
+    for path in split_candidates(run_dir, doc):
+        if path.is_file():
+            if sha and file_sha256(path) != sha:
+                raise BusbenchError(path, f"is not the split file {run_dir} was made on (sha256 differs)")
+            return path
+    where = recorded.get("path") or run_dir
+    raise BusbenchError(where, f"split file of {run_dir} not found (looked beside the run, in the working directory "
+                               "and in this busbench checkout)")
 
 
 def external_run_data(run_dir: Path, doc: dict[str, Any],
@@ -94,14 +119,13 @@ def external_run_data(run_dir: Path, doc: dict[str, Any],
     test_data = open_dataset(recorded["spec"])
     if test_data.fingerprint() != recorded.get("fingerprint"):
         raise BusbenchError(recorded["spec"], f"is not the test data {run_dir} was scored on (fingerprint differs)")
-    return load_external(_split_path(run_dir, doc), train_data, test_data), train_data, test_data
+    return load_external(find_split_file(run_dir, doc), train_data, test_data), train_data, test_data
 
 
 def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> tuple[Dataset, SplitFile]:
     """The data and the split a run was scored on, checked against what its ``run.json`` recorded.
 
-    The split is the run folder's own ``split.json`` when it has one (protocol-audit runs, published runs), else
-    the path ``run.json`` names, relative to the working directory.
+    The split is found by :func:`find_split_file`.
 
     Args:
         run_dir: The run folder.
@@ -113,4 +137,4 @@ def run_data(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None
             split does not verify against the data.
     """
     dataset = run_dataset(run_dir, doc, dataset_spec)
-    return dataset, load_split(_split_path(run_dir, doc), dataset)
+    return dataset, load_split(find_split_file(run_dir, doc), dataset)

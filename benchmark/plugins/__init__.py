@@ -14,9 +14,25 @@ A complete plugin::
                                  nn.Flatten(), nn.Linear(8, 3))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from benchmark.plugins.registry import available, create, get, list_models, load_errors, register, unregister
 from benchmark.plugins.spec import ModelSpec, SearchParam, Task
-from benchmark.plugins.submission import Submission, TrainBatch
+
+if TYPE_CHECKING:
+    from benchmark.plugins.submission import Submission, TrainBatch
+
+
+def __getattr__(name: str) -> Any:
+    """``Submission`` and ``TrainBatch``, imported on first use.
+
+    They import torch, which the command line's parser, ``busbench list`` and the registry do not need.
+    """
+    if name in ("Submission", "TrainBatch"):
+        from benchmark.plugins import submission
+
+        return getattr(submission, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ModelSpec",

@@ -8,6 +8,11 @@ Plugins are found in two places, loaded once on first use:
 * installed distributions exposing an entry point in the group ``busbench.submissions`` (a module, or a callable
   that registers models when called).
 
+What discovery finds is kept in the submission catalog (:mod:`benchmark.plugins.catalog`), keyed by the plugins'
+files and installed distributions: listing the models, their specs, the load errors or an unknown name's close
+matches reads the catalog and imports no plugin, and :func:`get` imports only the package of the model it is asked
+for. The catalog is built by importing every plugin whenever a plugin's files change (and on first use).
+
 An unknown name or a second registration of a name is an error. Two plugins that register one name while they are
 discovered (an installed plugin and a built-in one, two folders) make every later use of the registry fail, naming
 both sources: which model a name means is never decided by loading order. A plugin that fails to import for any
@@ -24,12 +29,15 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.classes import CLASSES
 from benchmark.errors import BusbenchError
-from benchmark.plugins.submission import Submission
+from benchmark.plugins.catalog import Catalog, catalog_key, read_catalog, write_catalog
+
+if TYPE_CHECKING:  # the base class imports torch: the registry imports it only when a class registers
+    from benchmark.plugins.submission import Submission
 
 ENTRY_POINT_GROUP = "busbench.submissions"
 _PACKAGE = "busbench_submissions"
@@ -42,6 +50,11 @@ _discovered = False
 _discovering = False
 #: Names two plugins registered during discovery: name -> (the first source, the second).
 _clashes: dict[str, tuple[str, str]] = {}
+#: The catalog in use (read or built) until every plugin is imported: see :func:`catalog`.
+_catalog: Catalog | None = None
+#: The source of each model registered during discovery (a folder or an entry point), for the catalog.
+_sources: dict[str, dict[str, str]] = {}
+_current_source: dict[str, str] | None = None
 
 
 def register(cls: type[Submission]) -> type[Submission]:
@@ -50,6 +63,8 @@ def register(cls: type[Submission]) -> type[Submission]:
     Raises:
         BusbenchError: If the class has no spec or its name is registered already.
     """
+    from benchmark.plugins.submission import Submission
+
     spec = getattr(cls, "spec", None)
     if spec is None or not isinstance(cls, type) or not issubclass(cls, Submission):
         raise BusbenchError(getattr(cls, "__name__", repr(cls)), "@register needs a Submission subclass with a spec")
@@ -60,8 +75,14 @@ def register(cls: type[Submission]) -> type[Submission]:
         raise BusbenchError(
             f"model {spec.name!r}", f"registered twice: by {_origins[spec.name]} and by {origin} (names must be unique)"
         )
+    listed = _catalog.models.get(spec.name) if _catalog is not None else None
+    if listed is not None and listed["origin"] != origin:  # a plugin not imported yet has the name
+        raise BusbenchError(f"model {spec.name!r}", f"registered twice: by {listed['origin']} and by {origin} "
+                                                    "(names must be unique)")
     _models[spec.name] = cls
     _origins[spec.name] = origin
+    if _discovering and _current_source is not None:
+        _sources[spec.name] = dict(_current_source)
     return cls
 
 
@@ -148,46 +169,128 @@ def discover() -> None:
     _raise_clashes()
 
 
+def _plugin_entry_points() -> list:
+    from importlib.metadata import entry_points  # 60 ms: only when plugins are looked for, never for --help
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _load_entry_point(ep) -> None:  # noqa: ANN001 (an importlib.metadata.EntryPoint)
+    if ep.value in _loaded_entry_points:  # importing twice is harmless, calling a registrar twice is not
+        return
+    _loaded_entry_points.add(ep.value)
+    loaded = ep.load()
+    if callable(loaded) and not isinstance(loaded, type):
+        loaded()
+
+
 def _discover() -> None:
-    for folder in submission_folders():
-        if not folder.is_dir():
-            _errors[str(folder)] = "submissions folder does not exist (check $BUSBENCH_SUBMISSIONS)"
-            continue
-        for package_dir in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
+    global _current_source
+    try:
+        for folder in submission_folders():
+            if not folder.is_dir():
+                _errors[str(folder)] = "submissions folder does not exist (check $BUSBENCH_SUBMISSIONS)"
+                continue
+            for package_dir in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
+                _current_source = {"folder": str(package_dir.resolve())}
+                try:
+                    import_folder_package(package_dir)
+                except Exception:
+                    _record_failure(str(package_dir))
+        for ep in _plugin_entry_points():
+            _current_source = {"entry_point": ep.name, "value": ep.value}
             try:
-                import_folder_package(package_dir)
+                _load_entry_point(ep)
             except Exception:
-                _record_failure(str(package_dir))
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.value in _loaded_entry_points:  # importing twice is harmless, calling a registrar twice is not
-            continue
-        _loaded_entry_points.add(ep.value)
+                _record_failure(f"entry point {ep.name} ({ep.value})")
+    finally:
+        _current_source = None
+
+
+def _key() -> str:
+    points = [(ep.name, ep.value, getattr(getattr(ep, "dist", None), "version", "") or "")
+              for ep in _plugin_entry_points()]
+    return catalog_key(submission_folders(), points)
+
+
+def catalog() -> Catalog:
+    """What discovery finds, without importing a plugin when the stored catalog is current (see module docstring).
+
+    The catalog of the current key is read from the cache; without one, every plugin is imported (:func:`discover`)
+    and the catalog of what registered is kept for the next process.
+    """
+    global _catalog
+    if _catalog is not None:
+        return _catalog
+    key = _key()
+    found = None if _discovered else read_catalog(key)
+    if found is None:
+        discover_all = not _discovered
         try:
-            loaded = ep.load()
-            if callable(loaded) and not isinstance(loaded, type):
-                loaded()
-        except Exception:
-            _record_failure(f"entry point {ep.name} ({ep.value})")
+            discover()
+        except BusbenchError:
+            if not _clashes:
+                raise
+        found = Catalog(
+            models={name: {"spec": _models[name].spec.to_json(), "origin": _origins[name], "source": source}
+                    for name, source in _sources.items() if name in _models},
+            errors=dict(_errors), clashes=dict(_clashes))
+        if discover_all:
+            write_catalog(key, found)
+    _catalog = found
+    _clashes.update(found.clashes)
+    for where, error in found.errors.items():
+        _errors.setdefault(where, error)
+    return found
+
+
+def _import_source(name: str, source: dict[str, str]) -> None:
+    """Import the one plugin that registers ``name`` (its package folder or its entry point)."""
+    try:
+        if "folder" in source:
+            import_folder_package(Path(source["folder"]))
+        else:
+            for ep in _plugin_entry_points():
+                if (ep.name, ep.value) == (source.get("entry_point"), source.get("value")):
+                    _load_entry_point(ep)
+    except BusbenchError:
+        raise
+    except Exception as exc:
+        raise BusbenchError(f"model {name!r}", f"its plugin failed to load: {type(exc).__name__}: {exc}") from exc
 
 
 def rediscover() -> None:
     """Forget that discovery ran, and its errors (tests that add plugin folders or distributions call this)."""
-    global _discovered
+    global _discovered, _catalog
     _discovered = False
+    _catalog = None
     _errors.clear()
     _clashes.clear()
+    _sources.clear()
 
 
 def load_errors() -> dict[str, str]:
     """Plugins that failed to import: where -> last line of the error."""
-    discover()
+    catalog()
+    _raise_clashes()
     return dict(_errors)
+
+
+def specs(pattern: str = "*", task: str | None = None) -> dict[str, dict]:
+    """The specs (:meth:`ModelSpec.to_json`) of the registered models matching ``pattern`` and ``task``, by name.
+
+    Read from the catalog and from models registered in this process; no plugin is imported for it.
+    """
+    found = {name: entry["spec"] for name, entry in catalog().models.items()}
+    _raise_clashes()
+    found.update({name: cls.spec.to_json() for name, cls in _models.items()})
+    return {n: found[n] for n in sorted(found)
+            if fnmatch.fnmatchcase(n, pattern) and task in (None, found[n].get("task"))}
 
 
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
     """Registered model names matching a shell-style wildcard (``"resnet*"``), optionally of one task, sorted."""
-    discover()
-    return sorted(n for n, cls in _models.items() if fnmatch.fnmatchcase(n, pattern) and task in (None, cls.spec.task))
+    return list(specs(pattern, task))
 
 
 def available() -> dict[str, type[Submission]]:
@@ -202,10 +305,16 @@ def get(name: str) -> type[Submission]:
     Raises:
         BusbenchError: For an unknown name, with close matches and any plugin that failed to load.
     """
-    discover()
+    known = catalog()
+    _raise_clashes()
     if name in _models:
         return _models[name]
-    hint = difflib.get_close_matches(name, list(_models), n=3)
+    entry = known.models.get(name)
+    if entry is not None:
+        _import_source(name, entry["source"])
+        if name in _models:
+            return _models[name]
+    hint = difflib.get_close_matches(name, list(specs()), n=3)
     extra = f"; did you mean {', '.join(hint)}?" if hint else ""
     broken = f"; {len(_errors)} plugin(s) failed to load (see 'busbench list')" if _errors else ""
     raise BusbenchError(f"model {name!r}", f"is not registered (see 'busbench list'){extra}{broken}")

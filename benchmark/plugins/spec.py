@@ -6,11 +6,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from benchmark.classes import CLASS_SETS
+from benchmark.classes import CLASS_SETS, TASKS
 from benchmark.errors import BusbenchError
 
 Task = Literal["classification", "segmentation"]
-TASKS: tuple[str, ...] = ("classification", "segmentation")
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 #: Hyper-parameters every submission has; its ``defaults`` may change the values, not remove the keys.

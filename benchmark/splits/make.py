@@ -14,10 +14,7 @@ from benchmark.audit.duplicates import DetectorParams, DuplicateReport, find_dup
 from benchmark.audit.examinations import ExaminationParams, examination_groups
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
-from benchmark.splits.schema import CaseRecord, Fold, SplitFile
-
-#: ``auto`` is ``patient+duplicates`` for data with a patient id on every case, else ``duplicates``.
-GROUPINGS = ("auto", "examination", "patient+duplicates", "duplicates", "patient", "none")
+from benchmark.splits.schema import GROUPINGS, CaseRecord, Fold, SplitFile
 
 
 def resolve_grouping(dataset: Dataset, group: str) -> str:

@@ -29,6 +29,10 @@ from typing import Any
 from benchmark.errors import BusbenchError, list_some
 from benchmark.fileio import atomic_write_json, read_json
 
+#: What ``busbench splits make --group`` can keep within one fold. ``auto`` is ``patient+duplicates`` for data with
+#: a patient id on every case, else ``duplicates`` (:func:`benchmark.splits.make.resolve_grouping`).
+GROUPINGS = ("auto", "examination", "patient+duplicates", "duplicates", "patient", "none")
+
 FORMAT = "busbench-splits/1"
 PARTS = ("train", "val", "test")
 #: The groupings whose folds keep every group on one side: the leaderboard's clean protocol.

@@ -8,12 +8,12 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
+from benchmark.classes import TASKS
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.training import CLEARLY_BELOW
 from leaderboard import charts, data, export, sources, tables, ui
 
 CHOICE = {"any": None, "yes": True, "no": False}
-TASKS = ("classification", "segmentation")
 
 #: The download buttons: format, label, file name suffix, MIME type.
 DOWNLOADS = (("csv", "CSV", "csv", "text/csv"), ("latex", "LaTeX", "tex", "application/x-tex"),

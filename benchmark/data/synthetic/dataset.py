@@ -9,7 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmark.data.busi import load_busi
-from benchmark.data.cache import cache_root
 from benchmark.data.dataset import Dataset
 from benchmark.data.synthetic.config import (
     GENERATOR_VERSION,
@@ -20,6 +19,7 @@ from benchmark.data.synthetic.config import (
 )
 from benchmark.data.synthetic.generation import DUPLICATES_FILE, FACTS_FILE, INFO_FILE, generate
 from benchmark.errors import BusbenchError
+from benchmark.fileio import cache_root
 
 
 def _is_complete(root: Path, config: SyntheticConfig) -> bool:
