@@ -189,7 +189,7 @@ def test_submission_page_classification(runs, monkeypatch):
     at = open_page("submission", runs, monkeypatch, run=run_id, tab="Provenance")
     prov = dict(tbl(at, "s-provenance").values.tolist())
     assert prov["git commit"] == "0123456789abcdef0123456789abcdef01234567" and prov["seed"] == "0"
-    assert prov["split sha256"] == sources.file_sha256(runs.parent / "split.json")
+    assert prov["split sha256"] == file_sha256(runs.parent / "split.json")
 
 
 def test_a_model_that_predicts_one_class_is_flagged(runs, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from benchmark.plugins import (
     registry,
     unregister,
 )
+from benchmark.plugins.catalog import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
 BUSBENCH = Path(sys.executable).with_name("busbench")
@@ -57,6 +59,9 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(registry, "_errors", dict(registry._errors))
     monkeypatch.setattr(registry, "_discovered", registry._discovered)
     monkeypatch.setattr(registry, "_clashes", dict(registry._clashes))
+    monkeypatch.setattr(registry, "_catalog", registry._catalog)
+    monkeypatch.setattr(registry, "_sources", dict(registry._sources))
+    monkeypatch.setattr(registry, "_source_modules", list(registry._source_modules))
     yield
     monkeypatch.undo()
     for name in set(sys.modules) - modules:  # plugin packages imported by the test
@@ -275,3 +280,15 @@ def test_entry_point_plugin_in_process(installed_plugin: Path, monkeypatch: pyte
     assert create("tiny_ep_more").spec.task == "segmentation"
     broken = load_errors()["entry point tiny_broken (tiny_plugin.broken)"]
     assert broken == "RuntimeError: tiny_plugin.broken cannot load"
+
+
+def test_a_catalog_built_after_rediscover_lists_the_plugins_imported_before(monkeypatch, tmp_path):
+    """Packages imported before a rediscovery do not register again; the catalog still lists their models."""
+    registry.get("small_cnn")  # its package is imported now
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    registry.rediscover()
+    listed = registry.catalog().models
+    assert listed["small_cnn"]["source"]["folder"].endswith("small_cnn")
+    assert registry.get("small_cnn").spec.name == "small_cnn"
+    assert "small_cnn" in Catalog.from_json(json.loads(next((tmp_path / "cache" / "plugins").glob("*.json"))
+                                                        .read_text())).models

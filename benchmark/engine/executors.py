@@ -1,7 +1,8 @@
 """Where ``busbench run`` trains: here, one fold after another (``local``), or one task per fold on Dask (``dask``).
 
-A run on Dask is the local run cut along its folds. Each task calls :func:`~benchmark.engine.runner.run_submission`
-for one fold of one run, so the fold trains exactly as it does locally (its seeds derive from seed, fold and epoch)
+A run on Dask is the local run cut along its folds. The run is opened here (:func:`~benchmark.engine.runner.open_run`)
+and each task opens it again for one fold and trains it (:func:`~benchmark.engine.runner.train_folds`), so the fold
+trains exactly as it does locally (its seeds derive from seed, fold and epoch)
 and writes ``<out>/<run>/fold-<k>/`` atomically; when every fold task of a run has returned, this process scores
 the run (:func:`~benchmark.engine.runner.finish_run`) and indexes it in the results store once, as a local run is.
 The grid of several submissions and seeds is submitted at once, so its folds share the cluster's workers.
@@ -34,12 +35,10 @@ from typing import Any
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import resolve_compute
 from benchmark.engine.fold import fold_entry
-from benchmark.engine.runner import RunOutcome, RunRequest, finish_run, run_submission
+from benchmark.engine.runner import RunOutcome, RunRequest, finish_run, index_run, open_run, run_submission, train_folds
 from benchmark.errors import BusbenchError
 from benchmark.results.identity import compute_identity
 from benchmark.results.rundir import RunDir
-from benchmark.results.store import ResultsStore, default_store_url
-from benchmark.splits.schema import read_split
 from benchmark.splits.verify import load_split
 
 EXECUTORS = ("local", "dask")
@@ -224,25 +223,20 @@ def _worker_facts(settings: list[tuple[str, str, int | None]]) -> tuple[str, lis
 
 def _open_run(req: RunRequest) -> tuple[Path, tuple[int, ...]]:
     """Check the request and create its run folder, training nothing; return the folder and the folds to train."""
-    k = read_split(req.splits).k
-    folds = tuple(sorted(set(req.folds))) if req.folds is not None else tuple(range(k))
-    bad = [f for f in folds if not 0 <= f < k]
-    if bad:
-        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{k - 1}")
-    outcome = run_submission(replace(req, folds=(), finish=False))
-    return outcome.run_dir, folds
+    run = open_run(req)
+    return run.rd.path, tuple(run.folds)
 
 
 def _train_fold(req: RunRequest, fold: int, run_id: str) -> tuple[str | None, str]:
     """Train one fold (skipped when complete already); return (its error or ``None``, the worker's address)."""
     from distributed import get_worker
 
-    outcome = run_submission(replace(req, folds=(fold,), finish=False))
-    if outcome.run_dir.name != run_id:
+    run = open_run(replace(req, folds=(fold,)))
+    if run.rd.path.name != run_id:
         raise BusbenchError(f"Dask worker {get_worker().address}",
-                            f"made run {outcome.run_dir.name}, not {run_id} (other plugin code, device, precision, "
+                            f"made run {run.rd.path.name}, not {run_id} (other plugin code, device, precision, "
                             "threads or busbench?)")
-    return outcome.failed.get(fold), get_worker().address
+    return train_folds(run).get(fold), get_worker().address
 
 
 def _finish(req: RunRequest, run_dir: Path, failed: dict[int, str], executor: dict[str, Any]) -> RunOutcome:
@@ -260,6 +254,5 @@ def _finish(req: RunRequest, run_dir: Path, failed: dict[int, str], executor: di
                     for k, r in results.items() if r is not None and r.get("status") == "completed"}
     doc["executor"] = executor
     outcome = finish_run(rd, doc, split, dataset, failed)
-    with ResultsStore(req.results_url or default_store_url(req.out)) as store:
-        store.index_run(rd.path)
+    index_run(req, rd.path)
     return outcome

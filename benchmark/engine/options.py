@@ -138,8 +138,4 @@ def split_and_folds(path: Path, dataset: Dataset, folds: tuple[int, ...] | None,
     """
     split = load_split(path, dataset)
     check_class_set(split, spec, str(path))
-    chosen = sorted(set(folds)) if folds is not None else list(range(split.k))
-    bad = [k for k in chosen if not 0 <= k < split.k]
-    if bad:
-        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
-    return split, chosen
+    return split, split.chosen_folds(folds)

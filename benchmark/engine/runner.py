@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmark.data.dataset import Dataset
 from benchmark.data.open import open_dataset
-from benchmark.engine.device import resolve_compute
+from benchmark.engine.device import ComputeSetup, resolve_compute
 from benchmark.engine.fold import clean_fold, run_folds
 from benchmark.engine.options import (
     TrainingOptions,
@@ -29,6 +29,7 @@ from benchmark.engine.options import (
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.fileio import atomic_write_json, hold_lock
+from benchmark.plugins.submission import Submission
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
 from benchmark.results.rundir import RunDir, file_sha256
 from benchmark.results.rundoc import new_run_doc, now, open_run_doc, training_record
@@ -45,9 +46,6 @@ class RunRequest(TrainingOptions):
     splits: Path
     task: str | None = None
     folds: tuple[int, ...] | None = None
-    #: False: train the requested folds only, and leave scoring and indexing the run to the caller (a distributed
-    #: executor's fold task; see :mod:`benchmark.engine.executors`).
-    finish: bool = True
 
 
 @dataclass
@@ -60,12 +58,43 @@ class RunOutcome:
     metrics: dict[str, Any] | None
 
 
-def run_submission(req: RunRequest) -> RunOutcome:
-    """Train and evaluate a submission fold by fold (see module docstring).
+@dataclass
+class OpenRun:
+    """A checked request and its run folder, ready to train (:func:`open_run`).
+
+    Attributes:
+        req: The request.
+        submission: The configured submission, its head over the split's classes.
+        dataset: The data.
+        split: The split, verified against the data.
+        folds: The folds the request names, sorted.
+        size: Input size in pixels.
+        epochs: Training epochs.
+        compute: Device, precision and threads.
+        code: The submission's source fingerprint (:func:`source_fingerprint`).
+        rd: The run folder.
+        doc: Its ``run.json`` document, as training updates it.
+    """
+
+    req: RunRequest
+    submission: Submission
+    dataset: Dataset
+    split: SplitFile
+    folds: list[int]
+    size: int
+    epochs: int
+    compute: ComputeSetup
+    code: dict[str, Any]
+    rd: RunDir
+    doc: dict[str, Any]
+
+
+def open_run(req: RunRequest) -> OpenRun:
+    """Check the request and open (or create) its run folder; nothing is trained.
 
     Raises:
-        BusbenchError: On bad input (unknown submission, task mismatch, a split that does not verify...). Failures
-            of the submission's own code do not raise: the fold is recorded as failed and the outcome says so.
+        BusbenchError: On bad input (unknown submission, task mismatch, a split that does not verify, a fold that
+            does not exist, a results store that cannot be used), before the run folder is touched.
     """
     cls = submission_class(req.submission, req.task)
     spec = cls.spec
@@ -91,16 +120,42 @@ def run_submission(req: RunRequest) -> RunOutcome:
         training=training_record(submission.hparams, size, req.seed), dataset=dataset.provenance(req.dataset),
         split=split.provenance(str(req.splits), split_sha), identity=identity, code=code,
         compute=compute.to_json()), compute.to_json())
-    print(f"run {rid}: {spec.name} on {dataset.name}, {len(folds)} fold(s), {epochs} epochs at {size} px, "
-          f"{compute.device} ({compute.device_name}), {compute.precision}, {compute.threads} threads -> {rd.path}",
-          file=sys.stderr)
-    failed = run_folds(submission, dataset, folds, lambda k: clean_fold(dataset, split, k, size), code=code["sha256"],
-                       epochs=epochs, seed=req.seed, compute=compute, rd=rd, doc=doc, progress=req.progress)
-    if not req.finish:
-        return RunOutcome(rd.path, doc["status"], failed, None)
-    outcome = finish_run(rd, doc, split, dataset, failed)
+    return OpenRun(req, submission, dataset, split, folds, size, epochs, compute, code, rd, doc)
+
+
+def train_folds(run: OpenRun) -> dict[int, str]:
+    """Train the run's folds that have not completed (:func:`benchmark.engine.fold.run_folds`).
+
+    Returns:
+        The failed folds' errors.
+    """
+    spec, compute = run.submission.spec, run.compute
+    print(f"run {run.rd.path.name}: {spec.name} on {run.dataset.name}, {len(run.folds)} fold(s), {run.epochs} "
+          f"epochs at {run.size} px, {compute.device} ({compute.device_name}), {compute.precision}, "
+          f"{compute.threads} threads -> {run.rd.path}", file=sys.stderr)
+    dataset, split, size = run.dataset, run.split, run.size
+    return run_folds(run.submission, dataset, run.folds, lambda k: clean_fold(dataset, split, k, size),
+                     code=run.code["sha256"], epochs=run.epochs, seed=run.req.seed, compute=compute, rd=run.rd,
+                     doc=run.doc, progress=run.req.progress)
+
+
+def index_run(req: RunRequest, run_dir: Path) -> None:
+    """Index the run folder in the request's results store."""
     with ResultsStore(req.results_url or default_store_url(req.out)) as store:
-        store.index_run(rd.path)
+        store.index_run(run_dir)
+
+
+def run_submission(req: RunRequest) -> RunOutcome:
+    """Train and evaluate a submission fold by fold (see module docstring): open the run, train, finish, index.
+
+    Raises:
+        BusbenchError: On bad input (unknown submission, task mismatch, a split that does not verify...). Failures
+            of the submission's own code do not raise: the fold is recorded as failed and the outcome says so.
+    """
+    run = open_run(req)
+    failed = train_folds(run)
+    outcome = finish_run(run.rd, run.doc, run.split, run.dataset, failed)
+    index_run(req, run.rd.path)
     return outcome
 
 

@@ -359,12 +359,9 @@ def evaluate_predictions(req: EvaluateRequest) -> EvaluateOutcome:
     if task == "segmentation" and not dataset.has_masks:
         raise BusbenchError(dataset.name, "has no masks; segmentation predictions cannot be scored on it")
     split = load_split(req.splits, dataset)
-    folds = sorted(set(req.folds)) if req.folds is not None else list(range(split.k))
-    bad = [k for k in folds if not 0 <= k < split.k]
+    folds = split.chosen_folds(req.folds)
     if not folds:
         raise BusbenchError("--folds", "names no fold")
-    if bad:
-        raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{split.k - 1}")
     sha = predictions_sha256(req.predictions, task)
     split_sha = file_sha256(req.splits)
     identity = {"kind": "predictions", "task": task, "predictions": sha, "dataset": dataset.fingerprint(),

@@ -55,6 +55,9 @@ _catalog: Catalog | None = None
 #: The source of each model registered during discovery (a folder or an entry point), for the catalog.
 _sources: dict[str, dict[str, str]] = {}
 _current_source: dict[str, str] | None = None
+#: Each discovered plugin's top module and its source: a model whose class lives there (or below) comes from it,
+#: also when its package was imported before this discovery (then it does not register again).
+_source_modules: list[tuple[str, dict[str, str]]] = []
 
 
 def register(cls: type[Submission]) -> type[Submission]:
@@ -193,12 +196,14 @@ def _discover() -> None:
                 continue
             for package_dir in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
                 _current_source = {"folder": str(package_dir.resolve())}
+                _source_modules.append((f"{_PACKAGE}.{package_dir.name}", _current_source))
                 try:
                     import_folder_package(package_dir)
                 except Exception:
                     _record_failure(str(package_dir))
         for ep in _plugin_entry_points():
             _current_source = {"entry_point": ep.name, "value": ep.value}
+            _source_modules.append((ep.module.split(".")[0], _current_source))
             try:
                 _load_entry_point(ep)
             except Exception:
@@ -231,10 +236,12 @@ def catalog() -> Catalog:
         except BusbenchError:
             if not _clashes:
                 raise
-        found = Catalog(
-            models={name: {"spec": _models[name].spec.to_json(), "origin": _origins[name], "source": source}
-                    for name, source in _sources.items() if name in _models},
-            errors=dict(_errors), clashes=dict(_clashes))
+        models = {}
+        for name, cls in _models.items():
+            source = _sources.get(name) or _source_of_module(cls.__module__)
+            if source is not None:  # a model registered by code outside the plugins (a script, a test) is not listed
+                models[name] = {"spec": cls.spec.to_json(), "origin": _origins[name], "source": source}
+        found = Catalog(models=models, errors=dict(_errors), clashes=dict(_clashes))
         if discover_all:
             write_catalog(key, found)
     _catalog = found
@@ -242,6 +249,13 @@ def catalog() -> Catalog:
     for where, error in found.errors.items():
         _errors.setdefault(where, error)
     return found
+
+
+def _source_of_module(module: str) -> dict[str, str] | None:
+    for top, source in _source_modules:
+        if module == top or module.startswith(top + "."):
+            return source
+    return None
 
 
 def _import_source(name: str, source: dict[str, str]) -> None:
@@ -267,6 +281,7 @@ def rediscover() -> None:
     _errors.clear()
     _clashes.clear()
     _sources.clear()
+    _source_modules.clear()
 
 
 def load_errors() -> dict[str, str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,18 @@ class SplitFile:
     def k(self) -> int:
         """Number of folds."""
         return len(self.folds)
+
+    def chosen_folds(self, requested: Sequence[int] | None) -> list[int]:
+        """The folds a command's ``--folds`` names, sorted and without repeats (``None``: every fold).
+
+        Raises:
+            BusbenchError: If a requested fold does not exist in this split.
+        """
+        chosen = sorted(set(requested)) if requested is not None else list(range(self.k))
+        bad = [k for k in chosen if not 0 <= k < self.k]
+        if bad:
+            raise BusbenchError("--folds", f"fold(s) {bad} do not exist; the split has folds 0..{self.k - 1}")
+        return chosen
 
     @property
     def protocol(self) -> str:
@@ -174,7 +187,7 @@ def split_from_json(doc: Any, where: str) -> SplitFile:
     for i, raw in enumerate(raw_folds):
         if not isinstance(raw, dict) or raw.get("fold") != i:
             raise BusbenchError(where, f"fold entry {i} is malformed or out of order (expected 'fold': {i})")
-        parts = [raw.get(p) for p in PARTS]
+        parts: list[Any] = [raw.get(p) for p in PARTS]
         if not all(isinstance(p, list) and all(isinstance(c, str) for c in p) for p in parts):
             raise BusbenchError(where, f"fold {i} needs 'train', 'val' and 'test' lists of case ids")
         folds.append(Fold(*(tuple(p) for p in parts)))
