@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+import os
 
 
 class BusbenchError(Exception):
@@ -16,7 +16,7 @@ class BusbenchError(Exception):
         problem: What is wrong with it, in words a user can act on.
     """
 
-    def __init__(self, where: str | PurePath, problem: str):
+    def __init__(self, where: str | os.PathLike[str], problem: str):
         self.where = str(where)
         self.problem = " ".join(problem.split())  # one line, whatever the caller built
         super().__init__(f"{self.where}: {self.problem}")

@@ -103,7 +103,7 @@ def inflation_rows(doc: dict[str, Any]) -> pd.DataFrame:
     for r in doc.get("rows") or []:
         if not isinstance(r, dict):
             continue
-        pair = r.get("paired") if isinstance(r.get("paired"), dict) else {}
+        pair = pair if isinstance(pair := r.get("paired"), dict) else {}
         protocol = str(r.get("protocol"))
         try:
             what = parse_protocol(protocol).describe()
@@ -119,10 +119,10 @@ def inflation_rows(doc: dict[str, Any]) -> pd.DataFrame:
 
 def audit_summary(doc: dict[str, Any]) -> str:
     """One line on a dataset audit (``audit.json``): what it covers and what it found."""
-    dataset = doc.get("dataset") if isinstance(doc.get("dataset"), dict) else {}
-    dup = doc.get("duplicates") if isinstance(doc.get("duplicates"), dict) else {}
-    burnt = doc.get("burnt_in") if isinstance(doc.get("burnt_in"), dict) else {}
-    versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
+    dataset = dataset if isinstance(dataset := doc.get("dataset"), dict) else {}
+    dup = dup if isinstance(dup := doc.get("duplicates"), dict) else {}
+    burnt = burnt if isinstance(burnt := doc.get("burnt_in"), dict) else {}
+    versions = versions if isinstance(versions := doc.get("versions"), dict) else {}
     return (f"{dataset.get('name')}: {dataset.get('n_cases')} cases, audited {doc.get('created')} by busbench "
             f"{versions.get('busbench')}; {dup.get('n_clusters')} duplicate clusters ({dup.get('n_cases_in_clusters')} "
             f"images), {len(doc.get('cross_class') or [])} cross-class, {len(mask_conflict_rows(doc))} mask "
@@ -143,7 +143,7 @@ def mask_conflict_rows(doc: dict[str, Any]) -> pd.DataFrame:
     A mask conflict is a pair of the same image (exact, flipped, cropped or near copy) whose lesion masks agree less
     than the audit's threshold (Dice, after aligning the pair).
     """
-    section = doc.get("mask_conflicts") if isinstance(doc.get("mask_conflicts"), dict) else {}
+    section = section if isinstance(section := doc.get("mask_conflicts"), dict) else {}
     labels = _case_labels(doc)
     rows = [{"case a": str(p.get("a")), "label a": labels.get(str(p.get("a")), ""), "case b": str(p.get("b")),
              "label b": labels.get(str(p.get("b")), ""), "relation": str(p.get("relation")),
@@ -157,8 +157,8 @@ def burnt_in_rows(doc: dict[str, Any]) -> pd.DataFrame:
 
     Colour overlays first (Doppler flow or colour marks: a classifier can learn them), then by case id.
     """
-    section = doc.get("burnt_in") if isinstance(doc.get("burnt_in"), dict) else {}
-    cases = section.get("cases") if isinstance(section.get("cases"), dict) else {}
+    section = section if isinstance(section := doc.get("burnt_in"), dict) else {}
+    cases = cases if isinstance(cases := section.get("cases"), dict) else {}
     rows = [{"case": str(case_id), "colour overlay": bool(r.get("colour")), "annotated": bool(r.get("annotated")),
              "kinds": ", ".join(str(k) for k in r.get("kinds") or [])}
             for case_id, r in cases.items() if isinstance(r, dict)]

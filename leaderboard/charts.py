@@ -7,12 +7,16 @@ Each function takes plain arrays or frames and returns a chart; the curves are c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
 from benchmark.metrics.classification import ECE_BINS, predict
+
+#: A top-level Altair chart of any kind (square returns the kind it was given).
+ChartT = TypeVar("ChartT", bound=alt.TopLevelMixin)
 
 
 def confusion(cm: Sequence[Sequence[int]], classes: Sequence[str]) -> alt.LayerChart:
@@ -84,7 +88,7 @@ TRIAL_STATES = ("complete", "pruned", "fail", "running", "waiting")
 _STATE_COLOURS = ("#4c78a8", "#f58518", "#e45756", "#9d9d9d", "#d6d6d6")
 
 
-def tuning_history(history: pd.DataFrame) -> alt.LayerChart:
+def tuning_history(history: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     """Optimisation history of one study: trial value by trial number, the best so far as a step line.
 
     Points are coloured by state (a pruned trial's value is its last reported score); trials without a value (failed,
@@ -129,7 +133,7 @@ def published_vs_measured(points: pd.DataFrame) -> alt.LayerChart:
                                                           "reports more than we measure)")
 
 
-def inflation(rows: pd.DataFrame, metric: str) -> alt.LayerChart:
+def inflation(rows: pd.DataFrame, metric: str) -> alt.LayerChart | alt.FacetChart:
     """Score of the same model under each protocol, 95% CI as a rule, the clean score as a dashed line."""
     order = rows["protocol"].tolist()
     base = alt.Chart(rows).encode(y=alt.Y("protocol:N", sort=order, title=None))
@@ -155,7 +159,7 @@ def leakage(folds: pd.DataFrame) -> alt.Chart:
     ).properties(height=260, title="Leakage per fold")
 
 
-def decomposition(frame: pd.DataFrame) -> alt.LayerChart:
+def decomposition(frame: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     """Per paper and reading: clean -> reproduced (explained by the protocol) -> published (unexplained).
 
     ``frame`` has one row per published number: ``label`` (paper, reading), ``metric``, ``clean``, ``reproduced``,
@@ -183,7 +187,7 @@ def decomposition(frame: pd.DataFrame) -> alt.LayerChart:
         title="Clean (green tick) -> as published, reproduced -> published (dots: each number, bar to their median)")
 
 
-def square(chart: alt.TopLevelMixin, size: int = 380) -> alt.TopLevelMixin:
+def square(chart: ChartT, size: int = 380) -> ChartT:
     """``chart`` drawn ``size`` x ``size`` pixels (show it with ``width="content"``).
 
     ROC and reliability plots compare two rates on the same 0-1 scale, so their axes must be of one length.
@@ -201,7 +205,7 @@ def _padded(low: float, high: float, share: float = 0.08) -> list[float]:
     return [low - pad, high + pad]
 
 
-def lucky_draws(draws: pd.DataFrame, label: str) -> alt.LayerChart:
+def lucky_draws(draws: pd.DataFrame, label: str) -> alt.LayerChart | alt.FacetChart:
     """The draws of a lucky-split run: each draw's test score with its 95% CI, one row per draw.
 
     The reported draw is red, the draws' mean a dashed line; the x axis spans the intervals, not 0-1.
@@ -229,7 +233,7 @@ def lucky_draws(draws: pd.DataFrame, label: str) -> alt.LayerChart:
         "Every draw of the split", subtitle="dashed: the mean of the draws, what one honest split would expect"))
 
 
-def paired_difference(rows: pd.DataFrame, folds: pd.DataFrame, label: str) -> alt.LayerChart:
+def paired_difference(rows: pd.DataFrame, folds: pd.DataFrame, label: str) -> alt.LayerChart | alt.FacetChart:
     """B - A with its 95% CI, one row per test (``test``, ``difference``, ``low``, ``high``), a line at zero.
 
     The per-fold differences (``test``, ``fold``, ``difference``) are small dots on their test's row.
@@ -253,7 +257,7 @@ def paired_difference(rows: pd.DataFrame, folds: pd.DataFrame, label: str) -> al
         "B − A with its 95% CI", subtitle="bar: 95% CI; grey dots: the difference in each fold; line: no difference"))
 
 
-def protocol_inflation(rows: pd.DataFrame, label: str) -> alt.LayerChart:
+def protocol_inflation(rows: pd.DataFrame, label: str) -> alt.LayerChart | alt.FacetChart:
     """Score of the same model under each protocol with its 95% CI, the clean score as a dashed line.
 
     One row per protocol (``protocol``, ``value``, ``ci_low``, ``ci_high``, ``inflation_pp``), named with its
@@ -294,7 +298,7 @@ def _span(low: float, high: float, share: float = 0.08) -> list[float]:
     return [low - pad, high + pad]
 
 
-def ranking_dots(rows: pd.DataFrame, metric: str, top: int = 15) -> alt.LayerChart:
+def ranking_dots(rows: pd.DataFrame, metric: str, top: int = 15) -> alt.LayerChart | alt.FacetChart:
     """The ``top`` rows of a board as a dot per model with its 95% interval as a line, best on top.
 
     ``rows`` has ``submission``, ``headline_value``, ``headline_ci_low``, ``headline_ci_high`` and ``rank``, best

@@ -194,7 +194,7 @@ def _identifier(text: str) -> dict[str, str]:
 
 def references(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Each submission's reference as its plugin states it, from store rows (``run_json``'s ``submission``)."""
-    out = {}
+    out: dict[str, str] = {}
     for row in rows:
         sub = (row.get("run_json") or {}).get("submission")
         if isinstance(sub, dict) and sub.get("name") and str(sub.get("reference") or "").strip():

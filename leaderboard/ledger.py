@@ -44,7 +44,7 @@ def our_value(metrics: dict[str, Any], where: tuple[str, str | None]) -> tuple[f
                                                                               float | None]:
     """Our value of a figure and its 95% CI ends (``None`` where ``metrics.json`` has no such figure)."""
     key, cls = where
-    pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+    pooled = pooled if isinstance(pooled := metrics.get("pooled"), dict) else {}
     if cls is not None:
         per_class = (pooled.get("per_class") or {}).get(cls) or {}
         return _number(per_class.get(key)), None, None
@@ -94,7 +94,7 @@ def comparison(rows: list[dict[str, str]], measured: dict[str, str],
         if run_id is not None and where is not None:
             metrics = metrics_of.get(run_id) or {}
             ours, low, high = our_value(metrics, where)
-            pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+            pooled = pooled if isinstance(pooled := metrics.get("pooled"), dict) else {}
             if row.get("empty_mask_convention") == "normal_included_iou_1" and where[1] is None:
                 compatible = _number((pooled.get("paper_compatible") or {}).get(where[0]))
             if ours is None:

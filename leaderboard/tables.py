@@ -48,7 +48,7 @@ def protocol_label(protocol: Any) -> str:
 
 
 def _versions(run: dict[str, Any]) -> str:
-    versions = run.get("versions") if isinstance(run.get("versions"), dict) else {}
+    versions = versions if isinstance(versions := run.get("versions"), dict) else {}
     return ", ".join(f"{k} {versions[k]}" for k in VERSION_KEYS if k in versions)
 
 
@@ -71,8 +71,8 @@ def peak_memory_mib(run: dict[str, Any]) -> float | None:
 
     ``None`` for a run whose folds recorded none (runs made before busbench recorded memory, predictions-only runs).
     """
-    folds = run.get("folds") if isinstance(run.get("folds"), dict) else {}
-    compute = run.get("compute") if isinstance(run.get("compute"), dict) else {}
+    folds = folds if isinstance(folds := run.get("folds"), dict) else {}
+    compute = compute if isinstance(compute := run.get("compute"), dict) else {}
     key = "gpu_mib" if str(compute.get("device") or "").startswith("cuda") else "host_mib"
     peaks = [m[key] for f in folds.values() if isinstance(f, dict) and isinstance(m := f.get("memory"), dict)
              and isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool)]
@@ -83,9 +83,9 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     """One store row as a flat record of the board's columns (the full JSON documents are dropped)."""
     run = row.get("run_json") or {}
     metrics = row.get("metrics_json") or {}
-    pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+    pooled = pooled if isinstance(pooled := metrics.get("pooled"), dict) else {}
     folds = _fold_values(metrics, row.get("headline_metric"))
-    compute = run.get("compute") if isinstance(run.get("compute"), dict) else {}
+    compute = compute if isinstance(compute := run.get("compute"), dict) else {}
     device = row.get("device") or ""
     if row.get("device_name"):
         device = f"{device} ({row['device_name']})"
@@ -112,16 +112,16 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     for m in ALL_METRICS:
         value = pooled.get(m)
         out[m] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    compatible = pooled.get("paper_compatible") if isinstance(pooled.get("paper_compatible"), dict) else {}
+    compatible = compatible if isinstance(compatible := pooled.get("paper_compatible"), dict) else {}
     out["paper_compatible_dice"] = compatible.get("dice")
     out["evaluator_version"] = metrics.get("evaluator_version")
     out["benchmark"] = benchmark_name(row.get("split_sha256"))
     out["constant_prediction"] = constant_prediction(metrics) or ""  # blank, not "None", in the board
-    external = run.get("external") if isinstance(run.get("external"), dict) else {}
-    test_data = external.get("test_dataset") if isinstance(external.get("test_dataset"), dict) else {}
-    gap = metrics.get("gap") if isinstance(metrics.get("gap"), dict) else {}
-    internal = metrics.get("internal") if isinstance(metrics.get("internal"), dict) else {}
-    mapping = external.get("class_mapping") if isinstance(external.get("class_mapping"), dict) else {}
+    external = external if isinstance(external := run.get("external"), dict) else {}
+    test_data = test_data if isinstance(test_data := external.get("test_dataset"), dict) else {}
+    gap = gap if isinstance(gap := metrics.get("gap"), dict) else {}
+    internal = internal if isinstance(internal := metrics.get("internal"), dict) else {}
+    mapping = mapping if isinstance(mapping := external.get("class_mapping"), dict) else {}
     out.update({
         "test_dataset": test_data.get("name"),
         "external_train": external.get("train"),
@@ -248,10 +248,10 @@ def unfinished(frame: pd.DataFrame, task: str | None = None) -> pd.DataFrame:
 
 def provenance(run: dict[str, Any]) -> list[tuple[str, str]]:
     """Where a run's numbers come from, as (field, value) pairs of text."""
-    split = run.get("split") if isinstance(run.get("split"), dict) else {}
-    data = run.get("dataset") if isinstance(run.get("dataset"), dict) else {}
-    compute = run.get("compute") if isinstance(run.get("compute"), dict) else {}
-    versions = run.get("versions") if isinstance(run.get("versions"), dict) else {}
+    split = split if isinstance(split := run.get("split"), dict) else {}
+    data = data if isinstance(data := run.get("dataset"), dict) else {}
+    compute = compute if isinstance(compute := run.get("compute"), dict) else {}
+    versions = versions if isinstance(versions := run.get("versions"), dict) else {}
     fields = [
         ("run id", run.get("run_id")),
         ("kind", run.get("kind")),

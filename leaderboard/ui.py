@@ -141,7 +141,8 @@ def link_choices(param: str, key: str, options: Iterable[Any], *, text: Callable
     if key in st.session_state or param not in st.query_params:
         return
     by_text = {text(o): o for o in options}
-    good, bad = [], []
+    good: list[str] = []
+    bad: list[str] = []
     for value in st.query_params.get_all(param):
         for part in [value] if value in by_text else [p for p in value.split(",") if p]:
             (good if part in by_text else bad).append(part)

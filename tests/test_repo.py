@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -50,6 +51,14 @@ def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     paths = ["benchmark", "tests", "benchmarks", "leaderboard", "submissions"]
     proc = subprocess.run([ruff, "check", *paths], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed (pip install -e '.[test]')")
+def test_mypy_clean():
+    # pyproject.toml's [tool.mypy] names what is checked (benchmark and leaderboard) and how; the cache
+    # (.mypy_cache, ignored by git) makes a rerun take seconds instead of most of a minute.
+    proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -122,7 +122,7 @@ def _aligned_glyphs(grey: np.ndarray) -> int:
     tallest = 0.08 * min(grey.shape)
     keep = (stats[:, 3] >= GLYPH_MIN_HEIGHT) & (stats[:, 3] <= tallest) & (stats[:, 2] <= 1.5 * stats[:, 3])
     glyphs = stats[keep & (stats[:, 4] >= 15)]
-    aligned = set()
+    aligned: set[int] = set()
     for i, (x, y, w, h, _) in enumerate(glyphs):
         for j in range(i + 1, len(glyphs)):
             x2, y2, w2, h2, _ = glyphs[j]

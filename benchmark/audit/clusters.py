@@ -67,7 +67,7 @@ def relation(pair: DuplicatePair, shape_a: tuple[int, int], shape_b: tuple[int, 
 
 
 def _band(grey: np.ndarray) -> np.ndarray:
-    img = cv2.resize(grey, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    img: np.ndarray = cv2.resize(grey, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
     img = cv2.GaussianBlur(img, (0, 0), 1.5)
     return img - cv2.GaussianBlur(img, (0, 0), 10.0)
 

@@ -250,7 +250,7 @@ class _Prepared:
 # --- stage 1: thumbnails and shortlist -------------------------------------------------------------------------------
 def _prepare(image: np.ndarray, params: DetectorParams) -> _Prepared:
     """Band-passed images for alignment (full, coarse, coarse at every scale) and the thumbnail vector."""
-    img = image.astype(np.float32)
+    img: np.ndarray = image.astype(np.float32)
     if params.blur_sigma > 0:
         img = cv2.GaussianBlur(img, (0, 0), params.blur_sigma)
     # The thumbnail keeps the low frequencies: at 32 px they are most of what is left of an image, and removing them

@@ -28,6 +28,7 @@ a patient across folds.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from benchmark.audit.duplicates import (
     DetectorParams,
@@ -72,8 +73,9 @@ class ExaminationParams:
 
     def detector(self, base: DetectorParams) -> DetectorParams:
         """The duplicate detector's parameters with this rule's looser acceptance (``base`` gives the rest)."""
-        return DetectorParams(**{**base.as_dict(), "accept_threshold": self.min_score,
-                                 "coarse_floor": min(base.coarse_floor, self.coarse_floor)})
+        params: dict[str, Any] = {**base.as_dict(), "accept_threshold": self.min_score,
+                                  "coarse_floor": min(base.coarse_floor, self.coarse_floor)}
+        return DetectorParams(**params)
 
     def same_examination(self, pair: DuplicatePair, duplicate_threshold: float) -> bool:
         """Whether a verified pair counts as two images of one examination.

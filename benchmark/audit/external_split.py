@@ -99,4 +99,5 @@ def read_split_csv(path: str | os.PathLike[str], dataset: Dataset) -> ExternalSp
         raise BusbenchError(where, f"has no {'test' if not parts['test'] else 'train or val'} rows")
     listed = set(rows_of)
     unlisted = tuple(sorted(c.case_id for c in dataset.cases if c.case_id not in listed))
-    return ExternalSplit(where, *(tuple(sorted(parts[p])) for p in ("train", "val", "test")), unlisted)
+    train, val, test = (tuple(sorted(parts[p])) for p in ("train", "val", "test"))
+    return ExternalSplit(where, train, val, test, unlisted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from benchmark.audit.external_split import ExternalSplit
 from benchmark.splits.schema import SplitFile
@@ -28,7 +29,7 @@ def fold_leakage(fold: int, train: Sequence[str], val: Sequence[str], test: Sequ
     """The leakage record of one fold (see :func:`split_leakage`)."""
     side = tuple(train) + tuple(val)
     dup = leaked_cases(tuple(test), side, clusters)
-    record = {
+    record: dict[str, Any] = {
         "fold": fold, "n_train": len(train), "n_val": len(val), "n_test": len(test),
         "duplicate_leaked": len(dup),
         "duplicate_partners": _partners(dup, side, clusters),

@@ -29,7 +29,7 @@ from benchmark.splits.show import patient_keys
 def _subset_statistic(inputs: ScoringInputs, metric: str, subset: np.ndarray):
     stat = inputs.statistic(metric)
 
-    def f(idx: np.ndarray) -> float:
+    def f(idx: np.ndarray) -> float | None:
         if idx.size == 0:
             raise MetricUndefinedError(metric, "no case in this subset")
         return stat(subset[idx])
@@ -40,11 +40,14 @@ def _subset_statistic(inputs: ScoringInputs, metric: str, subset: np.ndarray):
 def _difference_statistic(inputs: ScoringInputs, metric: str, leaks: np.ndarray):
     stat = inputs.statistic(metric)
 
-    def f(idx: np.ndarray) -> float:
+    def f(idx: np.ndarray) -> float | None:
         inside, outside = idx[leaks[idx]], idx[~leaks[idx]]
         if inside.size == 0 or outside.size == 0:
             raise MetricUndefinedError(metric, "a subset is empty in this resample")
-        return stat(inside) - stat(outside)
+        inside_value, outside_value = stat(inside), stat(outside)
+        if inside_value is None or outside_value is None:  # (not reached: these statistics raise where undefined)
+            return None
+        return inside_value - outside_value
 
     return f
 

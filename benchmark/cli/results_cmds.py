@@ -95,7 +95,7 @@ def list_record(row: dict[str, Any]) -> dict[str, Any]:
     from benchmark.splits.named import benchmark_name
 
     run = row.get("run_json") or {}
-    external = run.get("external") if isinstance(run.get("external"), dict) else {}
+    external = external if isinstance(external := run.get("external"), dict) else {}
     record = {k: row.get(k) for k in LIST_COLUMNS if k in row}
     record.update({
         "test_dataset": (external.get("test_dataset") or {}).get("name"),

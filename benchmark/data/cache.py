@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,6 @@ def load_decoded(fingerprint: str, size: tuple[int, int] | None) -> tuple[np.nda
 def store_decoded(fingerprint: str, size: tuple[int, int] | None, image: np.ndarray, mask: np.ndarray | None) -> None:
     """Cache a decoded (grey image, mask) pair atomically."""
     buf = io.BytesIO()
-    arrays = {"image": image} if mask is None else {"image": image, "mask": mask}
+    arrays: dict[str, Any] = {"image": image} if mask is None else {"image": image, "mask": mask}
     np.savez(buf, **arrays)
     atomic_write_bytes(_decoded_path(fingerprint, size), buf.getvalue())

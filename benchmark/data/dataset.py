@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from tqdm import tqdm
@@ -121,7 +121,7 @@ class Dataset:
         rgb = decode_image(self.source.read(case.image), self.source.display(case.image))
         if not case.masks:
             return rgb, None
-        united = np.zeros(rgb.shape[:2], dtype=bool)
+        united: np.ndarray = np.zeros(rgb.shape[:2], dtype=bool)
         for rel in case.masks:
             where = self.source.display(rel)
             mask = decode_mask(self.source.read(rel), where)
@@ -146,7 +146,8 @@ class Dataset:
         """
         if isinstance(case, str):
             case = self.case(case)
-        target = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
+        target = ((size, size) if isinstance(size, int)
+                  else (cast("tuple[int, int]", tuple(size)) if size is not None else None))
         fp = self.facts()[case.case_id].fingerprint
         hit = load_decoded(fp, target)
         if hit is not None:
@@ -198,7 +199,8 @@ class Dataset:
             if entry is None:
                 todo.append((case, key))
             else:
-                facts[case.case_id] = CaseFacts(entry["fp"], entry["image_fp"], *entry["shape"], entry["area"])
+                height, width = entry["shape"]
+                facts[case.case_id] = CaseFacts(entry["fp"], entry["image_fp"], height, width, entry["area"])
         if todo:
             workers = min(8, os.cpu_count() or 1)
             with ThreadPoolExecutor(max_workers=workers) as pool:

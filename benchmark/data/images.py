@@ -160,8 +160,8 @@ def resize_pair(
     thresholded at half, so thin structures do not vanish the way nearest-neighbour would let them.
     """
     h, w = size
-    img = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR), dtype=np.uint8)
+    img = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
     if mask is None:
         return img, None
-    m = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.BILINEAR)
+    m = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
     return img, np.asarray(m) >= 128

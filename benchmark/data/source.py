@@ -65,7 +65,8 @@ class DirSource(FileSource):
         self._dirs: list[str] | None = None
 
     def _scan(self) -> None:
-        files, dirs = [], []
+        files: list[str] = []
+        dirs: list[str] = []
         for dirpath, dirnames, filenames in os.walk(self.location):
             rel_dir = Path(dirpath).relative_to(self.location).as_posix()
             prefix = "" if rel_dir == "." else rel_dir + "/"

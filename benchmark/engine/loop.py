@@ -187,7 +187,8 @@ def train_fold(
     model = _call("build_model", submission.build_model)
     if not isinstance(model, torch.nn.Module):
         raise PluginError(f"build_model returned {type(model).__name__}, not a torch.nn.Module")
-    model = model.to(compute.device, memory_format=torch.channels_last)
+    # Module.to accepts memory_format (torch.nn.Module.to's docs), but torch's stubs do not list it
+    model = model.to(compute.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     n = train.images.shape[0]
     bs = max(1, min(int(settings.batch_size), n))
     steps = n // bs + (1 if n % bs > 1 else 0)  # a last batch of one is dropped (BatchNorm cannot train on it)
@@ -222,8 +223,8 @@ def train_fold(
             batch = TrainBatch(train.images[idx].float().div_(255), train.labels[idx], masks)
             batch = _call("augment hook", submission.augment, batch, generator)
             batch = replace(batch, images=to_model_input(batch.images, spec))
-            batch = TrainBatch(*(t.to(compute.device) if t is not None else None
-                                 for t in (batch.images, batch.labels, batch.masks)))
+            batch = TrainBatch(batch.images.to(compute.device), batch.labels.to(compute.device),
+                               batch.masks.to(compute.device) if batch.masks is not None else None)
             with compute.autocast():
                 outputs = _call("model forward", model, batch.images)
             loss = _call("loss hook", submission.loss, outputs, batch)

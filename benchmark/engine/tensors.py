@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 import torch
@@ -69,7 +70,7 @@ def labelled(dataset: Dataset, case_ids: Sequence[str], size: int, classes: Sequ
         image, mask = dataset.load(cid, size)
         images.append(image)
         masks.append(mask)
-    mask_tensor = None if not dataset.has_masks else _stack([m.astype(np.uint8) for m in masks])
+    mask_tensor = None if not dataset.has_masks else _stack([cast(np.ndarray, m).astype(np.uint8) for m in masks])
     return LabelledImages(tuple(case_ids), _stack(images), torch.tensor(labels, dtype=torch.int64), mask_tensor,
                           classes)
 

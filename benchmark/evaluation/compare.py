@@ -12,7 +12,7 @@ the masks do, so no mask is decoded. A run scored before busbench kept the table
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -153,7 +153,8 @@ def paired_comparison(run_a: Path, run_b: Path, task: str, split: SplitFile, tru
     stat_a, stat_b = (i.statistic(metric) for i in inputs)
     n = len(inputs[0].ids)
     boot = paired_bootstrap(stat_a, stat_b, n, inputs[0].groups, n_boot=n_boot, seed=0)
-    per_fold = [[i.statistic(metric)(np.flatnonzero(i.fold_of == k)) for k in folds] for i in inputs]
+    # a float each: the statistics of ScoringInputs raise where undefined, never return None
+    per_fold = [[cast(float, i.statistic(metric)(np.flatnonzero(i.fold_of == k))) for k in folds] for i in inputs]
     n_test = float(np.mean([len(f.test) for f in split.folds]))
     try:
         ttest: dict[str, Any] = dict(corrected_resampled_ttest(per_fold[0], per_fold[1], n - n_test, n_test))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -181,10 +181,14 @@ class ScoringInputs:
     def report(self, idx: np.ndarray | None = None) -> dict[str, Any]:
         """The full metrics report on all cases, or on the cases ``idx``."""
         if self.task == "classification":
-            y, p = (self.y, self.probs) if idx is None else (self.y[idx], self.probs[idx])  # type: ignore[index]
+            if self.y is None or self.probs is None:
+                raise TypeError("classification inputs without y and probs (see prepare)")
+            y, p = (self.y, self.probs) if idx is None else (self.y[idx], self.probs[idx])
             return cls_metrics.classification_report(y, p)
-        counts = self.counts if idx is None else self.counts.take(idx)  # type: ignore[union-attr]
-        report = seg_metrics.report_from_counts(counts)  # type: ignore[arg-type]
+        if self.counts is None:
+            raise TypeError("segmentation inputs without counts (see prepare)")
+        counts = self.counts if idx is None else self.counts.take(idx)
+        report = seg_metrics.report_from_counts(counts)
         if self.boundary is not None:
             extra = bnd_metrics.boundary_report(self.boundary if idx is None else self.boundary.take(idx))
             undefined = {**report.pop("undefined"), **extra.pop("undefined")}
@@ -211,8 +215,9 @@ def prepare(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str
             return ScoringInputs(task, ids, groups, unit, fold_of, y=y, probs=probs)
         refs = [dataset.decode(dataset.case(c))[1] for c in ids]
         preds = [np.asarray(predictions[c][1], dtype=bool) for c in ids]
-        counts = seg_metrics.mask_counts(refs, preds)
-        scores = bnd_metrics.boundary_scores(refs, preds) if boundary else None
+        # a None reference (a case without masks) is rejected by mask_pair with a ValueError naming the image
+        counts = seg_metrics.mask_counts(refs, preds)  # type: ignore[arg-type]
+        scores = bnd_metrics.boundary_scores(refs, preds) if boundary else None  # type: ignore[arg-type]
     except ValueError as exc:
         raise BusbenchError(where, str(exc)) from exc
     return ScoringInputs(task, ids, groups, unit, fold_of, counts=counts, boundary=scores)
@@ -371,12 +376,12 @@ def constant_prediction(metrics: dict[str, Any]) -> str | None:
         The class name, ``"an empty mask"``, or ``None`` for a run whose predictions vary and for a document
         without those figures (segmentation runs scored before ``n_empty_predictions`` was recorded).
     """
-    pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
+    pooled = pooled if isinstance(pooled := metrics.get("pooled"), dict) else {}
     empty, images = pooled.get("n_empty_predictions"), pooled.get("n_images")
     if _is_count(empty) and _is_count(images):
         return "an empty mask" if empty == images > 0 else None
-    per_class = pooled.get("per_class") if isinstance(pooled.get("per_class"), dict) else {}
-    counts = {name: row.get("predicted") for name, row in per_class.items() if isinstance(row, dict)}
+    per_class = per_class if isinstance(per_class := pooled.get("per_class"), dict) else {}
+    counts: dict[str, Any] = {name: row.get("predicted") for name, row in per_class.items() if isinstance(row, dict)}
     if not counts or not all(_is_count(n) for n in counts.values()):
         return None
     predicted = [name for name, n in counts.items() if n > 0]
@@ -389,5 +394,5 @@ def collapse_note(metrics: dict[str, Any]) -> str:
     return f"; predicts {only} for every case" if only else ""
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

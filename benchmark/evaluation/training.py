@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmark.results.rundir import RunDir
 
@@ -115,7 +115,7 @@ def fold_curves(fold_results: Iterable[dict[str, Any] | None]) -> tuple[FoldCurv
     Args:
         fold_results: Parsed ``fold-K/result.json`` documents (``None`` for a fold that has none).
     """
-    out = []
+    out: list[FoldCurve] = []
     for doc in fold_results:
         if not isinstance(doc, dict) or doc.get("status", "completed") != "completed":
             continue
@@ -143,10 +143,10 @@ def still_improving(folds: Sequence[FoldCurve]) -> bool | None:
     Returns:
         ``None`` when no fold recorded a best epoch.
     """
-    judged = [f for f in folds if f.best_epoch is not None]
+    judged = [(f.best_epoch, f.epochs) for f in folds if f.best_epoch is not None]
     if not judged:
         return None
-    return _most([f.best_epoch > f.epochs - max(1, math.floor(LAST_SHARE * f.epochs)) for f in judged])
+    return _most([best > epochs - max(1, math.floor(LAST_SHARE * epochs)) for best, epochs in judged])
 
 
 def class_entropy(counts: Iterable[float]) -> float | None:
@@ -166,17 +166,17 @@ def chance_loss(run: dict[str, Any], metrics: dict[str, Any]) -> float | None:
         metrics: Its ``metrics.json`` (the class supports; an external run's are those of its training data, scored
             on its own folds, and unknown for one trained with ``--train all``).
     """
-    hparams = run.get("hparams") if isinstance(run.get("hparams"), dict) else {}
+    hparams = hparams if isinstance(hparams := run.get("hparams"), dict) else {}
     if run.get("task") != "classification" or "seg_loss" in hparams:
         return None
     if "pooled" not in metrics and isinstance(metrics.get("internal"), dict):
         metrics = metrics["internal"]  # an external run: its models trained on the training data's folds
-    pooled = metrics.get("pooled") if isinstance(metrics.get("pooled"), dict) else {}
-    per_class = pooled.get("per_class") if isinstance(pooled.get("per_class"), dict) else {}
+    pooled = pooled if isinstance(pooled := metrics.get("pooled"), dict) else {}
+    per_class = per_class if isinstance(per_class := pooled.get("per_class"), dict) else {}
     supports = [row.get("support") for row in per_class.values() if isinstance(row, dict)]
     if not supports or not all(_number(s) is not None for s in supports):
         return None
-    return class_entropy(supports)
+    return class_entropy(cast("list[float]", supports))  # every one a number (checked above)
 
 
 def did_not_learn(folds: Sequence[FoldCurve], chance: float | None) -> bool | None:
@@ -212,7 +212,7 @@ def read_fold_results(run_dir: str | Path | None, run: dict[str, Any]) -> list[d
     """
     if not run_dir or not Path(run_dir).is_dir():
         return []
-    folds = run.get("folds") if isinstance(run.get("folds"), dict) else {}
+    folds = folds if isinstance(folds := run.get("folds"), dict) else {}
     rd, out = RunDir(run_dir), []
     for key in sorted(folds, key=str):
         try:
@@ -233,12 +233,12 @@ def budget_text(run: dict[str, Any]) -> str:
     if run.get("kind") == "predictions":
         return "trained outside busbench: budget not recorded"
     size, epochs = run.get("image_size"), run.get("epochs")
-    sub = run.get("submission") if isinstance(run.get("submission"), dict) else {}
+    sub = sub if isinstance(sub := run.get("submission"), dict) else {}
     source = str(sub.get("pretrained") or "").strip()
     if source.lower().startswith("imagenet"):
         source = "ImageNet" + source[len("imagenet"):]
-    weights = {True: source or "pretrained (source not recorded)", False: "scratch"}.get(run.get("pretrained"),
-                                                                                      "weights not recorded")
+    by_flag: dict[Any, str] = {True: source or "pretrained (source not recorded)", False: "scratch"}
+    weights = by_flag.get(run.get("pretrained"), "weights not recorded")
     return ", ".join([f"{size} px" if isinstance(size, int) else "input size not recorded",
                       f"{epochs} ep" if isinstance(epochs, int) else "epochs not recorded", weights])
 
@@ -260,5 +260,5 @@ def trained_text(run: dict[str, Any], metrics: dict[str, Any] | None, run_dir: s
 
 def how_trained(row: dict[str, Any]) -> str:
     """:func:`trained_text` of a results-store row (:meth:`benchmark.results.store.ResultsStore.list_runs`)."""
-    run = row.get("run_json") if isinstance(row.get("run_json"), dict) else {}
+    run = run if isinstance(run := row.get("run_json"), dict) else {}
     return trained_text(run, row.get("metrics_json"), row.get("run_dir"))

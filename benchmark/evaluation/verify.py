@@ -141,7 +141,8 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     run_dir = Path(run_dir)
     doc, recorded = read_scored_run(run_dir)
     version, rebuilt = identity_of(doc)
-    identity = {"identity_version": version if rebuilt is not None else None, "identity_problem": check_run_id(doc)}
+    identity: dict[str, Any] = {"identity_version": version if rebuilt is not None else None,
+                                "identity_problem": check_run_id(doc)}
     protocol = doc.get("protocol") or {}
     if doc.get("kind") == "external":
         ext, train_data, test_data = external_run_data(run_dir, doc, dataset_spec)

@@ -34,6 +34,7 @@ I/O and know no file name, so the caller that read the submission turns it into 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -638,7 +639,7 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray) -> dict[str, An
             "precision": float(precision[c]),
             "recall": None if support[c] == 0 else float(recall[c]),
             "f1": None if support[c] == 0 else float(f1[c]),
-            "auc_ovr": defined_or_none(lambda c=c: auc_one_vs_rest(y, p, c), undefined),
+            "auc_ovr": defined_or_none(partial(auc_one_vs_rest, y, p, c), undefined),
         }
     absent = _absent(support)
     macro: dict[str, float | None] = {}

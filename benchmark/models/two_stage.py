@@ -44,6 +44,9 @@ class SegmentThenClassify(nn.Module):
         std: Per-channel standard deviation of that normalisation.
     """
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+
     def __init__(self, segmenter: nn.Module, classifier: nn.Module, mean: Sequence[float] = (0.0,),
                  std: Sequence[float] = (1.0,)):
         super().__init__()

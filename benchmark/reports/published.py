@@ -109,7 +109,8 @@ def read_source(path: Path) -> list[dict[str, str]]:
         line = reader.line_num
         if None in row or any(v is None for v in row.values()):  # DictReader's marks of extra and missing fields
             fields = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
-            raise BusbenchError(path, f"line {line}: has {fields} fields where the header has {len(reader.fieldnames)}")
+            raise BusbenchError(path, f"line {line}: has {fields} fields where the header has "
+                                      f"{len(reader.fieldnames or ())}")
         if row["source_file"] not in PAPERS:
             raise BusbenchError(path, f"line {line}: unknown source_file {row['source_file']!r} (not a seed paper)")
         rows.append(row)

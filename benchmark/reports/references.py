@@ -65,8 +65,8 @@ def _headline(metrics: dict[str, Any]) -> str:
 
 
 def _slowest_fold_minutes(run: dict[str, Any]) -> str:
-    seconds = [f.get("seconds") for f in (run.get("folds") or {}).values() if isinstance(f, dict)]
-    seconds = [s for s in seconds if isinstance(s, (int, float))]
+    recorded = [f.get("seconds") for f in (run.get("folds") or {}).values() if isinstance(f, dict)]
+    seconds = [s for s in recorded if isinstance(s, (int, float))]
     return f"{max(seconds) / 60:.0f} min" if seconds else "-"
 
 
@@ -111,7 +111,11 @@ def pretraining_effects(rows: list[Measured], split_file: Path) -> list[str]:
                        f"leaderboard/results/{pretrained.run_id} --dataset path/to/BUSI`")
             continue
         split = split or read_split(split_file)
-        result = paired_comparison(scratch.folder, pretrained.folder, task, split, RecordedLabels(split), metric)
+        if scratch.folder is None or pretrained.folder is None:  # clean_run_folders always records them
+            raise TypeError("a compared run needs its folder")
+        # RecordedLabels has all of a Dataset that classification scoring reads (see paired_comparison's truth)
+        result = paired_comparison(scratch.folder, pretrained.folder, task, split,
+                                   RecordedLabels(split), metric)  # type: ignore[arg-type]
         boot, ttest = result["bootstrap"], result["ttest"]
         ttest_text = (f"corrected resampled t-test over folds {_p(ttest.get('p_value'))}"
                       if "undefined" not in ttest else f"t-test undefined: {ttest['undefined']}")

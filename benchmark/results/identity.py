@@ -38,10 +38,17 @@ UNKNOWN = "unknown"
 class ComputeFacts(Protocol):
     """The resolved compute choices a run identity needs (:class:`benchmark.engine.device.ComputeSetup` has them)."""
 
-    device: str
-    device_name: str
-    precision: str
-    threads: int
+    @property
+    def device(self) -> str: ...  # noqa: D102
+
+    @property
+    def device_name(self) -> str: ...  # noqa: D102
+
+    @property
+    def precision(self) -> str: ...  # noqa: D102
+
+    @property
+    def threads(self) -> int: ...  # noqa: D102
 
 
 def _package_of(module: str) -> str:

@@ -173,7 +173,7 @@ def write_class_predictions(path: Path, rows: list[tuple[str, int, np.ndarray]],
 
 def write_masks(path: Path, masks: dict[str, np.ndarray]) -> None:
     """Write binary masks (one per case id, any size) as a compressed ``.npz`` of packed bits, atomically."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # Any: np.savez's stubs would match an array to its allow_pickle flag
     for case_id, mask in masks.items():
         arrays[f"{case_id}:bits"] = np.packbits(mask.astype(bool))
         arrays[f"{case_id}:shape"] = np.asarray(mask.shape, dtype=np.int64)

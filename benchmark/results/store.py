@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, make_url, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.sql.expression import BindParameter
 
 from benchmark.errors import BusbenchError
 from benchmark.results.identity import identity_of
@@ -184,8 +185,8 @@ class ResultsStore:
         ids = [row["run_id"] for row in rows]
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
-            for old in conn.execute(select(runs_table).where(runs_table.c.run_id.in_(chunk))):
-                existing[old.run_id] = old._asdict()
+            for found in conn.execute(select(runs_table).where(runs_table.c.run_id.in_(chunk))):
+                existing[found.run_id] = found._asdict()
         indexed = set(existing)
         changed: dict[str, dict[str, Any]] = {}
         for row in rows:  # a later folder of the same run id is checked against the earlier one, as if indexed
@@ -205,6 +206,7 @@ class ResultsStore:
         dialect = conn.dialect.name
         columns = [c for c in runs_table.c if c.name != "run_id"]
         if dialect in ("sqlite", "postgresql"):
+            dialect_insert: Callable[..., Any]  # either dialect's insert: the same on_conflict_do_update
             if dialect == "sqlite":
                 from sqlalchemy.dialects.sqlite import insert as dialect_insert
             else:
@@ -218,7 +220,7 @@ class ResultsStore:
         updates = [_complete(row) for run, row in changed.items() if run in indexed]
         inserts = [_complete(row) for run, row in changed.items() if run not in indexed]
         if updates:
-            key = bindparam("key_run_id")
+            key: BindParameter[Any] = bindparam("key_run_id")
             conn.execute(update(runs_table).where(runs_table.c.run_id == key)
                          .values({c.name: bindparam(c.name) for c in columns}),
                          [{**row, "key_run_id": row["run_id"]} for row in updates])

@@ -142,4 +142,4 @@ def leakage_lines(split: SplitFile, summaries: list[FoldSummary]) -> list[str]:
     side = {"test": "on their training side", "validation": "in the inner training part"}
     return [f"{part} cases with {what} {side[part]}: {sum(counts)} of {n} "
             f"({100.0 * sum(counts) / max(n, 1):.1f}%); per fold: {', '.join(map(str, counts))}"
-            for part, what, n, counts in kinds if part == "test" or sum(counts)]
+            for part, what, n, counts in kinds if part == "test" or sum(counts) > 0]

@@ -39,10 +39,17 @@ def verify_split(split: CaseLedger, dataset: Dataset, where: str) -> None:
 class CaseLedger(Protocol):
     """What a file records about the data it was made from: a split file, or an external split's test side."""
 
-    dataset_name: str
-    dataset_fingerprint: str
-    classes: tuple[str, ...]
-    cases: dict[str, CaseRecord]
+    @property
+    def dataset_name(self) -> str: ...  # noqa: D102
+
+    @property
+    def dataset_fingerprint(self) -> str: ...  # noqa: D102
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...  # noqa: D102
+
+    @property
+    def cases(self) -> dict[str, CaseRecord]: ...  # noqa: D102
 
 
 def _mismatch(split: CaseLedger, dataset: Dataset) -> str | None:

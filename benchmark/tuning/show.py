@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -66,7 +66,7 @@ def study_report(study: optuna.Study) -> dict[str, Any]:
                         "worker": t.user_attrs.get("worker"),
                         "note": t.user_attrs.get("error") or ("surplus" if "surplus" in t.user_attrs else None)})
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    top = sorted(complete, key=lambda t: (-t.value, t.number))[:TOP]
+    top = sorted(complete, key=lambda t: (-cast(float, t.value), t.number))[:TOP]  # complete: value not None
     values, how = importances(study)
     states = [t.state.name.lower() for t in trials]
     return {"study": study.study_name, "identity": study.user_attrs.get(IDENTITY_ATTR),

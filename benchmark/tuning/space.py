@@ -56,7 +56,9 @@ def _param_from_json(name: str, doc: Any, where: str) -> SearchParam:
     if not isinstance(choices, list):
         raise BusbenchError(where, f"parameter {name!r}: 'choices' must be a list")
     try:
-        return SearchParam(doc.get("kind"), doc.get("low"), doc.get("high"), doc.get("log", False), tuple(choices))
+        # an unknown or missing kind is SearchParam's to reject (a BusbenchError, reworded below)
+        return SearchParam(doc.get("kind"),  # type: ignore[arg-type]
+                           doc.get("low"), doc.get("high"), doc.get("log", False), tuple(choices))
     except BusbenchError as exc:
         raise BusbenchError(where, f"parameter {name!r}: {exc.problem}") from exc
 

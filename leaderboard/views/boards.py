@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
@@ -32,7 +33,7 @@ def _filters(frame: pd.DataFrame) -> dict:
     ui.link_choice("pretrained", "f-pretrained", list(CHOICE))
     ui.link_flag("newest", "f-per-config", True)
     ui.link_flag("every", "f-every", False)
-    chosen = {
+    chosen: dict[str, Any] = {
         "datasets": cols[0].multiselect("Dataset", datasets, key="f-dataset", placeholder="all"),
         "protocols": cols[1].multiselect("Split protocol", protocols, key="f-protocol", placeholder="all"),
         "tuned": CHOICE[cols[2].selectbox("Tuned", list(CHOICE), key="f-tuned")],

@@ -9,7 +9,7 @@ and the per-fold scores.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -39,6 +39,7 @@ def _test_rows(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The two tests as table rows (text cells: a test that has no value says n/a and why) and as chart rows."""
     boot, ttest = result["bootstrap"], result["ttest"]
     t_ci = paired.ttest_interval(result)
+    t_low, t_high = t_ci or (None, None)
     k = ttest.get("k") or len(result["a"]["per_fold"])
     boot_name = f"paired bootstrap over {result['n_cases']} cases (by {result['unit']})"
     t_name = f"corrected t-test over {k} folds (Nadeau & Bengio)"
@@ -51,7 +52,7 @@ def _test_rows(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
          "t": "n/a (a bootstrap has no t statistic)", "p value": ui.fmt_p(boot.get("p_value")),
          "detail": boot.get("reason") or boot.get("method") or ""},
         {"test": t_name, "B − A": _signed(ttest.get("mean_diff")),
-         "95% CI": _interval(*(t_ci or (None, None)), ttest.get("undefined") or "undefined"),
+         "95% CI": _interval(t_low, t_high, ttest.get("undefined") or "undefined"),
          "t": ui.fmt(ttest.get("t")) if ttest.get("t") is not None else f"n/a ({ttest.get('undefined')})",
          "p value": ui.fmt_p(ttest.get("p_value")) if ttest.get("p_value") is not None
          else f"n/a ({ttest.get('undefined')})", "detail": t_detail},
@@ -133,7 +134,8 @@ def render() -> None:
         options = [pair[0], *(o for o in options if o != pair[0])]
     left, right = st.columns(2)
     with left:
-        first = ui.pick_run(frame, options, label="Run A", key="c-a", param="a")
+        # pick_run gives None only for no options; these have two or more (and `same` below at least one)
+        first = cast(str, ui.pick_run(frame, options, label="Run A", key="c-a", param="a"))
     by_id = frame.set_index("run_id")
     row_a = by_id.loc[first]
     same = [o for o in options if o != first and by_id.loc[o, "split_sha256"] == row_a["split_sha256"]
@@ -145,7 +147,7 @@ def render() -> None:
         if not same:
             st.info("No other completed run of this task on the same split file.")
             return
-        second = ui.pick_run(frame, same, label="Run B (same split)", key="c-b", param="b")
+        second = cast(str, ui.pick_run(frame, same, label="Run B (same split)", key="c-b", param="b"))
     a = data.run(store.url, store.stamp, first)
     b = data.run(store.url, store.stamp, second)
     if a is None or b is None:

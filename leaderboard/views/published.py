@@ -58,7 +58,8 @@ def reproduction_texts(rows: list[dict[str, str]], audits: dict) -> dict[str, st
     """
     out: dict[str, list[str]] = {}
     for r in reproductions(rows, audits):
-        if r.reproduced is None or r.clean is None:
+        # (explained and unexplained are None exactly when one of the first two is; the checks narrow their types)
+        if r.reproduced is None or r.clean is None or r.explained is None or r.unexplained is None:
             continue
         text = (f"{r.reproduced.value:.3f} ({100 * r.explained:+.1f} pp explained, "
                 f"{100 * r.unexplained:+.1f} pp unexplained)")
@@ -200,7 +201,10 @@ def _decomposition(rows: list[dict[str, str]], audits: dict) -> None:
                "readings where the paper is ambiguous) and under the clean protocol at the same budget: "
                "published - clean = (reproduced - clean, explained by the protocol) + (published - reproduced, "
                "unexplained). The reference stands in for every system of the task.")
-    items = [r for r in reproductions(rows, audits) if r.reproduced is not None and r.clean is not None]
+    # (explained and unexplained are None exactly when one of these is; the checks narrow their types)
+    items = [(r, r.reproduced, r.clean, r.explained, r.unexplained) for r in reproductions(rows, audits)
+             if r.reproduced is not None and r.clean is not None and r.explained is not None
+             and r.unexplained is not None]
     if not items:
         st.info("No reference audit with the papers' protocols is in this results folder yet "
                 "(leaderboard/run_protocol_audit.sh).")
@@ -208,10 +212,10 @@ def _decomposition(rows: list[dict[str, str]], audits: dict) -> None:
     frame = pd.DataFrame([{
         "label": f"{r.row['paper']}: {r.protocol}" + (f" ({r.label})" if r.label else ""),
         "paper": r.row["paper"], "system": r.row["model"], "condition": r.row["condition"],
-        "metric": r.row["metric"], "published": r.published, "reproduced": r.reproduced.value,
-        "reproduced_ci": r.reproduced.text(), "clean": r.clean.value, "clean_ci": r.clean.text(),
-        "explained_pp": 100 * r.explained, "unexplained_pp": 100 * r.unexplained,
-        "stand_in": r.stand_in} for r in items])
+        "metric": r.row["metric"], "published": r.published, "reproduced": reproduced.value,
+        "reproduced_ci": reproduced.text(), "clean": clean.value, "clean_ci": clean.text(),
+        "explained_pp": 100 * explained, "unexplained_pp": 100 * unexplained,
+        "stand_in": r.stand_in} for r, reproduced, clean, explained, unexplained in items])
     st.altair_chart(charts.decomposition(frame), width="stretch")
     cc = st.column_config
     ui.table(frame.drop(columns=["label"]), hide_index=True, width="stretch", key="published-decomposition",

@@ -114,8 +114,8 @@ def _segmentation(row: dict[str, Any], metrics: dict[str, Any]) -> None:
     order = middle.selectbox("Order", GALLERY_ORDER, key="s-gallery-order")
     which = right.selectbox("Cases", gallery.SUBSETS, key="s-gallery-cases")
     size = last.selectbox("Per page", GALLERY_SIZE, key="s-gallery-size")
-    for (param, _, options), value in zip(gallery_widgets, (by, order, which, size), strict=True):
-        ui.link_write(param, None if value == options[0] else str(value))
+    for (param, _, choices), value in zip(gallery_widgets, (by, order, which, size), strict=True):
+        ui.link_write(param, None if value == choices[0] else str(value))
     ordered = gallery.sort_cases(gallery.subset(scores, which), by, best_first=order == "best first")
     pages = gallery.n_pages(len(ordered), size)
     ui.link_choice("page", "s-gallery-page", range(1, pages + 1))
@@ -163,7 +163,7 @@ LEAK_SETTINGS = {
 def _leak(row: dict[str, Any], run_json: dict[str, Any]) -> None:
     """Which leak a run was made with, what it does, how it was applied, and a lucky-split run's draws."""
     protocol = row.get("protocol")
-    doc = run_json.get("protocol") if isinstance(run_json.get("protocol"), dict) else {}
+    doc = doc if isinstance(doc := run_json.get("protocol"), dict) else {}
     with st.container(key="s-leak"):
         st.warning(f"Leaky protocol **{ui.md_escape(protocol or 'none recorded')}**: "
                    f"{ui.md_escape(tables.protocol_label(protocol))}. Its score is inflated by the leak, so this run "
@@ -288,7 +288,7 @@ def render() -> None:
         st.warning("This run is not in the store.")
         return
     run_json, metrics = row.get("run_json") or {}, row.get("metrics_json") or {}
-    sub = run_json.get("submission") if isinstance(run_json.get("submission"), dict) else {}
+    sub = sub if isinstance(sub := run_json.get("submission"), dict) else {}
     st.subheader(ui.md_escape(row["submission"]))
     if sub.get("description"):
         st.text(str(sub["description"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -127,7 +128,7 @@ def draw_lesion(
 
     # Posterior features: a column below the lesion, darker (shadow) or brighter (enhancement), fading with depth.
     if posterior != "none":
-        cols = mask.any(axis=0)
+        cols = cast(np.ndarray, mask.any(axis=0))  # (axis given: an array)
         bottom_row = np.where(cols, h - 1 - np.argmax(mask[::-1], axis=0), 0).astype(np.float32)
         profile = cv2.GaussianBlur(cols.astype(np.float32)[None, :], (0, 0), max(3 * px, 0.5))[0]
         rows = np.arange(h, dtype=np.float32)[:, None]

@@ -127,6 +127,6 @@ def plan(config: SyntheticConfig) -> list[Item]:
 
     items = []
     for i, (label, number, _) in enumerate(slots):
-        src, kind = source_of.get(i, (None, None))
-        items.append(Item(i, label, number, src, kind, i in colour, i in annotate, _MASK_MODES[int(modes[i])]))
+        copied, kind = source_of.get(i, (None, None))
+        items.append(Item(i, label, number, copied, kind, i in colour, i in annotate, _MASK_MODES[int(modes[i])]))
     return items

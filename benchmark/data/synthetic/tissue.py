@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -147,8 +148,8 @@ def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLo
     e *= 1 - rng.uniform(0, 0.3) * np.abs(np.linspace(-1, 1, w, dtype=np.float32)[None, :]) ** 4
     speckle = rng.rayleigh(1.0, (h, w)).astype(np.float32)
     # Speckle grains are wider than tall (lateral resolution is worse than axial).
-    speckle = cv2.GaussianBlur(speckle, (0, 0), sigmaX=max(look.lateral_blur * px, 0.4),
-                               sigmaY=max(look.axial_blur * px, 0.3))
+    speckle = cast(np.ndarray, cv2.GaussianBlur(speckle, (0, 0), sigmaX=max(look.lateral_blur * px, 0.4),
+                                                sigmaY=max(look.axial_blur * px, 0.3)))
     speckle /= speckle.mean()
     speckle = speckle ** rng.uniform(*look.speckle_power)  # the blur tames the contrast; restore a speckle spread
     speckle /= speckle.mean()
