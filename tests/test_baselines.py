@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,18 @@ def test_first_conv_is_adapted_to_grey_input(tmp_path: Path):
     model = timm.create_model("resnet18", num_classes=3, in_chans=1)
     load_backbone(model, state, tmp_path / "x.pth", first_conv="conv1", classifier="fc")
     assert torch.allclose(model.conv1.weight, state["conv1.weight"].sum(dim=1, keepdim=True))
+
+
+def test_a_timm_url_given_with_its_file_name_is_looked_for_under_that_name(empty_caches: tuple[Path, Path],
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    # timm's pretrained configs may give the url as a (url, file name) pair: its download is kept under the name.
+    from benchmark.models import backbones
+
+    _, torch_home = empty_caches
+    cfg = timm.models.get_pretrained_cfg("resnet18.a1_in1k")
+    paired = replace(cfg, hf_hub_id=None, url=("https://example.org/weights/latest", "resnet18-paired.pth"))
+    monkeypatch.setattr(backbones.timm.models, "get_pretrained_cfg", lambda name: paired)
+    checkpoints = torch_home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(reference_state("resnet18"), checkpoints / "resnet18-paired.pth")
+    assert backbones.timm_weights("resnet18", "resnet18.a1_in1k", "") == checkpoints / "resnet18-paired.pth"

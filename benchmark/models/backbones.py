@@ -282,8 +282,8 @@ def timm_weights(model_name: str, timm_name: str, weights: str) -> Path:
         names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
         hub = [HubFile(cfg.hf_hub_id, n) for n in names]
     if cfg is not None and cfg.url:
-        # BUG?: timm also allows a (url, filename) pair here (cached under filename); Path(url) raises on a tuple
-        files = [torch_hub_checkpoint(cfg.url)]  # type: ignore[arg-type]
+        # timm also allows a (url, file name) pair, and then keeps its download under that name
+        files = [torch_hub_checkpoint(cfg.url[1] if isinstance(cfg.url, (tuple, list)) else cfg.url)]
     return find_weights(model_name, f"{timm_name} (timm)", weights, hub, files)
 
 
