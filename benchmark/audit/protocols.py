@@ -25,7 +25,6 @@ epoch by epoch).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -84,7 +83,7 @@ from benchmark.engine.options import (
 from benchmark.errors import BusbenchError
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, ScoringInputs, prepare, score_predictions
-from benchmark.fileio import atomic_write_json, try_lock
+from benchmark.fileio import atomic_write_json, read_json, try_lock
 from benchmark.metrics.classification import CLASSES
 from benchmark.plugins.submission import Submission
 from benchmark.results.identity import run_id, run_identity, source_fingerprint
@@ -212,7 +211,7 @@ def _run_lucky(ctx: AuditContext, plans: list[ProtocolPlan], rd: RunDir, doc: di
     doc["protocol"].update({"draws": draws, "reported_draw": best["draw"], "metric": metric,
                             "reported": "the best draw's test score, as if it were the only split"})
     doc["folds"] = fold_table
-    return json.loads(rd.metrics_json.read_text())
+    return read_json(rd.metrics_json)
 
 
 @dataclass
@@ -291,7 +290,7 @@ def _train(protocol: Protocol, ctx: AuditContext, req: AuditRequest, epochs: int
     lucky = protocol.has("lucky-split")
     if _is_done(rd):
         print(f"{name}: complete already, kept ({rd.path})", file=sys.stderr)
-        metrics = json.loads(rd.metrics_json.read_text())
+        metrics = read_json(rd.metrics_json)
     else:
         print(f"{name}: training {spec.name}, {epochs} epochs at {ctx.size} px -> {rd.path}", file=sys.stderr)
         if not lucky:

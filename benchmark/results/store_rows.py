@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BusbenchError
+from benchmark.fileio import read_json
 from benchmark.results.rundir import RunDir
 
 #: Run statuses written by the engine.
@@ -142,10 +143,7 @@ def _build_row(run_dir: Path) -> dict[str, Any]:
     name, value, low, high = None, None, None, None
     # A failed run never carries scores, whatever metrics file an earlier invocation left behind.
     if status in _SCORED_STATUSES and rd.metrics_json.exists():
-        try:
-            metrics = json.loads(rd.metrics_json.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise BusbenchError(rd.metrics_json, f"is not valid JSON ({exc})") from exc
+        metrics = read_json(rd.metrics_json)
         if not isinstance(metrics, dict):
             raise BusbenchError(rd.metrics_json, f"must hold a JSON object, not {type(metrics).__name__}")
         try:
