@@ -86,8 +86,10 @@ def _trial_params(storage: Path) -> dict[str, list[dict[str, float]]]:
     import optuna
     from optuna.trial import TrialState
 
+    from benchmark.tuning.worker import place_order
+
     url = f"sqlite:///{storage}"
-    return {name: [t.params for t in optuna.load_study(study_name=name, storage=url).get_trials()
+    return {name: [t.params for t in place_order(optuna.load_study(study_name=name, storage=url).get_trials())
                    if t.state == TrialState.COMPLETE]
             for name in sorted(optuna.study.get_all_study_names(url))}
 

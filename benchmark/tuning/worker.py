@@ -14,9 +14,11 @@ die at any point. The rules that keep the count exact:
 * When every place is held but trials are still running elsewhere, the worker waits for them (and fails and retries
   stale ones), so every worker ends with the same finished study and picks the same best parameters.
 
-Sampling is TPE with constant liar (running trials count as pessimistic guesses, so parallel workers spread out);
-its random stream for trial ``n`` is seeded from ``(seed, n)``, which makes a one-worker study reproducible and
-keeps parallel workers from drawing the same first points.
+Sampling is TPE (:class:`TrialSeededTPE`): the random stream of the trial at place ``k`` is seeded from
+``(seed, k)``, which makes a one-worker study reproducible, a killed and resumed one propose the same parameters at
+each place, and keeps parallel workers from drawing the same first points. A resumed worker may start the next place
+before the dead trial's heartbeat goes stale, so its retry can end up with a higher trial number than the trial
+that follows it: list trials in the order of their places with :func:`place_order`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def holds_place(trial: FrozenTrial) -> bool:
     return finished(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
 
 
+def place_order(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """``trials`` in the order of the places they hold: a retry sits where the dead trial it replaces started."""
+    return sorted(trials, key=lambda t: (t.system_attrs.get("failed_trial", t.number), t.number))
+
+
 def check_place(trial: optuna.Trial, n_trials: int) -> None:
     """Raise :class:`SurplusTrial` (recording it on the trial) when ``n_trials`` places are held ahead of it."""
     ahead = sum(1 for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and holds_place(t))
@@ -72,8 +79,8 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
 
     A trial's place is the number of earlier trials that hold a place in the study (:func:`holds_place`): a trial
     whose worker died holds none, and its retry takes its place. So a study that was killed and resumed seeds every
-    later trial as the uninterrupted study would, and proposes the same sequence of parameters (the trial numbers,
-    which count the dead trial, differ).
+    later trial as the uninterrupted study would, and proposes the same parameters at each place (the trial
+    numbers, which count the dead trial, differ; :func:`place_order` lists trials by place).
 
     Args:
         seed: Base seed (busbench derives it from the run seed and the outer fold).
@@ -115,7 +122,7 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
             inner.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
-        """Nothing to do: every trial is seeded from its number."""
+        """Nothing to do: every trial is seeded from its place."""
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
