@@ -13,8 +13,11 @@
 # audit's own clean run uses exactly the same budget, so every leak is measured against it. Audits resume: a killed
 # one continues from its last finished epoch when the same line runs again, and finished protocols are reused. Two
 # copies of this script on one --out take protocols in turn (a lock per protocol), so each core trains its own.
-# BUSI, THREADS, DEVICE and OUT come from the environment (leaderboard/plan_lib.sh).
+# BUSI, THREADS, DEVICE and OUT come from the environment (leaderboard/plan_lib.sh), PRECISION too (default fp32:
+# fp32 runs alike on every CPU, so an audit carried over to another machine keeps its run ids; "auto" would pick bf16
+# on a CPU with native bf16 and fp32 elsewhere, and bf16 without native support is about 7x slower).
 set -euo pipefail
+PRECISION=${PRECISION:-fp32}
 cd "$(dirname "$0")/.."
 
 SPLIT=splits/busi/5fold_examination.json
@@ -36,10 +39,10 @@ main() {
         [[ "$task" == classification ]] && protocols=${PROTOCOLS/,empty/}
         [[ "$task" == segmentation ]] && protocols=${PROTOCOLS/,overlay/}
         mkdir -p "$OUT/logs"
-        echo "== audit $name ($task): ${size} px, ${epochs} epochs, $THREADS thread(s), device $DEVICE, $SPLIT" >&2
+        echo "== audit $name ($task): ${size} px, ${epochs} epochs, $PRECISION, $THREADS thread(s), device $DEVICE, $SPLIT" >&2
         if .venv/bin/busbench audit protocols "$name" --task "$task" --dataset "$BUSI" --splits "$SPLIT" \
             --protocols "$protocols" --image-size "$size" --epochs "$epochs" --pretrained --device "$DEVICE" \
-            --threads "$THREADS" --out "$out" >>"$OUT/logs/audit-$name.log" 2>&1; then
+            --precision "$PRECISION" --threads "$THREADS" --out "$out" >>"$OUT/logs/audit-$name.log" 2>&1; then
             publish_audit "$out" "$name"
         else
             echo "   audit $name did not complete; see $OUT/logs/audit-$name.log" >&2
