@@ -20,6 +20,7 @@ import streamlit as st
 from benchmark.audit.paper_protocols import read_published
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
+from benchmark.evaluation import stored_run
 from benchmark.results.store import ResultsStore
 from benchmark.splits.schema import SplitFile
 from leaderboard import sources, tables, tuning
@@ -155,8 +156,8 @@ def split_for(row: dict[str, Any]) -> tuple[SplitFile | None, str]:
 
 @st.cache_resource(show_spinner="Opening the dataset…", max_entries=4)
 def dataset_matching(candidates: tuple[str, ...], fingerprint: str | None) -> tuple[Dataset | None, str]:
-    """The first candidate dataset with this fingerprint (see :func:`leaderboard.sources.open_matching`)."""
-    return sources.open_matching(list(candidates), fingerprint)
+    """The first candidate dataset with this fingerprint (see :func:`benchmark.evaluation.stored_run.open_matching`)."""
+    return stored_run.open_matching(list(candidates), fingerprint)
 
 
 def dataset_for(row: dict[str, Any]) -> tuple[Dataset | None, str]:

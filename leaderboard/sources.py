@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.audit.report import SCHEMA as AUDIT_SCHEMA
-from benchmark.data.dataset import Dataset
-from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
+from benchmark.evaluation import stored_run
 from benchmark.evaluation.stored_run import find_split_file
 from benchmark.fileio import cache_root
 from benchmark.results.rundir import PROB_COLUMNS, RunDir, read_masks
@@ -158,39 +157,13 @@ def find_split(run_dir: Path, run_json: dict[str, Any]) -> tuple[SplitFile | Non
 
 
 def dataset_candidates(run_json: dict[str, Any]) -> list[str]:
-    """Dataset locations to try for a run, in order: the leaderboard's data folder, $BUSBENCH_BUSI, the run's own."""
-    out = [os.environ[name] for name in (DATA_ENV, "BUSBENCH_BUSI") if os.environ.get(name)]
-    spec = (run_json.get("dataset") or {}).get("spec")
-    if isinstance(spec, str) and spec:
-        if spec == "synthetic" or spec.startswith("synthetic:"):
-            out.append(spec)
-        elif Path(spec).is_absolute():
-            out.append(spec)
-        else:
-            out += [str(ROOT / spec), str(Path.cwd() / spec)]
-    return list(dict.fromkeys(out))
+    """Dataset locations to try for a run, in order.
 
-
-def open_matching(candidates: list[str], fingerprint: str | None) -> tuple[Dataset | None, str]:
-    """The first candidate dataset whose fingerprint is ``fingerprint``.
-
-    Returns:
-        ``(dataset, location)``, or ``(None, what was tried and why each failed)``.
+    The leaderboard's data folder, then what every reader of a stored run tries
+    (:func:`benchmark.evaluation.stored_run.dataset_candidates`).
     """
-    tried = []
-    for spec in candidates:
-        if not spec.startswith("synthetic") and not Path(spec).exists():
-            tried.append(f"{spec}: not found")
-            continue
-        try:
-            dataset = open_dataset(spec)
-            if dataset.fingerprint() == fingerprint:
-                return dataset, spec
-        except BusbenchError as exc:
-            tried.append(f"{spec}: {exc.problem}")
-            continue
-        tried.append(f"{spec}: other data (fingerprint differs)")
-    return None, "; ".join(tried) or "the run records no dataset location"
+    first = (os.environ[DATA_ENV],) if os.environ.get(DATA_ENV) else ()
+    return stored_run.dataset_candidates(run_json, first=first)
 
 
 def class_predictions(run_dir: Path, folds: list[int]) -> tuple[list[str], np.ndarray, np.ndarray]:

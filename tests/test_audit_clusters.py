@@ -17,8 +17,8 @@ from benchmark.audit.clusters import (
     mask_conflicts,
     pair_evidence,
 )
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.data.busi import load_busi
+from benchmark.data.duplicates import find_duplicates
 
 
 def _procedural(seed: int, shape: tuple[int, int] = (150, 180)) -> np.ndarray:

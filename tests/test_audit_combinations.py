@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.leaks import LEAKS, Protocol, parse_protocol, report_order
 from benchmark.audit.paper_protocols import FLAG_READINGS, PUBLISHED, UnknownFlag, paper_protocols, readings
 from benchmark.audit.protocol_data import COPY_MARK, overlay_masks
 from benchmark.audit.protocol_plans import AuditContext, parse_protocols, protocol_plans
 from benchmark.audit.protocols import AuditRequest, audit_protocols
 from benchmark.cli import main
+from benchmark.data.duplicates import find_duplicates
 from benchmark.data.open import open_dataset
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.engine.tensors import labelled

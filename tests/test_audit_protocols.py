@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import benchmark.engine.fold as engine_fold
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.leaks import applicable
 from benchmark.audit.protocols import (
     COPY_MARK,
@@ -29,6 +28,7 @@ from benchmark.audit.protocols import (
     select_on_test_protocol,
 )
 from benchmark.cli import main
+from benchmark.data.duplicates import find_duplicates
 from benchmark.data.open import open_dataset
 from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import images_only, labelled

@@ -7,13 +7,13 @@ import csv
 import numpy as np
 import pytest
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.rescore import rescore_run
 from benchmark.cli import main
+from benchmark.data.duplicates import find_duplicates
 from benchmark.data.open import open_dataset
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions
+from benchmark.evaluation.evaluate import EvaluateRequest, evaluate_predictions
 from benchmark.splits.make import make_split
 
 TINY = "synthetic:n=45,seed=4,size=48"

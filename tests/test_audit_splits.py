@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.external_split import read_split_csv
 from benchmark.audit.leakage import external_leakage, split_leakage
+from benchmark.data.duplicates import find_duplicates
 from benchmark.data.open import open_dataset
 from benchmark.errors import BusbenchError
 from benchmark.splits.make import make_split

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.audit import duplicates as dup
-from benchmark.audit.duplicates import DetectorParams, DuplicatePair, DuplicateReport, find_duplicates
+from benchmark.data import duplicates as dup
 from benchmark.data.busi import load_busi
+from benchmark.data.duplicates import DetectorParams, DuplicatePair, DuplicateReport, find_duplicates
 from benchmark.errors import BusbenchError
 
 # Real BUSI images that are no duplicate of one another (checked visually, see BENCHMARKS.md), downscaled for speed.

@@ -17,10 +17,10 @@ import torch
 from benchmark.compat import ensure_torchvision_importable
 from benchmark.engine.runner import RunRequest, run_submission
 from benchmark.errors import BusbenchError
-from benchmark.models.recipes import recipe_optimizers
 from benchmark.plugins import create, get, list_models
 from benchmark.pretrained import read_state_dict
 from benchmark.pretrained_lite import LITE_WEIGHTS, lite_state_dict, lite_weights_file, load_lite
+from benchmark.training.recipes import recipe_optimizers
 from tests.helpers import write_tiny_split
 
 ensure_torchvision_importable()  # timm imports torchvision, which needs this next to a CPU torch

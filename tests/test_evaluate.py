@@ -12,7 +12,7 @@ from PIL import Image
 
 from benchmark.cli import main
 from benchmark.errors import BusbenchError
-from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
+from benchmark.evaluation.evaluate import EvaluateRequest, evaluate_predictions, headline_text
 from benchmark.evaluation.score import constant_prediction, score_predictions
 from benchmark.results.rundir import PROB_COLUMNS, RunDir, read_masks
 from benchmark.results.store import ResultsStore, default_store_url

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.audit.duplicates import DetectorParams, DuplicatePair
-from benchmark.audit.examinations import ExaminationParams
+from benchmark.data.duplicates import DetectorParams, DuplicatePair
+from benchmark.data.examinations import ExaminationParams
 from benchmark.errors import BusbenchError
 
 

@@ -122,7 +122,8 @@ def test_bad_input_is_a_one_line_error_before_anything_trains(tiny_split, tmp_pa
     cases = [
         (["--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"], "--scheduler: cannot reach a Dask"),
         (["--executor", "dask", "--scheduler", "http://127.0.0.1:8786"], "expected tcp://HOST:PORT"),
-        (["--workers", "2"], "--scheduler/--workers: apply to --executor dask only"),
+        (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler: applies to --executor dask only"),
+        (["--workers", "0"], "--workers: must be at least 1"),
         (["--executor", "dask", "--workers", "2", "--scheduler", cluster.scheduler_address], "--workers: sizes"),
         (["--executor", "dask", "--folds", "7", "--scheduler", cluster.scheduler_address], "fold(s) [7] do not exist"),
     ]

@@ -1,4 +1,4 @@
-"""The shared augmentation blocks (benchmark.models.augment) against torch, scipy and torchvision references."""
+"""The shared augmentation blocks (benchmark.training.augment) against torch, scipy and torchvision references."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from scipy import ndimage
 
 from benchmark.compat import ensure_torchvision_importable
-from benchmark.models.augment import (
+from benchmark.training.augment import (
     adjust_brightness,
     adjust_contrast,
     affine_theta,
@@ -161,3 +161,17 @@ def test_draws_take_every_number_from_the_generator():
     blurred = sigmas > 0
     assert 0.4 < float(blurred.float().mean()) < 0.6 and float(sigmas[blurred].min()) >= 0.1
     assert doubles.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["augment", "recipes"])
+def test_models_modules_re_export_every_public_training_block(name):
+    """Committed submissions import ``benchmark.models.augment`` and ``.recipes``: the very objects, every name."""
+    import importlib
+    import types
+
+    old = importlib.import_module(f"benchmark.models.{name}")
+    new = importlib.import_module(f"benchmark.training.{name}")
+    public = sorted(n for n, v in vars(new).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)
+                    and getattr(v, "__module__", new.__name__) == new.__name__)
+    assert sorted(old.__all__) == public
+    assert all(getattr(old, n) is getattr(new, n) for n in public)

@@ -19,9 +19,9 @@ from benchmark.models.backbones import (
     local_weights,
     standard_classifier,
 )
-from benchmark.models.recipes import recipe_optimizers
 from benchmark.models.transfer import TransferSubmission, finetune_layers
 from benchmark.plugins import ModelSpec, Submission
+from benchmark.training.recipes import recipe_optimizers
 from tests.helpers import TINY, write_tiny_split
 
 

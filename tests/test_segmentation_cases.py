@@ -16,7 +16,8 @@ from benchmark.cli import main
 from benchmark.errors import BusbenchError
 from benchmark.evaluation import compare as compare_module
 from benchmark.evaluation.compare import compare_runs
-from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, read_run_predictions
+from benchmark.evaluation.evaluate import EvaluateRequest, evaluate_predictions
+from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import CASE_COLUMNS, inputs_from_cases, score_predictions, stored_cases
 from benchmark.metrics.boundary import (
     NSD_TOLERANCE_PX,

@@ -399,3 +399,31 @@ def test_site_b_draws_other_breasts(tmp_path):
     assert images == sorted(name for name in b if "_mask" not in name)  # the same plan: classes and image names
     lesions = [name for name in a if name.endswith("_mask.png") and "normal" not in name and name in b]
     assert lesions and all(a[name] != b[name] for name in lesions)  # other lesions, not the same ones restyled
+
+
+_SIMD_PROBE = """
+import hashlib, sys, tempfile
+from pathlib import Path
+import cv2
+cv2.setUseOptimized(sys.argv[1] == "on")
+from benchmark.data.synthetic.config import parse_synthetic_spec
+from benchmark.data.synthetic.generation import generate
+with tempfile.TemporaryDirectory() as d:
+    root = generate(parse_synthetic_spec("synthetic:n=3,site=b"), d, workers=1)
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*.png")):
+        h.update(p.name.encode() + p.read_bytes())
+print(h.hexdigest())
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: float32 OpenCV calls in the generator take CPU-specific SIMD "
+                   "paths, so phantoms drawn on CPUs with and without AVX-512 differ; when this passes, remove the "
+                   "marker and tests.helpers.skip_unless_site_b_reproducible")
+def test_phantom_pixels_do_not_depend_on_the_cpu_s_simd_path():
+    import subprocess
+    import sys
+
+    drawn = {mode: subprocess.run([sys.executable, "-c", _SIMD_PROBE, mode], capture_output=True, text=True,
+                                  check=True, cwd=Path(__file__).resolve().parents[1]).stdout for mode in ("on", "off")}
+    assert drawn["on"] == drawn["off"]

@@ -188,7 +188,7 @@ def test_readme_baseline_and_protocol_budgets_match_the_run_folders() -> None:
 
 
 def test_headline_line_of_a_run_folder_says_how_it_was_trained() -> None:
-    from benchmark.evaluation.predictions import headline_text
+    from benchmark.evaluation.evaluate import headline_text
 
     for folder in _committed():
         run = json.loads((folder / "run.json").read_text())

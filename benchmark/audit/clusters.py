@@ -19,13 +19,17 @@ other pixels: re-encoded, brightness, annotations).
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from benchmark.audit.duplicates import DuplicatePair, DuplicateReport
+from benchmark.data.cache import DerivedCache
 from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import DuplicatePair, DuplicateReport
 from benchmark.data.images import to_grey
 
 MASK_CONFLICT_DICE = 0.8
@@ -115,31 +119,57 @@ def aligned_dice(grey_a: np.ndarray, mask_a: np.ndarray, grey_b: np.ndarray, mas
     return dice(ma[y0:y1, x0:x1], mb[y0 + dy:y1 + dy, x0 + dx:x1 + dx])
 
 
+#: Raise when the mask agreement of a pair is computed differently: cached agreements are then unused.
+_AGREEMENT_VERSION = 1
+
+
 def pair_evidence(dataset: Dataset, report: DuplicateReport) -> list[PairEvidence]:
-    """Evidence of every pair of ``report``, with mask agreement when the dataset has masks."""
+    """Evidence of every pair of ``report``, with mask agreement when the dataset has masks.
+
+    Agreements depend only on the two cases' pixels and masks and the pair's geometry, so they are cached by the
+    cases' fingerprints (:class:`benchmark.data.cache.DerivedCache` ``"mask-agreement"``); the rest are computed in
+    a few threads, each case decoded once.
+    """
     facts = dataset.facts()
-    decoded: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    cache = DerivedCache("mask-agreement", {"version": _AGREEMENT_VERSION, "align_size": ALIGN_SIZE})
 
-    def get(cid: str) -> tuple[np.ndarray, np.ndarray | None]:
-        if cid not in decoded:
-            rgb, mask = dataset.decode(dataset.case(cid))
-            decoded[cid] = (to_grey(rgb), mask)
-        return decoded[cid]
+    def key(p: DuplicatePair) -> str:
+        return f"{facts[p.a].fingerprint}|{facts[p.b].fingerprint}|{p.kind}|{p.flipped}|{p.scale!r}"
 
-    out = []
-    for p in report.pairs:
-        shape_a = (facts[p.a].height, facts[p.a].width)
-        shape_b = (facts[p.b].height, facts[p.b].width)
-        agreement = None
-        if dataset.has_masks:
+    agreement: dict[tuple[str, str], float | None] = {}
+    todo = []
+    for p in report.pairs if dataset.has_masks else ():
+        hit = cache.get(key(p))
+        if hit is None:
+            todo.append(p)
+        else:
+            agreement[(p.a, p.b)] = hit["dice"]
+    if todo:
+        decoded: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        locks = {cid: threading.Lock() for p in todo for cid in (p.a, p.b)}
+
+        def get(cid: str) -> tuple[np.ndarray, np.ndarray | None]:
+            with locks[cid]:  # one decode per case, even when two threads want it at once
+                if cid not in decoded:
+                    rgb, mask = dataset.decode(dataset.case(cid))
+                    decoded[cid] = (to_grey(rgb), mask)
+                return decoded[cid]
+
+        def measure(p: DuplicatePair) -> float | None:
             (ga, ma), (gb, mb) = get(p.a), get(p.b)
-            if ma is not None and mb is not None:
-                if p.kind == "exact" and ma.shape == mb.shape:
-                    agreement = dice(ma, mb)
-                else:
-                    agreement = aligned_dice(ga, ma, gb, mb, p.flipped, p.scale)
-        out.append(PairEvidence(p, relation(p, shape_a, shape_b), agreement))
-    return out
+            if ma is None or mb is None:
+                return None
+            if p.kind == "exact" and ma.shape == mb.shape:
+                return dice(ma, mb)
+            return aligned_dice(ga, ma, gb, mb, p.flipped, p.scale)
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for p, value in zip(todo, pool.map(measure, todo), strict=True):
+                agreement[(p.a, p.b)] = value
+                cache.put(key(p), {"dice": value})
+        cache.save()
+    return [PairEvidence(p, relation(p, (facts[p.a].height, facts[p.a].width), (facts[p.b].height, facts[p.b].width)),
+                         agreement.get((p.a, p.b))) for p in report.pairs]
 
 
 def cluster_records(dataset: Dataset, report: DuplicateReport, evidence: list[PairEvidence]) -> list[dict]:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from benchmark.data.case import case_id_from_name
+from benchmark.data.csvtable import format_rows, read_csv_table
 from benchmark.data.dataset import Dataset
-from benchmark.data.manifest import format_rows, read_csv_table
 from benchmark.errors import BusbenchError, list_some
 
 FILE_COLUMNS = ("filename", "file", "image", "image_path", "path", "case_id", "id")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from typing import Any
 
@@ -17,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from benchmark.data.cache import DerivedCache
 from benchmark.data.dataset import Dataset
 
 THUMB_HEIGHT = 110
@@ -47,24 +50,60 @@ def thumbnail(rgb: np.ndarray, mask: np.ndarray | None = None) -> str:
         small = np.ascontiguousarray(small)
         cv2.drawContours(small, contours, -1, (0, 255, 0), 1)
     buf = io.BytesIO()
-    Image.fromarray(small).save(buf, format="PNG", optimize=True)
+    Image.fromarray(small).save(buf, format="PNG", compress_level=1)  # 6x faster than optimize=True, 5% larger
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: Raise when :func:`thumbnail` draws differently: cached thumbnails are then unused.
+_THUMB_VERSION = 1
+
+
 class _Thumbs:
-    """Thumbnails of cases, each decoded once."""
+    """Thumbnails of cases: cached by fingerprint across audits, the missing ones drawn in a few threads.
+
+    The page is rendered twice: first with ``recording`` on, which only notes the figures it asks for, then after
+    :meth:`fill` has made them all at once (so their decoding and PNG encoding run in parallel).
+    """
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
-        self.cache: dict[tuple[str, bool], str] = {}
+        self.uris: dict[tuple[str, bool], str] = {}
+        self.wanted: list[tuple[str, bool]] = []
+        self.recording = True
+        self._cache = DerivedCache("thumbnail", {"version": _THUMB_VERSION, "height": THUMB_HEIGHT})
 
     def figure(self, case_id: str, caption: str, outline: bool = False) -> str:
         key = (case_id, outline)
-        if key not in self.cache:
-            rgb, mask = self.dataset.decode(self.dataset.case(case_id))
-            self.cache[key] = thumbnail(rgb, mask if outline else None)
-        return (f'<figure><img alt="{escape(case_id)}" src="{self.cache[key]}">'
+        if self.recording:
+            self.wanted.append(key)
+            return ""
+        return (f'<figure><img alt="{escape(case_id)}" src="{self.uris[key]}">'
                 f"<figcaption>{caption}</figcaption></figure>")
+
+    def _cache_key(self, key: tuple[str, bool]) -> str:
+        facts = self.dataset.facts()[key[0]]
+        # the image alone decides a plain thumbnail; an outlined one depends on the mask too
+        return f"outline|{facts.fingerprint}" if key[1] else f"plain|{facts.image_fingerprint}"
+
+    def _draw(self, key: tuple[str, bool]) -> str:
+        rgb, mask = self.dataset.decode(self.dataset.case(key[0]))
+        return thumbnail(rgb, mask if key[1] else None)
+
+    def fill(self) -> None:
+        """Make every thumbnail asked for while recording, then stop recording."""
+        todo = []
+        for key in dict.fromkeys(self.wanted):
+            hit = self._cache.get(self._cache_key(key))
+            if hit is None:
+                todo.append(key)
+            else:
+                self.uris[key] = hit
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for key, uri in zip(todo, pool.map(self._draw, todo), strict=True):
+                self.uris[key] = uri
+                self._cache.put(self._cache_key(key), uri)
+        self._cache.save()
+        self.recording = False
 
 
 def _member_caption(m: dict[str, str]) -> str:
@@ -108,6 +147,12 @@ def _leakage(s: dict[str, Any]) -> str:
 def render_html(doc: dict[str, Any], dataset: Dataset) -> str:
     """The report page of an ``audit.json`` document (see module docstring)."""
     thumbs = _Thumbs(dataset)
+    _page(doc, dataset, thumbs)  # notes the thumbnails the page shows
+    thumbs.fill()
+    return _page(doc, dataset, thumbs)
+
+
+def _page(doc: dict[str, Any], dataset: Dataset, thumbs: _Thumbs) -> str:
     d, dup = doc["dataset"], doc["duplicates"]
     clusters = dup["clusters"]
     cross = [c for c in clusters if c["cross_class"]]

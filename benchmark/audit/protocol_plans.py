@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from benchmark.audit.duplicates import DuplicateReport
 from benchmark.audit.leaks import (
     AUGMENTED_COPIES,
     CLEAN,
@@ -54,6 +53,7 @@ from benchmark.audit.leaks import (
 from benchmark.audit.paper_protocols import PUBLISHED, paper_protocols, read_published
 from benchmark.audit.protocol_data import OVERLAY_ALPHA, augmented_copies, concat, original_id, overlay_masks, take
 from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import DuplicateReport
 from benchmark.engine.fold import FoldData
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError

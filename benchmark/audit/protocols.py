@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.leaks import ALIASES, AUGMENTED_COPIES, LEAKS, LUCKY_DRAWS, PROTOCOLS, Protocol, report_order
 from benchmark.audit.paper_protocols import PUBLISHED
 from benchmark.audit.protocol_data import (
@@ -70,6 +69,7 @@ from benchmark.audit.protocol_report import (
     paired_difference,
 )
 from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import find_duplicates
 from benchmark.data.open import open_dataset
 from benchmark.engine.device import ComputeSetup, resolve_compute
 from benchmark.engine.fold import LOCK_POLL_SECONDS, fold_entry, run_folds

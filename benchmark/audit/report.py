@@ -41,15 +41,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmark.audit.annotations import detector_thresholds, scan_dataset
+import numpy as np
+
+from benchmark.audit.annotations import BurntInScan, detector_thresholds
 from benchmark.audit.clusters import MASK_CONFLICT_DICE, cluster_records, mask_conflicts, pair_evidence
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.external_split import read_split_csv
 from benchmark.audit.leakage import external_leakage, split_leakage
-from benchmark.data.dataset import Dataset
+from benchmark.data.case import Case
+from benchmark.data.dataset import CaseFacts, Dataset
+from benchmark.data.duplicates import DetectorParams, find_duplicates
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json, atomic_write_text
 from benchmark.splits.make import library_versions
+from benchmark.splits.schema import read_split
 from benchmark.splits.show import patient_keys
 from benchmark.splits.verify import load_split
 
@@ -75,13 +79,24 @@ def audit_dataset(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: 
         BusbenchError: On unreadable data or a bad split file or CSV (checked before the slow work).
     """
     started = time.perf_counter()
-    loaded = [(str(p), load_split(p, dataset)) for p in splits]
+    for path in splits:
+        read_split(path)  # a malformed split file fails here, before any decoding (load_split below verifies)
     external = [read_split_csv(p, dataset) for p in split_csvs]
-    dataset.facts(progress=progress)
-    report = find_duplicates(dataset, progress=progress)
+    # One decoding pass: the images that fingerprinting decodes are scanned for burnt-in marks and shrunk for the
+    # duplicate detector there and then (cases whose fingerprints are cached are not decoded at all).
+    scan, params = BurntInScan(), DetectorParams()
+    verify_size = (params.verify_size, params.verify_size)
+
+    def visit(case: Case, facts: CaseFacts, rgb: np.ndarray, mask: np.ndarray | None) -> None:
+        scan.visit(case, facts, rgb, mask)
+        dataset.keep_decoded(facts.fingerprint, rgb, mask, verify_size)
+
+    dataset.facts(progress=progress, on_decoded=visit)
+    loaded = [(str(p), load_split(p, dataset)) for p in splits]
+    report = find_duplicates(dataset, params, progress=progress)
     evidence = pair_evidence(dataset, report)
     clusters = cluster_records(dataset, report, evidence)
-    burnt = scan_dataset(dataset, progress=progress)
+    burnt = scan.run(dataset, progress=progress)
     ids = report.cluster_ids([c.case_id for c in dataset.cases])
     patients = patient_keys(dataset)
     leakage = [split_leakage(s, path, ids, patients) for path, s in loaded]

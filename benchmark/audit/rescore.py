@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audit.duplicates import find_duplicates
 from benchmark.audit.leakage import fold_leakage
+from benchmark.data.duplicates import find_duplicates
 from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import HEADLINE, N_BOOT, ScoringInputs, prepare
 from benchmark.evaluation.stored_run import read_scored_run, run_data

@@ -97,7 +97,7 @@ def run_manifest(args: argparse.Namespace) -> int:
 
 def run_duplicates(args: argparse.Namespace) -> int:
     """``busbench data duplicates``."""
-    from benchmark.audit.duplicates import find_duplicates
+    from benchmark.data.duplicates import find_duplicates
     from benchmark.data.open import open_dataset
     from benchmark.fileio import atomic_write_text
 

@@ -50,7 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``busbench evaluate``: exit 0 once the predictions are scored and recorded."""
-    from benchmark.evaluation.predictions import EvaluateRequest, evaluate_predictions, headline_text
+    from benchmark.evaluation.evaluate import EvaluateRequest, evaluate_predictions, headline_text
 
     outcome = evaluate_predictions(EvaluateRequest(
         predictions=args.predictions, dataset=args.dataset, splits=args.splits, task=args.task, name=args.name,

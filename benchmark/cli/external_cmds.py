@@ -32,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_external_cmd(args: argparse.Namespace) -> int:
     """``busbench external``: exit 0 when every fold completed and was scored, 1 when a fold failed."""
     from benchmark.engine.external import ExternalRequest, run_external  # torch only for commands that train
-    from benchmark.evaluation.predictions import headline_text
+    from benchmark.evaluation.evaluate import headline_text
     from benchmark.evaluation.training import trained_text
     from benchmark.results.rundir import RunDir
 

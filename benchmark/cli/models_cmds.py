@@ -30,12 +30,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=_seeds, default=(0,), help="run seed (default 0); comma-separated for one run each")
     add_training_options(run)
     run.add_argument("--executor", choices=("local", "dask"), default="local",
-                     help="local: here, fold after fold (default); dask: one task per fold on a Dask cluster "
-                          "(pip install -e '.[distributed]'; see the README, 'Many machines')")
+                     help="local: on this machine, --workers folds at a time (default); dask: one task per fold on "
+                          "a Dask cluster (pip install -e '.[distributed]'; see the README, 'Many machines')")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="Dask scheduler to use, e.g. tcp://host:8786 (default: a local cluster on 127.0.0.1)")
-    run.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: CPU cores "
-                                                 "divided by --threads)")
+    run.add_argument("--workers", type=int, help="local: folds trained at once, each in its own process with CPU "
+                                                 "cores / workers threads (default 1); dask: worker processes of the "
+                                                 "local cluster (default: CPU cores divided by --threads)")
     run.set_defaults(run=run_run)
 
 
@@ -71,7 +72,7 @@ def run_run(args: argparse.Namespace) -> int:
     hparams = {name: training_hparams(name, args.set, args.pretrained) for name in names}
     from benchmark.engine.executors import ExecutorOptions, run_grid  # torch is imported only for commands that train
     from benchmark.engine.runner import RunRequest
-    from benchmark.evaluation.predictions import headline_text
+    from benchmark.evaluation.evaluate import headline_text
 
     requests = []
     for name in names:

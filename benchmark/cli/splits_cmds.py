@@ -174,7 +174,7 @@ def run_mark_edited(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """``busbench splits show``."""
-    from benchmark.audit.duplicates import find_duplicates
+    from benchmark.data.duplicates import find_duplicates
     from benchmark.data.open import open_dataset
     from benchmark.splits.show import patient_keys, render_summary, summarise
     from benchmark.splits.verify import load_split

@@ -88,7 +88,7 @@ def run_tune(args: argparse.Namespace) -> int:
         return run_show(args)
     _need(args)
     # optuna and torch are imported only for commands that tune.
-    from benchmark.evaluation.predictions import headline_text
+    from benchmark.evaluation.evaluate import headline_text
     from benchmark.tuning.nested import TuneRequest, tune_submission
 
     hparams = parse_assignments(args.set)

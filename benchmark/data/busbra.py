@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from benchmark.data.case import Case, case_id_from_name
+from benchmark.data.csvtable import CsvTable, format_rows, read_csv_table
 from benchmark.data.dataset import Dataset
-from benchmark.data.manifest import CsvTable, format_rows, read_csv_table
 from benchmark.data.source import FileSource, open_source
 from benchmark.errors import BusbenchError, list_some
 

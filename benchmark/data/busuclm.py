@@ -30,9 +30,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from benchmark.data.case import Case, case_id_from_name
+from benchmark.data.csvtable import CsvTable, read_csv_table
 from benchmark.data.dataset import Dataset
 from benchmark.data.images import decode_image
-from benchmark.data.manifest import CsvTable, read_csv_table
 from benchmark.data.source import FileSource, open_source
 from benchmark.errors import BusbenchError, list_some
 

@@ -4,6 +4,7 @@ Layout under :func:`benchmark.fileio.cache_root` (``$BUSBENCH_CACHE_DIR``, defau
 
     index/<source-hash>.json          case_id -> {key, fp, image_fp, shape}   (key = files' size+mtime or CRC)
     decoded/<fp[:2]>/<fp>-<H>x<W>.npz  grey image uint8 (+ mask bool) of one case at one size ("native" = original)
+    derived/<name>-<recipe-hash>.json  pixel fingerprint(s) -> a value computed from those pixels only
 
 A case is re-decoded only when one of its files' key changes; decoded arrays are keyed by the case fingerprint, so
 changed pixels never hit a stale entry. Every write is atomic, so an interrupted run leaves a usable cache.
@@ -74,3 +75,48 @@ def store_decoded(fingerprint: str, size: tuple[int, int] | None, image: np.ndar
     arrays: dict[str, Any] = {"image": image} if mask is None else {"image": image, "mask": mask}
     np.savez(buf, **arrays)
     atomic_write_bytes(_decoded_path(fingerprint, size), buf.getvalue())
+
+
+class DerivedCache:
+    """Values computed from pixels alone (a detector's findings, a thumbnail), keyed by pixel fingerprints.
+
+    One JSON file per ``name`` and ``recipe``: the recipe is everything besides the pixels that decides the value
+    (detector thresholds, a version tag, a size), so changing it starts a new file and a stale value is never read.
+    Keys are built from fingerprints (:meth:`benchmark.data.dataset.Dataset.facts`), so changed pixels miss.
+
+    :meth:`save` re-reads the file and adds this process's new entries before its atomic write, so two processes
+    filling one cache at once both keep what they computed (a lost race only costs a recomputation).
+
+    Args:
+        name: What is cached (a file-name-safe word).
+        recipe: JSON-ready description of everything except the pixels that the values depend on.
+    """
+
+    def __init__(self, name: str, recipe: Any):
+        digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+        self.path = cache_root() / "derived" / f"{name}-{digest}.json"
+        self._entries = self._read()
+        self._new: dict[str, Any] = {}
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}  # missing or damaged: recompute
+        return entries if isinstance(entries, dict) else {}
+
+    def get(self, key: str) -> Any | None:
+        """The cached value for ``key``, or ``None``."""
+        return self._new.get(key, self._entries.get(key))
+
+    def put(self, key: str, value: Any) -> None:
+        """Remember a JSON-ready value; written out by :meth:`save`."""
+        self._new[key] = value
+
+    def save(self) -> None:
+        """Add the new entries to the file atomically (keeping entries other processes wrote meanwhile)."""
+        if not self._new:
+            return
+        merged = {**self._read(), **self._new}
+        atomic_write_json(self.path, merged, indent=None)
+        self._entries, self._new = merged, {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -41,6 +41,10 @@ class CaseFacts:
     height: int
     width: int
     lesion_pixels: int
+
+
+#: ``on_decoded(case, facts, rgb, mask)``: see :meth:`Dataset.facts`.
+OnDecoded = Callable[[Case, CaseFacts, np.ndarray, "np.ndarray | None"], None]
 
 
 class Dataset:
@@ -155,26 +159,49 @@ class Dataset:
         native = load_decoded(fp, None) if target is not None else None
         if native is None:
             rgb, mask = self.decode(case)
-            native = (to_grey(rgb), mask)
-            if target is None:
-                store_decoded(fp, None, *native)
-                return native
+            return self.keep_decoded(fp, rgb, mask, target)
         image, mask = resize_pair(native[0], native[1], target)  # type: ignore[arg-type]
         store_decoded(fp, target, image, mask)
         return image, mask
+
+    @staticmethod
+    def keep_decoded(fingerprint: str, rgb: np.ndarray, mask: np.ndarray | None,
+                     size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Put what :meth:`load` returns for ``size`` into the decoded cache, from pixels decoded elsewhere.
+
+        A caller that decoded a case anyway (for example in :meth:`facts`'s ``on_decoded``) saves :meth:`load` a
+        second decode of the same files.
+
+        Args:
+            fingerprint: The case's fingerprint (:class:`CaseFacts`).
+            rgb: Its decoded RGB image (:meth:`decode`).
+            mask: Its decoded mask, or ``None``.
+            size: ``(height, width)``, or ``None`` for the original size.
+
+        Returns:
+            ``(image, mask)`` as :meth:`load` gives them.
+        """
+        grey = to_grey(rgb)
+        image, small = (grey, mask) if size is None else resize_pair(grey, mask, size)
+        store_decoded(fingerprint, size, image, small)
+        return image, small
 
     # --- fingerprints --------------------------------------------------------------------------------------------
     def _file_key(self, case: Case) -> str:
         # The leading tag changes whenever what the index stores changes, so old entries are simply recomputed.
         return "v1|" + "|".join(self.source.stat_key(p) for p in (case.image, *case.masks))
 
-    def _compute(self, case: Case) -> CaseFacts:
+    def _compute(self, case: Case, on_decoded: OnDecoded | None = None) -> CaseFacts:
         rgb, mask = self.decode(case)
         image_fp, case_fp = pixel_digest(rgb, mask)
         area = -1 if mask is None else int(mask.sum())
-        return CaseFacts(case_fp, image_fp, int(rgb.shape[0]), int(rgb.shape[1]), area)
+        facts = CaseFacts(case_fp, image_fp, int(rgb.shape[0]), int(rgb.shape[1]), area)
+        if on_decoded is not None:
+            on_decoded(case, facts, rgb, mask)
+        return facts
 
-    def facts(self, *, progress: bool = False, fresh: bool = False) -> dict[str, CaseFacts]:
+    def facts(self, *, progress: bool = False, fresh: bool = False,
+              on_decoded: OnDecoded | None = None) -> dict[str, CaseFacts]:
         """Fingerprints and sizes of every case, decoding only cases whose files changed since last time.
 
         "Changed" is judged by the fingerprint index's cheap key (a file's size and modification time, or a zip
@@ -184,6 +211,10 @@ class Dataset:
         Args:
             progress: Show a progress bar on the terminal while decoding.
             fresh: Ignore the index and decode every file.
+            on_decoded: Called as ``on_decoded(case, facts, rgb, mask)`` for every case decoded here (in the
+                decoding threads, so it must be thread-safe), so that a caller that needs the pixels too decodes
+                each file once. Cases whose facts came from the index, or from an earlier call, are not decoded
+                and not passed.
 
         Raises:
             BusbenchError: If any file is corrupt or inconsistent (the first one found is reported).
@@ -204,7 +235,7 @@ class Dataset:
         if todo:
             workers = min(8, os.cpu_count() or 1)
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                results = pool.map(lambda item: self._compute(item[0]), todo)
+                results = pool.map(lambda item: self._compute(item[0], on_decoded), todo)
                 bar = tqdm(results, total=len(todo), desc=f"decoding {self.name}", unit="img", disable=not progress)
                 try:
                     for (case, key), f in zip(todo, bar, strict=True):

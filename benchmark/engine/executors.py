@@ -52,10 +52,12 @@ class ExecutorOptions:
     """Where the runs of one ``busbench run`` train.
 
     Attributes:
-        kind: ``local`` (this process, fold after fold) or ``dask`` (one task per fold).
+        kind: ``local`` (this machine, ``workers`` folds at a time, each in its own plugin process) or ``dask``
+            (one task per fold).
         scheduler: Address of a running Dask scheduler (``tcp://host:8786``); ``None`` starts a local cluster.
-        workers: Worker processes of the local cluster (one task at a time each); default: CPU cores divided by
-            ``--threads`` (1 when not given).
+        workers: Local: folds trained at once (default 1), each with CPU cores divided by ``workers`` threads
+            unless ``--threads`` says otherwise. Dask: worker processes of the local cluster (one task at a time
+            each); default: CPU cores divided by ``--threads`` (1 when not given).
     """
 
     kind: str = "local"
@@ -76,14 +78,18 @@ def run_grid(requests: Sequence[RunRequest], options: ExecutorOptions | None = N
     options = options or ExecutorOptions()
     if options.kind not in EXECUTORS:
         raise BusbenchError("--executor", f"unknown executor {options.kind!r} (expected {', '.join(EXECUTORS)})")
+    if options.workers is not None and options.workers < 1:
+        raise BusbenchError("--workers", f"must be at least 1, got {options.workers}")
     if options.kind == "local":
-        if options.scheduler is not None or options.workers is not None:
-            raise BusbenchError("--scheduler/--workers", "apply to --executor dask only")
+        if options.scheduler is not None:
+            raise BusbenchError("--scheduler", "applies to --executor dask only")
+        jobs = options.workers or 1
+        if jobs > 1:  # folds at once, each plugin process with its share of the cores
+            per_job = max(1, (os.cpu_count() or 1) // jobs)
+            requests = [replace(r, jobs=jobs, threads=r.threads or per_job) for r in requests]
         return [run_submission(req) for req in requests]
     if options.scheduler is not None and options.workers is not None:
         raise BusbenchError("--workers", "sizes the local cluster; with --scheduler the cluster's own workers train")
-    if options.workers is not None and options.workers < 1:
-        raise BusbenchError("--workers", f"must be at least 1, got {options.workers}")
     if options.scheduler is None:
         # One task per worker process: give each its share of the cores unless --threads says otherwise, so that
         # N workers do not each start a thread per core.

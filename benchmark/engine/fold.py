@@ -16,8 +16,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -215,18 +218,21 @@ def fold_entry(result: dict[str, Any]) -> dict[str, Any]:
 
 def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], build: Callable[[int], FoldData], *,
               code: str, epochs: int, seed: int, compute: ComputeSetup, rd: RunDir, doc: dict[str, Any] | None,
-              progress: bool = False, stop_on_failure: bool = False) -> dict[int, str]:
+              progress: bool = False, stop_on_failure: bool = False, jobs: int = 1) -> dict[int, str]:
     """Run each fold that has not completed (finished folds are kept, never recomputed).
 
     Each fold trains under a lock (``.locks/fold-<k>.lock`` in the run folder): a fold that another process is
     training is left to it and looked at again when that process is done, so commands sharing a run folder (the
     same command twice, ``--folds`` in two shells, Dask workers) never train one fold twice at once.
 
+    With ``jobs`` above 1, that many folds train at once, each in its own plugin process (give each
+    ``compute.threads`` accordingly); a fold's numbers do not depend on what trains beside it.
+
     Args:
         submission: The configured submission.
         dataset: The dataset.
         folds: The folds to run, in order.
-        build: Makes fold ``k``'s data, only when the fold runs (one fold's tensors are held at a time).
+        build: Makes fold ``k``'s data, only when the fold runs (one fold's tensors are held per job).
         code: The sha256 of the submission's source files that the run's identity recorded.
         doc: The run's ``run.json`` document: each completed fold's summary and the parameter count go into it and
             it is written after every fold. ``None`` for a folder without its own ``run.json`` (a lucky-split draw).
@@ -236,6 +242,7 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
         rd: The run folder.
         progress: Show a batch progress bar.
         stop_on_failure: Re-raise the first failure instead of recording it and going on to the next fold.
+        jobs: Folds trained at once.
 
     Returns:
         The failed folds' errors.
@@ -244,33 +251,57 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
         PluginError: With ``stop_on_failure``, if the submission's code fails on a fold.
     """
     failed: dict[int, str] = {}
-    pending, told = list(folds), set()
-    while pending:
-        for k in list(pending):
-            with try_lock(rd.lock_path(f"fold-{k}")) as mine:
-                if not mine:  # another process trains this fold now: come back to it when it is done
-                    if k not in told:
-                        told.add(k)
-                        print(f"fold {k}: another process is training it; waiting", file=sys.stderr)
-                    continue
-                pending.remove(k)
-                previous = rd.fold_result(k)
-                if previous is not None and previous.get("status") == "completed":
-                    print(f"fold {k}: complete already, kept", file=sys.stderr)
-                    continue
-                try:
-                    run = run_fold(submission, dataset, k, partial(build, k), code=code, epochs=epochs, seed=seed,
-                                   compute=compute, rd=rd, progress=progress)
-                except PluginError as exc:
-                    if stop_on_failure:
-                        raise
+    pending: deque[int] = deque(folds)
+    put_back: dict[int, float] = {}  # when a fold held by another process was last looked at
+    told: set[int] = set()
+    guard = threading.Lock()  # the queue, the failures and run.json are shared by the jobs
+
+    def attempt(k: int) -> bool:
+        """Run fold ``k`` unless another process holds it; ``False`` to come back to it later."""
+        with try_lock(rd.lock_path(f"fold-{k}")) as mine:
+            if not mine:  # another process trains this fold now: come back to it when it is done
+                if k not in told:
+                    told.add(k)
+                    print(f"fold {k}: another process is training it; waiting", file=sys.stderr)
+                return False
+            previous = rd.fold_result(k)
+            if previous is not None and previous.get("status") == "completed":
+                print(f"fold {k}: complete already, kept", file=sys.stderr)
+                return True
+            try:
+                run = run_fold(submission, dataset, k, partial(build, k), code=code, epochs=epochs, seed=seed,
+                               compute=compute, rd=rd, progress=progress)
+            except PluginError as exc:
+                if stop_on_failure:
+                    raise
+                with guard:
                     failed[k] = str(exc)
-                    print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
-                    continue
-                if doc is not None:
+                print(f"fold {k}: FAILED: {exc}", file=sys.stderr)
+                return True
+            if doc is not None:
+                with guard:
                     doc["folds"][str(k)] = fold_entry(run.result)
                     doc["params"] = run.params
                     rd.write_run(doc)
-        if pending:
-            time.sleep(LOCK_POLL_SECONDS)
+            return True
+
+    def job() -> None:
+        while True:
+            with guard:
+                if not pending:
+                    return
+                k = pending.popleft()
+                due = put_back[k] + LOCK_POLL_SECONDS if k in put_back else 0.0
+            time.sleep(max(0.0, due - time.monotonic()))  # look at a held fold again once per poll interval
+            if not attempt(k):
+                with guard:
+                    put_back[k] = time.monotonic()
+                    pending.append(k)
+
+    if jobs <= 1:
+        job()
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for running in [pool.submit(job) for _ in range(min(jobs, len(folds)))]:
+                running.result()
     return failed

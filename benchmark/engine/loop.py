@@ -23,6 +23,9 @@ from tqdm import tqdm
 from benchmark.engine.device import ComputeSetup
 from benchmark.engine.tensors import LabelledImages, to_model_input
 from benchmark.fileio import atomic_write_with
+from benchmark.metrics.classification import balanced_accuracy_present
+from benchmark.metrics.segmentation import MaskCounts, lesion_dice_iou
+from benchmark.metrics.undefined import MetricUndefinedError
 from benchmark.plugins.submission import Submission, TrainBatch, check_epoch_schedule, is_epoch_schedule
 
 
@@ -96,22 +99,27 @@ def predict_probabilities(
 
 
 def validation_score(task: str, data: LabelledImages, probs: torch.Tensor) -> float:
-    """The epoch-selection criterion on the validation part (higher is better).
+    """The epoch-selection criterion on the validation part (higher is better), computed by ``benchmark.metrics``.
 
-    Classification: balanced accuracy over the classes present in the validation part (mean per-class recall).
-    Segmentation: mean Dice at the model's resolution over validation images with a lesion (threshold 0.5).
+    Classification: balanced accuracy over the classes present in the validation part
+    (:func:`benchmark.metrics.classification.balanced_accuracy_present`). Segmentation: lesion Dice
+    (:func:`benchmark.metrics.segmentation.lesion_dice_iou`) at the model's resolution, the prediction thresholded at
+    0.5; 0 when no validation image has a lesion.
     """
     if task == "classification":
-        y = data.labels.cpu().numpy()
-        pred = probs.argmax(1).numpy()
-        return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+        # the score depends on the argmax alone: its one-hot rows are exact probabilities whatever the model's
+        # output precision (bf16 softmax rows can miss a sum of 1 by more than the metrics' tolerance)
+        decided = np.eye(probs.shape[1])[probs.float().argmax(1).numpy()]
+        return balanced_accuracy_present(data.labels.cpu().numpy(), decided)
     assert data.masks is not None
     ref = data.masks.cpu().bool().flatten(1)
     hit = (probs >= 0.5).flatten(1)
-    lesion = ref.any(1)
-    inter = (ref & hit).sum(1).float()
-    dice = 2 * inter / (ref.sum(1) + hit.sum(1)).clamp(min=1)
-    return float(dice[lesion].mean()) if lesion.any() else 0.0
+    inter, reference, predicted = (t.sum(1).numpy().astype(np.int64) for t in (ref & hit, ref, hit))
+    counts = MaskCounts(inter, reference, predicted, np.full(len(ref), ref.shape[1], dtype=np.int64))
+    try:
+        return lesion_dice_iou(counts)[0]
+    except MetricUndefinedError:
+        return 0.0
 
 
 #: What every epoch checkpoint holds.

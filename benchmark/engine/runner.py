@@ -46,6 +46,7 @@ class RunRequest(TrainingOptions):
     splits: Path
     task: str | None = None
     folds: tuple[int, ...] | None = None
+    jobs: int = 1
 
 
 @dataclass
@@ -136,7 +137,7 @@ def train_folds(run: OpenRun) -> dict[int, str]:
     dataset, split, size = run.dataset, run.split, run.size
     return run_folds(run.submission, dataset, run.folds, lambda k: clean_fold(dataset, split, k, size),
                      code=run.code["sha256"], epochs=run.epochs, seed=run.req.seed, compute=compute, rd=run.rd,
-                     doc=run.doc, progress=run.req.progress)
+                     doc=run.doc, progress=run.req.progress, jobs=run.req.jobs)
 
 
 def index_run(req: RunRequest, run_dir: Path) -> None:

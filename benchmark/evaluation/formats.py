@@ -11,7 +11,8 @@
   error, never thresholded silently.
   Other files in the folder (not ``.png``, not ``predictions.csv``) are ignored.
 
-The readers are in :mod:`benchmark.evaluation.predictions`.
+The readers are in :mod:`benchmark.evaluation.predictions`; ``busbench evaluate`` is
+:mod:`benchmark.evaluation.evaluate`.
 """
 
 #: The CSV inside a segmentation predictions folder that says which fold each mask was predicted in.

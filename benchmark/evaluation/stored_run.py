@@ -8,6 +8,7 @@ anything else would score the predictions against other labels without saying so
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +52,70 @@ def read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
+def dataset_candidates(doc: dict[str, Any], dataset_spec: str | None = None, *,
+                       first: tuple[str, ...] = ()) -> list[str]:
+    """Where a run's data may be, in the one order every reader of a stored run looks.
+
+    ``dataset_spec`` alone when the user gave one. Otherwise ``first`` (a caller's own setting, e.g. the
+    leaderboard's data folder), then ``$BUSBENCH_BUSI``, then the spec ``run.json`` records: as it is when it is a
+    synthetic spec or an absolute path, else relative to the working directory and then to this busbench checkout
+    (runs record the path as typed where they ran, usually the repository root), like :func:`split_candidates`.
+    """
+    if dataset_spec:
+        return [dataset_spec]
+    out = [*first, *([os.environ["BUSBENCH_BUSI"]] if os.environ.get("BUSBENCH_BUSI") else [])]
+    spec = (doc.get("dataset") or {}).get("spec")
+    if isinstance(spec, str) and spec:
+        if spec == "synthetic" or spec.startswith("synthetic:") or Path(spec).is_absolute():
+            out.append(spec)
+        else:
+            out += [str(Path.cwd() / spec), str(CHECKOUT / spec)]
+    return list(dict.fromkeys(out))
+
+
+def open_matching(candidates: list[str], fingerprint: str | None) -> tuple[Dataset | None, str]:
+    """The first candidate dataset whose fingerprint is ``fingerprint`` (data is matched by its pixels).
+
+    Returns:
+        ``(dataset, location)``, or ``(None, what was tried and why each failed)``.
+    """
+    tried = []
+    for spec in candidates:
+        if not spec.startswith("synthetic") and not Path(spec).exists():
+            tried.append(f"{spec}: not found")
+            continue
+        try:
+            dataset = open_dataset(spec)
+            if dataset.fingerprint() == fingerprint:
+                return dataset, spec
+        except BusbenchError as exc:
+            tried.append(f"{spec}: {exc.problem}")
+            continue
+        tried.append(f"{spec}: other data (fingerprint differs)")
+    return None, "; ".join(tried) or "the run records no dataset location"
+
+
 def run_dataset(run_dir: Path, doc: dict[str, Any], dataset_spec: str | None = None) -> Dataset:
-    """The data a run was scored on, opened from ``dataset_spec`` (default: the spec in ``run.json``) and checked.
+    """The data a run was scored on, checked by its fingerprint.
+
+    ``dataset_spec`` if given, else the first of :func:`dataset_candidates` whose fingerprint is the recorded one.
 
     Raises:
-        BusbenchError: If no spec is known, or the data's fingerprint differs from the recorded one.
+        BusbenchError: If the given data's fingerprint differs from the recorded one, or no candidate matches.
     """
-    spec = dataset_spec or (doc.get("dataset") or {}).get("spec")
-    if not spec:
+    fingerprint = (doc.get("dataset") or {}).get("fingerprint")
+    if dataset_spec:
+        dataset = open_dataset(dataset_spec)
+        if dataset.fingerprint() != fingerprint:
+            raise BusbenchError(dataset_spec, f"is not the data {run_dir} was scored on (fingerprint differs)")
+        return dataset
+    candidates = dataset_candidates(doc)
+    if not candidates:
         raise BusbenchError(run_dir, "run.json does not say which data it was scored on; give --dataset")
-    dataset = open_dataset(spec)
-    if dataset.fingerprint() != doc["dataset"]["fingerprint"]:
-        raise BusbenchError(spec, f"is not the data {run_dir} was scored on (fingerprint differs)")
-    return dataset
+    found, where = open_matching(candidates, fingerprint)
+    if found is None:
+        raise BusbenchError(run_dir, f"the data it was scored on was not found ({where}); give --dataset")
+    return found
 
 
 def split_candidates(run_dir: Path, doc: dict[str, Any]) -> list[Path]:

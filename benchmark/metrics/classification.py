@@ -249,6 +249,25 @@ def balanced_accuracy(y_true: np.ndarray, probs: np.ndarray) -> float:
     return float(recall.mean())
 
 
+def balanced_accuracy_present(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``y_true``: :func:`balanced_accuracy` for a small part.
+
+    The engine selects epochs on it: a validation part can lack a class, which leaves that class's recall
+    undefined, and the mean then runs over the classes that have cases (the predictions still choose among all
+    ``C`` classes). Equal to :func:`balanced_accuracy` whenever every class is present.
+
+    Args:
+        y_true: True class indices, shape ``(N,)``, ``N >= 1``.
+        probs: Class probabilities, shape ``(N, C)``.
+
+    Returns:
+        Balanced accuracy over the present classes, in ``[0, 1]``.
+    """
+    y, p = check_inputs(y_true, probs)
+    _, _, _, recall, _ = _per_class(_confusion(y, p))
+    return float(np.nanmean(recall))
+
+
 def _binary_auc(positive: np.ndarray, score: np.ndarray, metric: str, what: str) -> float:
     """Mann-Whitney AUC: P(score of a positive > score of a negative) + 0.5 P(tie), with mid-ranks for ties."""
     n_pos = int(positive.sum())

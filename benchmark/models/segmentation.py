@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BusbenchError
-from benchmark.models.recipes import recipe_optimizers
 from benchmark.plugins.submission import Submission, TrainBatch, bce_dice_loss
+from benchmark.training.recipes import recipe_optimizers
 
 SegLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -84,7 +84,7 @@ class SegmentationSubmission(Submission):
     """A segmentation submission trained with its paper's loss and optimiser.
 
     Hyper-parameters read: ``seg_loss`` (a key of :data:`SEG_LOSSES`) and the recipe's (``optimizer``,
-    ``momentum``, ``schedule``..., see :mod:`benchmark.models.recipes`). A model may return a tuple of logit maps
+    ``momentum``, ``schedule``..., see :mod:`benchmark.training.recipes`). A model may return a tuple of logit maps
     in train mode (fused map first, then side maps): the loss is summed over all of them (deep supervision) and
     predictions use the first. Subclasses override ``augment`` with their paper's augmentation.
     """

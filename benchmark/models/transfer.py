@@ -10,7 +10,7 @@ defaults::
         spec = ModelSpec(name="cheyi2024_vgg16", ..., defaults={"optimizer": "adam", "finetune": "last4", ...})
 
 Hyper-parameters (beyond the engine's lr, weight_decay, batch_size, epochs and the recipe's, see
-:mod:`benchmark.models.recipes`): ``dropout``; ``finetune`` (``"all"``, or ``"lastN"`` to train only the trunk's
+:mod:`benchmark.training.recipes`): ``dropout``; ``finetune`` (``"all"``, or ``"lastN"`` to train only the trunk's
 last N layers with parameters, plus the head); ``pretrained`` and ``weights`` (ImageNet weights from a local file
 only; ``pretrained=False`` trains from scratch, offline).
 """
@@ -31,8 +31,8 @@ from benchmark.models.backbones import (
     local_weights,
     standard_classifier,
 )
-from benchmark.models.recipes import recipe_optimizers
 from benchmark.plugins.submission import Submission
+from benchmark.training.recipes import recipe_optimizers
 
 _LAST = re.compile(r"^last(\d+)$")
 

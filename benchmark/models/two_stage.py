@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import BusbenchError
-from benchmark.models.recipes import recipe_optimizers
 from benchmark.models.segmentation import SegLoss, loss_by_name
 from benchmark.plugins.submission import Submission, TrainBatch, bce_dice_loss
+from benchmark.training.recipes import recipe_optimizers
 
 
 class SegmentThenClassify(nn.Module):
@@ -94,7 +94,7 @@ class TwoStageSubmission(Submission):
     """A classification submission whose model is a :class:`SegmentThenClassify`.
 
     Hyper-parameters read: ``seg_loss`` (a key of :data:`benchmark.models.segmentation.SEG_LOSSES`), ``seg_weight``
-    and the recipe's (``optimizer``, ``momentum``, ``schedule``..., see :mod:`benchmark.models.recipes`); one
+    and the recipe's (``optimizer``, ``momentum``, ``schedule``..., see :mod:`benchmark.training.recipes`); one
     optimiser trains both stages. Subclasses override ``augment`` with their paper's augmentation.
     """
 

@@ -26,9 +26,9 @@ from torch import nn
 
 from benchmark.classes import CLASSES
 from benchmark.errors import BusbenchError
-from benchmark.models.augment import affine_theta, coin, uniform, warp
-from benchmark.models.recipes import adam
 from benchmark.plugins.spec import ModelSpec
+from benchmark.training.augment import affine_theta, coin, uniform, warp
+from benchmark.training.recipes import adam
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ Both sides are verified against their data on every load (:func:`load_external`)
 image, label or case of either dataset is an error naming it. The test side's ``group`` is the bootstrap unit of the
 external score's intervals (patient and near-duplicate chains united where the data have patient ids, else
 duplicate clusters), made as ``busbench splits make`` groups. ``duplicates_of_training`` lists the test images that
-are also in the training data, exactly or nearly (:func:`benchmark.audit.duplicates.cross_duplicates`): a model
+are also in the training data, exactly or nearly (:func:`benchmark.data.duplicates.cross_duplicates`): a model
 may have trained on them, so their number is reported wherever the external score is.
 
 The class mapping says how the model's head becomes the scored probabilities: ``identity`` when the head's classes
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.audit.duplicates import DetectorParams, cross_duplicates
 from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import DetectorParams, cross_duplicates
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json, read_json
 from benchmark.splits.make import case_records, class_set, grouping, library_versions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 from collections import Counter
@@ -10,9 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 
 import benchmark
-from benchmark.audit.duplicates import DetectorParams, DuplicateReport, find_duplicates
-from benchmark.audit.examinations import ExaminationParams, examination_groups
 from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import DetectorParams, DuplicateReport, find_duplicates
+from benchmark.data.examinations import ExaminationParams, examination_groups
 from benchmark.errors import BusbenchError
 from benchmark.splits.schema import GROUPINGS, CaseRecord, Fold, SplitFile
 
@@ -55,13 +56,12 @@ def _united(dataset: Dataset, clusters: dict[str, str]) -> dict[str, str]:
 
 def library_versions() -> dict[str, str]:
     """Versions that decide how folds come out, recorded in every split file."""
-    import sklearn  # scikit-learn's imports take about a second: only where folds are made
-
+    # from the installed package's metadata: importing scikit-learn takes a second or more
     return {
         "busbench": benchmark.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
+        "scikit-learn": importlib.metadata.version("scikit-learn"),
     }
 
 
@@ -72,7 +72,7 @@ def group_ids(dataset: Dataset, group: str, clusters: dict[str, str]) -> dict[st
         dataset: The data.
         group: ``"duplicates"`` (duplicate cluster), ``"patient"`` (the dataset's group column),
             ``"patient+duplicates"`` (both united), ``"auto"`` (:func:`resolve_grouping`) or ``"none"``
-            (``"examination"`` needs the pixels again: see :func:`benchmark.audit.examinations.examination_groups`).
+            (``"examination"`` needs the pixels again: see :func:`benchmark.data.examinations.examination_groups`).
         clusters: Duplicate cluster id of every case.
 
     Raises:
@@ -241,7 +241,7 @@ def make_split(
         k: Number of outer folds (>= 2).
         seed: Seed of the fold assignment.
         group: ``"auto"`` (``"patient+duplicates"`` when every case has a patient id, else ``"duplicates"``),
-            ``"examination"`` (duplicates and frames of one examination, see :mod:`benchmark.audit.examinations`),
+            ``"examination"`` (duplicates and frames of one examination, see :mod:`benchmark.data.examinations`),
             ``"patient+duplicates"``, ``"duplicates"``, ``"patient"`` or ``"none"`` (image-level; kept only to
             measure leakage).
         val_fraction: Share of each training side that becomes the inner validation part (0 < f <= 0.5).

@@ -92,8 +92,8 @@ def _edited(where: str, command: Any, what: str) -> BusbenchError:
 
 def _remade(split: SplitFile, dataset: Dataset, where: str) -> SplitFile:
     """The split as its generator makes it from ``dataset``."""
-    from benchmark.audit.duplicates import DetectorParams
-    from benchmark.audit.examinations import RULE_VERSION, ExaminationParams
+    from benchmark.data.duplicates import DetectorParams
+    from benchmark.data.examinations import RULE_VERSION, ExaminationParams
     from benchmark.splits.make import import_busbra_split, library_versions, make_split
 
     generator = split.generator

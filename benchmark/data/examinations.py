@@ -1,6 +1,6 @@
 """Images from one examination: the grouping that keeps a patient's frames in one fold.
 
-The duplicate detector (:mod:`benchmark.audit.duplicates`) accepts a pair only as a near *copy* (aligned normalised
+The duplicate detector (:mod:`benchmark.data.duplicates`) accepts a pair only as a near *copy* (aligned normalised
 cross-correlation, NCC, >= 0.85). BUSI also holds several frames of one lesion from one examination: adjacent cine
 frames, the same view with and without calipers or a Doppler box, a slightly moved probe. They are different images,
 so the duplicate report rightly keeps them apart, but they come from one patient, so a split that claims to keep
@@ -30,14 +30,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmark.audit.duplicates import (
+from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import (
     DetectorParams,
     DuplicatePair,
     DuplicateReport,
     connected_components,
     find_duplicates,
 )
-from benchmark.data.dataset import Dataset
 from benchmark.errors import BusbenchError
 
 #: Recorded in split files made with ``--group examination``; bumped when the rule changes its groups.
