@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -28,10 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmark.audit.annotations import scan_dataset  # noqa: E402
-from benchmark.audit.duplicates import find_duplicates  # noqa: E402
 from benchmark.audit.html import render_html  # noqa: E402
 from benchmark.audit.report import audit_dataset  # noqa: E402
 from benchmark.data.dataset import Dataset  # noqa: E402
+from benchmark.data.duplicates import find_duplicates  # noqa: E402
 from benchmark.data.open import open_dataset  # noqa: E402
 from benchmark.data.synthetic import phantom_facts, planted_pairs  # noqa: E402
 
@@ -95,12 +96,29 @@ def time_audit(spec: str) -> dict[str, float]:
     return times
 
 
+def time_cli_audit(busi: str) -> dict[str, float]:
+    """Wall time of ``busbench audit BUSI`` as a whole process, cold (fresh private cache) then warm (cache kept)."""
+    import subprocess
+
+    times = {}
+    with tempfile.TemporaryDirectory(prefix="busbench-bench-audit-cli-") as tmp:
+        env = {**os.environ, "BUSBENCH_CACHE_DIR": str(Path(tmp) / "cache")}
+        for run in ("cold", "warm"):
+            start = time.perf_counter()
+            subprocess.run([str(REPO / ".venv" / "bin" / "busbench"), "audit", busi, "--out", str(Path(tmp) / run)],
+                           env=env, check=True, capture_output=True)
+            times[f"cli_{run}"] = time.perf_counter() - start
+    return times
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--busi", default=str(REPO.parent / "shared" / "data" / "BUSI"))
     parser.add_argument("--synthetic", default="synthetic")
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
+    out: dict[str, dict] = {}
     thresholds = [4, 8, 12, 16]
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
 
@@ -112,6 +130,12 @@ def main() -> None:
               f"{doc['duplicates']['n_pairs']} pairs), cross-class {len(doc['cross_class'])}, mask conflicts "
               f"{len(doc['mask_conflicts']['pairs'])}, annotated {doc['burnt_in']['n_annotated']}, colour "
               f"{doc['burnt_in']['n_colour']}")
+        cli = time_cli_audit(args.busi)
+        print(f"busbench audit (whole process): cold {cli['cli_cold']:.1f} s, warm {cli['cli_warm']:.1f} s")
+        out["busi"] = {"cold": t["cold"], "warm": t["warm"], **cli, "clusters": doc["duplicates"]["n_clusters"],
+                       "cross_class": len(doc["cross_class"]), "mask_conflicts": len(doc["mask_conflicts"]["pairs"]),
+                       "annotated": doc["burnt_in"]["n_annotated"], "colour": doc["burnt_in"]["n_colour"],
+                       "phash": {}}
         busi = open_dataset(args.busi)
         ours = components([(p.a, p.b) for p in find_duplicates(busi).pairs])
         found, secs = phash_all(busi, thresholds)
@@ -119,7 +143,9 @@ def main() -> None:
             pairs = found[th]
             shared = sum(1 for a, b in pairs if a in ours and b in ours and ours[a] == ours[b])
             print(f"  pHash <= {th:2d} bits: {len(pairs)} pairs, {shared} of them in one of our clusters")
+            out["busi"]["phash"][str(th)] = {"pairs": len(pairs), "in_our_clusters": shared}
         print(f"  pHash time: {secs:.1f} s")
+        out["busi"]["phash_seconds"] = secs
 
     dataset = open_dataset(args.synthetic)
     planted = planted_pairs(dataset)
@@ -127,10 +153,13 @@ def main() -> None:
     r, p = score_pairs([(x.a, x.b) for x in report.pairs], planted)
     print(f"{args.synthetic}: {len(planted)} planted pairs; ours: recall {r:.3f}, precision {p:.3f} "
           f"({len(report.pairs)} pairs)")
+    syn: dict[str, object] = {"planted": len(planted), "ours": {"recall": r, "precision": p,
+                                                                "pairs": len(report.pairs)}}
     found, _ = phash_all(dataset, thresholds)
     for th in thresholds:
         r, p = score_pairs(found[th], planted)
         print(f"  pHash <= {th:2d} bits: recall {r:.3f}, precision {p:.3f} ({len(found[th])} pairs)")
+        syn[f"phash {th}"] = {"recall": r, "precision": p, "pairs": len(found[th])}
     facts = phantom_facts(dataset)
     burnt = scan_dataset(dataset)
     for what, truth in (("annotated", lambda f: f["annotations"] != "none"), ("colour", lambda f: f["colour"] == "1")):
@@ -138,6 +167,11 @@ def main() -> None:
         g = {c for c, b in burnt.items() if getattr(b, what)}
         print(f"  {what}: truth {len(t)}, found {len(g)}, recall {len(t & g) / len(t):.3f}, "
               f"precision {len(t & g) / max(len(g), 1):.3f}")
+        syn[what] = {"truth": len(t), "found": len(g), "recall": len(t & g) / len(t),
+                     "precision": len(t & g) / max(len(g), 1)}
+    out["synthetic"] = syn
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

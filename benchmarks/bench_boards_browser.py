@@ -26,6 +26,7 @@ extras and Debian's chromium; nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -82,6 +83,7 @@ def main() -> int:
     parser.add_argument("--fresh-index", action="store_true",
                         help="delete the app's index of the run folder before each server (every cold visit indexes "
                              "the 1,000 folders; without it only the first server does, later ones reuse it)")
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -137,6 +139,15 @@ def main() -> int:
             continue
         print(f"Boards, {name}, median of {len(times)}: table drawn {statistics.median(t for t, _ in times):.2f} s,"
               f" page finished {statistics.median(d for _, d in times):.2f} s")
+    if args.json:
+        doc: dict[str, object] = {"runs": args.runs, "results": args.results, "fresh_index": args.fresh_index,
+                                  "servers": args.cold, "warm_per_server": args.warm}
+        for key, times in (("cold", cold), ("warm", warm), ("floor_cold", floor), ("floor_warm", floor_warm)):
+            if times:
+                doc[key] = {"table_median": statistics.median(t for t, _ in times),
+                            "finished_median": statistics.median(d for _, d in times),
+                            "table": [t for t, _ in times], "finished": [d for _, d in times]}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

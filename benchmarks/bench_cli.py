@@ -15,6 +15,7 @@ decide these figures as much as the code does.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -49,13 +50,18 @@ def main() -> int:
     """Time each case; print every time and the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    cases = []
     for label, argv, status in CASES:
         timed(argv, status)  # warm-up: file cache, and the submission catalog built if the plugins changed
         times = [timed(argv, status) for _ in range(args.repeats)]
         print(f"{label:<34} median {statistics.median(times):.2f} s  ({', '.join(f'{t:.2f}' for t in times)})")
+        cases.append({"label": label, "median": statistics.median(times), "times": times})
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.json:
+        args.json.write_text(json.dumps({"repeats": args.repeats, "cases": cases}, indent=2) + "\n")
     return 0
 
 

@@ -18,6 +18,7 @@ components of the planted pairs: two copies of one original are duplicates of ea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -30,9 +31,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmark.audit.duplicates import DetectorParams, DuplicateReport, detect, find_duplicates  # noqa: E402
 from benchmark.data.busi import load_busi  # noqa: E402
 from benchmark.data.dataset import Dataset  # noqa: E402
+from benchmark.data.duplicates import DetectorParams, DuplicateReport, detect, find_duplicates  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -130,6 +131,8 @@ def busi_findings(dataset: Dataset, report: DuplicateReport) -> dict[str, object
         "images removable (cluster size - 1)": sum(len(c) - 1 for c in report.clusters),
         "cross-class clusters": len(cross),
         "cross-class examples": [" / ".join(f"{m} " for m in c).strip() for c in cross[:6]],
+        "cross-class clusters, all": [{"members": sorted(c), "exact": any(
+            p.kind == "exact" and p.a in c and p.b in c for p in report.pairs)} for c in cross],
         "benign-433 with malignant-145": cid["benign-433"] == cid["malignant-145"] != "benign-433",
         "shortlisted pairs verified": report.shortlisted,
     }
@@ -142,10 +145,12 @@ def main() -> int:
     parser.add_argument("--busi", default=default_busi, help="BUSI folder or zip (default: $BUSBENCH_BUSI)")
     parser.add_argument("--synthetic", default="synthetic", help="phantom set spec (default: the 780-image set)")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
     params = DetectorParams()
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}; python {platform.python_version()}")
     print(f"params: {params.as_dict()}")
+    doc: dict[str, object] = {"params": params.as_dict()}
 
     if not args.skip_synthetic:
         from benchmark.data.open import open_dataset
@@ -156,10 +161,26 @@ def main() -> int:
             start = time.perf_counter()
             synthetic = open_dataset(args.synthetic)
             print(f"\n== {synthetic.name}: {len(synthetic)} images (generated in {time.perf_counter() - start:.1f} s)")
+            generated = time.perf_counter() - start
             start = time.perf_counter()
             report = find_duplicates(synthetic, params)
-            print(f"detector, cold decode cache: {time.perf_counter() - start:.1f} s")
+            cold = time.perf_counter() - start
+            print(f"detector, cold decode cache: {cold:.1f} s")
             scores = planted_scores(report, planted_pairs(synthetic))
+            if args.json:  # untimed extras for BENCHMARKS.md: the NCC gap between planted and distinct images
+                true_pairs = [p for p in report.pairs if p not in scores["false"]]
+                planted_cluster = {c: i for i, g in enumerate(_planted_clusters(planted_pairs(synthetic))) for c in g}
+                every = detect(synthetic, DetectorParams(**{**params.as_dict(), "accept_threshold": -1}))
+                distinct = [p.score for p in every.pairs
+                            if planted_cluster.get(p.a, p.a) != planted_cluster.get(p.b, p.b)]
+                doc["synthetic"] = {
+                    "name": synthetic.name, "images": len(synthetic), "generate_seconds": generated,
+                    "cold_seconds": cold, **{k: v for k, v in scores.items() if k not in ("missed", "false")},
+                    "missed": len(scores["missed"]), "false_pairs": len(scores["false"]),
+                    "min_planted_ncc": min((p.score for p in true_pairs), default=None),
+                    "max_distinct_ncc": max(distinct, default=None)}
+                print(f"planted pairs' NCC min {doc['synthetic']['min_planted_ncc']}, highest NCC of distinct "
+                      f"images {doc['synthetic']['max_distinct_ncc']}")
         for key in ("recall", "precision"):
             print(f"{key}: {scores[key]:.3f}")
         for key in ("planted", "detected_pairs", "by_kind"):
@@ -174,10 +195,15 @@ def main() -> int:
         print(f"\n== BUSI ({args.busi}): {len(dataset)} images")
         for key, value in times.items():
             print(f"time, {key}: {value:.1f} s")
-        for key, value in busi_findings(dataset, report).items():
-            print(f"{key}: {value}")
+        findings = busi_findings(dataset, report)
+        for key, value in findings.items():
+            if key != "cross-class clusters, all":
+                print(f"{key}: {value}")
+        doc["busi"] = {"images": len(dataset), "seconds": times, **findings}
     else:
         print(f"\nBUSI not found at {args.busi}: skipped")
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

@@ -9,7 +9,7 @@ Usage::
   (look-alike cysts of other patients). They were picked from every score band around the thresholds: all
   unmirrored same-scale pairs at NCC 0.40-0.85, and the mirrored or rescaled ones at 0.50-0.85. The script scores
   each again with the examination detector and counts them per NCC band and per rule condition (unmirrored, same
-  scale within 15%), which is what justifies the rule's 0.45 (see :mod:`benchmark.audit.examinations`).
+  scale within 15%), which is what justifies the rule's 0.45 (see :mod:`benchmark.data.examinations`).
 * **Groups.** How many groups the committed examination split has, how many hold more than one image, the largest.
 * **Older splits.** How many image pairs of one examination the duplicate-grouped and the image-level split put in
   different test folds, and how many of their test images have a same-examination image on their training side.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -31,8 +32,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmark.audit.duplicates import DetectorParams, DuplicatePair, find_duplicates  # noqa: E402
-from benchmark.audit.examinations import ExaminationParams  # noqa: E402
+from benchmark.data.duplicates import DetectorParams, DuplicatePair, find_duplicates  # noqa: E402
+from benchmark.data.examinations import ExaminationParams  # noqa: E402
 from benchmark.data.open import open_dataset  # noqa: E402
 
 #: Pairs judged by eye (2026-12-06): True = frames of one examination, False = different lesions.
@@ -95,7 +96,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--busi", default=str(REPO.parent / "shared" / "data" / "BUSI"))
     parser.add_argument("--montage", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
+    start = time.perf_counter()
+    judged: list[dict[str, object]] = []
+    out: dict[str, object] = {"judged": judged}
     dataset = open_dataset(args.busi)
     rule, base = ExaminationParams(), DetectorParams()
     # Every shortlisted pair, aligned at full size from a coarse score of 0.30, kept whatever its score.
@@ -116,6 +121,7 @@ def main() -> None:
             same, other = counts[b, cond, True], counts[b, cond, False]
             if same or other:
                 print(f"  {b:>9}  {cond:<23} {same:3d} / {other:3d}")
+                judged.append({"band": b, "condition": cond, "same": same, "different": other})
 
     split = json.loads((REPO / "splits" / "busi" / "5fold_examination.json").read_text())
     members = defaultdict(list)
@@ -124,6 +130,8 @@ def main() -> None:
     multi = [m for m in members.values() if len(m) > 1]
     print(f"examination split: {len(members)} groups, {len(multi)} with more than one image "
           f"({sum(map(len, multi))} images), largest {max(map(len, members.values()))}")
+    out["groups"] = {"groups": len(members), "multi": len(multi), "multi_images": sum(map(len, multi)),
+                     "largest": max(map(len, members.values()))}
 
     for name in ("5fold_grouped.json", "5fold_naive.json"):
         old = json.loads((REPO / "splits" / "busi" / name).read_text())
@@ -132,6 +140,10 @@ def main() -> None:
         leaking = {c for pair in across for c in pair}
         print(f"{name}: {len(across)} same-examination image pairs in different test folds; {len(leaking)} of "
               f"{len(test_fold)} test images have a same-examination image on their training side")
+        out[name] = {"pairs_across": len(across), "leaking_images": len(leaking), "test_images": len(test_fold)}
+    out["seconds"] = time.perf_counter() - start
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
     if args.montage:
         montage(dataset, [scored[k] for k in sorted(JUDGED, key=lambda k: -scored[k].score)], args.montage)
         print(f"montage of the judged pairs in {args.montage}")

@@ -12,6 +12,7 @@ process's peak resident memory. Figures go to BENCHMARKS.md with the machine the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -42,12 +43,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.size, args.threads, args.steps)
         return
     print(f"{'model':<22}{'batch':>6}{'precision':>10}{'reuse':>7}{'img/s':>9}{'peak MiB':>10}   "
           f"({args.size} px, {args.threads} thread(s))")
+    rows = []
     for name in args.models:
         for switch in ("0", "1"):
             out = subprocess.run(
@@ -57,6 +60,11 @@ def main() -> None:
             ).stdout.split()
             rate, peak, batch, precision = out[-4:]
             print(f"{name:<22}{batch:>6}{precision:>10}{'on' if switch == '1' else 'off':>7}{rate:>9}{peak:>10}")
+            rows.append({"model": name, "size": args.size, "batch": int(batch), "precision": precision,
+                         "reuse": switch == "1", "images_per_s": float(rate), "peak_mib": float(peak)})
+    if args.json:
+        doc = {"threads": args.threads, "steps": args.steps, "rows": rows}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

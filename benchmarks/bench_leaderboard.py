@@ -114,22 +114,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
+    doc: dict[str, object] = {"runs": args.runs}  # seconds of each step, as printed
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BUSBENCH_CACHE_DIR"] = str(Path(tmp) / "cache")
         folder, url = Path(tmp) / "runs", f"sqlite:///{Path(tmp) / 'index.sqlite'}"
         seconds, _ = timed(lambda: generate(folder, args.runs))
         print(f"generate {args.runs} run folders: {seconds:.2f} s")
+        doc["generate"] = seconds
         with ResultsStore(url) as store:
             seconds, count = timed(lambda: store.reindex(folder))
         print(f"ResultsStore.reindex ({count} runs): {seconds:.2f} s")
+        doc["reindex"] = seconds
 
         seconds, rows = timed(lambda: sources.load_runs(url), repeat=3)
         print(f"read all rows from the store: {seconds * 1000:.0f} ms")
+        doc["read_rows"] = seconds
         seconds, frame = timed(lambda: tables.board_frame(rows), repeat=3)
         print(f"board frame ({len(frame)} rows): {seconds * 1000:.0f} ms")
+        doc["board_frame"] = seconds
         seconds, board = timed(lambda: tables.ranking(frame, "classification"), repeat=3)
         print(f"classification ranking ({len(board)} configurations): {seconds * 1000:.0f} ms")
+        doc["ranking"], doc["ranked_configurations"] = seconds, len(board)
 
         import streamlit as st
 
@@ -139,15 +146,21 @@ def main() -> int:
         seconds, at = timed(lambda: app_boards(url))
         shown = len(at.get_by_key("board-classification").dataframe[0].value)
         print(f"Boards page, AppTest, cold caches: {seconds:.2f} s ({shown} rows in the clean board)")
+        doc["apptest_cold"] = seconds
         seconds, _ = timed(lambda: at.run(), repeat=3)
         print(f"Boards page, AppTest, rerun (cached reads): {seconds:.2f} s")
+        doc["apptest_rerun"] = seconds
         st.cache_data.clear()
         seconds, _ = timed(lambda: app_boards(str(folder)))
         print(f"Boards page, AppTest, indexing the {args.runs} run folders itself (cold): {seconds:.2f} s")
+        doc["apptest_folder"] = seconds
         if args.browser:
             first, second = browser_seconds(url)
             print(f"Boards page in headless Chromium: first load after the server started {first:.2f} s, "
                   f"next load {second:.2f} s")
+            doc["browser_first"], doc["browser_second"] = first, second
+    if args.json:
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

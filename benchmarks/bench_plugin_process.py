@@ -13,6 +13,7 @@ training in the command's own process. Figures go to BENCHMARKS.md with the mach
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--model", default="small_cnn")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
 
     from benchmark.data.open import open_dataset
@@ -67,6 +69,12 @@ def main() -> None:
     for name, values in (("plugin process start", starts), ("whole fold, 1 epoch", folds),
                          ("same, in this process", inline)):
         print(f"  {name:<22}{statistics.median(values):7.2f} s  [{min(values):.2f}, {max(values):.2f}]")
+    if args.json:
+        doc = {"model": args.model, "size": args.size, "repeats": args.repeats,
+               "training_cases": len(fold.train.case_ids),
+               **{key: {"median": statistics.median(values), "times": values}
+                  for key, values in (("start", starts), ("fold", folds), ("inline", inline))}}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

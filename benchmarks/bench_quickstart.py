@@ -18,6 +18,7 @@ the training folds most.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -47,6 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cold", type=int, default=3)
     parser.add_argument("--warm", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="bench-quickstart-") as tmp:
@@ -58,6 +60,10 @@ def main() -> int:
             print(f"quickstart {label}: median {statistics.median(times):.1f} s "
                   f"({', '.join(f'{t:.1f}' for t in times)})")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.json:
+        doc = {label: {"median": statistics.median(times) if times else None, "times": times}
+               for label, times in (("cold", cold), ("warm", warm))}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

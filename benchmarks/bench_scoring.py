@@ -24,6 +24,7 @@ machine the times are longer than on an idle one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -76,8 +77,10 @@ def intervals(inputs, names, generic: bool) -> dict[str, object]:
     return out
 
 
-def show(label: str, values: list[float]) -> None:
-    """Print the median and range of some timings."""
+def show(label: str, values: list[float], rows: dict[str, object] | None = None) -> None:
+    """Print the median and range of some timings (and keep them in ``rows`` under ``label`` when given)."""
+    if rows is not None:
+        rows[label.strip()] = {"median": statistics.median(values), "times": values}
     print(f"  {label:<34}{statistics.median(values):8.3f} s median of {len(values)}  "
           f"[{min(values):.3f}, {max(values):.3f}]", flush=True)
 
@@ -90,6 +93,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--generic", action="store_true", help="time the intervals through the generic path")
     parser.add_argument("--dataset", default=None, help="the BUSI data (default: the run's recorded spec)")
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
 
     os.chdir(REPO)  # runs name their split and data relative to the repository
@@ -112,14 +116,19 @@ def main() -> int:
           f"{args.seg_run}: {len(seg_inputs.ids)} images; {N_BOOT} resamples; "
           f"{'generic' if args.generic else 'evaluator'} path for the intervals alone")
     score_predictions("classification", split, dataset, predictions, folds=folds)  # warm-up (lazy imports)
+    rows: dict[str, object] = {}
     show("scoring (score_predictions)", times(
-        lambda: score_predictions("classification", split, dataset, predictions, folds=folds), args.repeats))
+        lambda: score_predictions("classification", split, dataset, predictions, folds=folds), args.repeats), rows)
     show("classification intervals (7)", times(
-        lambda: intervals(inputs, CLASSIFICATION_STATISTICS, args.generic), args.repeats))
+        lambda: intervals(inputs, CLASSIFICATION_STATISTICS, args.generic), args.repeats), rows)
     show("segmentation intervals (6)", times(
         lambda: intervals(seg_inputs, {**SEGMENTATION_STATISTICS, **BOUNDARY_STATISTICS}, args.generic),
-        args.repeats))
+        args.repeats), rows)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json:
+        doc = {"run": args.run, "seg_run": args.seg_run, "cases": len(inputs.ids), "resamples": N_BOOT,
+               "path": "generic" if args.generic else "evaluator", "repeats": args.repeats, "rows": rows}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

@@ -7,6 +7,7 @@ folder that is removed afterwards; prints seconds, images per second and the siz
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="none", help="'none' for BUSI-like sizes, or the longer side in pixels")
     parser.add_argument("--workers", type=int, default=None, help="worker threads (default: the generator's)")
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
     config = SyntheticConfig(n=args.n, seed=args.seed, size=None if args.size == "none" else int(args.size))
     with tempfile.TemporaryDirectory() as tmp:
@@ -35,6 +37,10 @@ def main() -> None:
         f"generated {config.n} images ({'BUSI-like sizes' if config.size is None else f'size {config.size}'}) "
         f"in {seconds:.1f} s = {config.n / seconds:.0f} images/s on {os.cpu_count()} CPUs; {size / 1e6:.0f} MB"
     )
+    if args.json:
+        doc = {"n": config.n, "size": config.size, "workers": args.workers, "cpus": os.cpu_count(),
+               "seconds": seconds, "megabytes": size / 1e6}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ the machine they ran on.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -51,11 +53,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the figures there as JSON (benchmarks/run_all.py)")
     args = parser.parse_args()
+    rows = []
     print(f"{'model':<18} {'size':>5} {'threads':>7} {'fp32 img/s':>11} {'bf16 img/s':>11}")
     for name in args.models:
         rates = [images_per_second(name, args.size, p, args.threads, args.batch, args.steps) for p in ("fp32", "bf16")]
         print(f"{name:<18} {args.size:>5} {args.threads:>7} {rates[0]:>11.1f} {rates[1]:>11.1f}")
+        rows.append({"model": name, "size": args.size, "fp32": rates[0], "bf16": rates[1]})
+    if args.json:
+        doc = {"threads": args.threads, "batch": args.batch, "steps": args.steps, "rows": rows}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":
