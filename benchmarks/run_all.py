@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -871,6 +871,23 @@ def write_blocks(rendered: Mapping[str, str], markdown: list[Path]) -> list[str]
     return notes
 
 
+def stored_renders(benches: Sequence[Benchmark], results: Path, unrendered: str) -> Iterator[tuple[Benchmark, dict]]:
+    """Each benchmark with stored results, and its blocks rendered from them.
+
+    Benchmarks without results, and blocks that cannot be rendered, are reported (``unrendered`` says what happens to
+    such a block).
+    """
+    for bench in benches:
+        res = load_results(bench, results)
+        if res is None:
+            print(f"{bench.name}: no stored results ({results / (bench.name + '.json')}): its blocks {unrendered}")
+            continue
+        rendered, skipped = render(bench, res)
+        for block, why in skipped.items():
+            print(f"{bench.name}: run_all:{block} {unrendered}: {why}")
+        yield bench, rendered
+
+
 def check(benches: list[Benchmark], markdown: list[Path], results: Path) -> int:
     """Exit status of ``--check``: 1 when a block differs from what the stored results render."""
     texts = {path: block_texts(path.read_bytes().decode("utf-8"), path) for path in markdown}
@@ -881,14 +898,7 @@ def check(benches: list[Benchmark], markdown: list[Path], results: Path) -> int:
             if name not in known:
                 print(f"{path}: run_all:{name} is no block of any benchmark")
                 status = 1
-    for bench in benches:
-        res = load_results(bench, results)
-        if res is None:
-            print(f"{bench.name}: no stored results ({results / (bench.name + '.json')}): its blocks not checked")
-            continue
-        rendered, skipped = render(bench, res)
-        for block, why in skipped.items():
-            print(f"{bench.name}: run_all:{block} not checked: {why}")
+    for bench, rendered in stored_renders(benches, results, "not checked"):
         for block, body in rendered.items():
             holders = [p for p, blocks in texts.items() if block in blocks]
             for path in holders:
@@ -928,14 +938,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return check(benches, markdown, args.results)
         if args.render_only:
-            for bench in benches:
-                res = load_results(bench, args.results)
-                if res is None:
-                    print(f"{bench.name}: no stored results in {args.results}: skipped")
-                    continue
-                rendered, skipped = render(bench, res)
-                for block, why in skipped.items():
-                    print(f"{bench.name}: run_all:{block} left as it is: {why}")
+            for bench, rendered in stored_renders(benches, args.results, "left as it is"):
                 print("\n".join([f"{bench.name}:", *write_blocks(rendered, markdown)]))
             return 0
         return run(benches, args.repeats, args.dry_run, markdown, args.results)

@@ -54,6 +54,10 @@ def test_derived_cache_round_trip_keeps_entries_of_concurrent_writers_and_surviv
     again = DerivedCache("thing", {"v": 1})
     assert again.get("a") == {"x": 1} and again.get("b") == [2] and again.get("c") is None
     assert DerivedCache("thing", {"v": 2}).get("a") is None  # another recipe is another file
+    stamp = again.path.stat().st_mtime_ns
+    again.put("a", {"x": 1})  # what the file holds already: nothing to write
+    again.save()
+    assert again.path.stat().st_mtime_ns == stamp
     again.path.write_text("{not json")
     damaged = DerivedCache("thing", {"v": 1})
     assert damaged.get("a") is None

@@ -110,8 +110,9 @@ class DerivedCache:
         return self._new.get(key, self._entries.get(key))
 
     def put(self, key: str, value: Any) -> None:
-        """Remember a JSON-ready value; written out by :meth:`save`."""
-        self._new[key] = value
+        """Remember a JSON-ready value; written out by :meth:`save` (a value the file holds already is not new)."""
+        if self._entries.get(key) != value:
+            self._new[key] = value
 
     def save(self) -> None:
         """Add the new entries to the file atomically (keeping entries other processes wrote meanwhile)."""
