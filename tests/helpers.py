@@ -81,21 +81,3 @@ def saved_synthetic_split(folder: Path, spec: str, k: int = 3):
     path = folder / "split.json"
     make_split(dataset, k=k).save(path)
     return dataset, path, load_split(path, dataset)
-
-
-def skip_unless_site_b_reproducible() -> None:
-    """Skip, saying why, on a CPU that cannot redraw the committed ``synthetic:site=b`` pixels.
-
-    Known bug: the phantom generator's float32 OpenCV calls (resize, Gaussian blur) take CPU-specific SIMD paths, so
-    its pixels differ between CPUs with and without AVX-512 (``tests/test_synthetic.py`` holds the strict xfail that
-    shows it). The committed site-b external example (split files and runs) was drawn on a CPU with AVX-512; on one
-    without, its fingerprint cannot match. On a CPU with AVX-512 the check runs in full, so a change to the generator
-    still fails there.
-    """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return
-    if " avx512f" not in flags:
-        pytest.skip("synthetic:site=b was drawn on a CPU with AVX-512 and this one has none: the phantom generator's "
-                    "pixels depend on OpenCV's SIMD path (known bug, see tests/test_synthetic.py)")

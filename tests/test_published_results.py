@@ -13,7 +13,6 @@ from benchmark.evaluation.predictions import read_run_predictions
 from benchmark.evaluation.score import score_predictions
 from benchmark.results.rundir import RunDir, file_sha256
 from benchmark.splits.verify import load_split
-from tests.helpers import skip_unless_site_b_reproducible
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = sorted((REPO / "leaderboard" / "results").glob("*/run.json"))
@@ -68,7 +67,6 @@ def test_published_external_runs_verify(run_json, busi_dir):
     # synthetic second site (made again from its spec), through the external split file.
     from benchmark.evaluation.verify import verify_run
 
-    skip_unless_site_b_reproducible()
     check = verify_run(run_json.parent, str(busi_dir))
     assert check.reproduced and check.complete, check
 

@@ -16,7 +16,7 @@ from benchmark.splits.make import make_split
 from benchmark.splits.schema import read_split
 from benchmark.splits.show import summarise
 from benchmark.splits.verify import load_split
-from tests.helpers import skip_unless_site_b_reproducible, tiny_busi, write_png
+from tests.helpers import tiny_busi, write_png
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -287,7 +287,6 @@ def test_committed_external_splits_verify_against_both_datasets(busi_dir, capsys
     # the training folds remade, and the test images that are also training images detected again.
     from benchmark.cli import main
 
-    skip_unless_site_b_reproducible()
     path = REPO / "splits" / "external" / name
     capsys.readouterr()
     assert main(["splits", "verify", str(path), str(busi_dir), "--test-dataset", "synthetic:site=b"]) == 0

@@ -11,7 +11,7 @@ from benchmark.data.busi import BUSI_CLASSES
 from benchmark.errors import BusbenchError
 
 #: Bump whenever a change alters generated pixels, so cached phantom sets are regenerated.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 #: BUSI's class counts (780 images); phantom sets keep these proportions.
 BUSI_COUNTS = {"benign": 437, "malignant": 210, "normal": 133}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 
-import cv2
 import numpy as np
 from PIL import Image
+
+from benchmark.data.synthetic.filters import resize
 
 
 def planted_copy(
@@ -39,10 +40,9 @@ def planted_copy(
     if kind == "resized":
         scale = rng.uniform(0.6, 0.9) if rng.random() < 0.75 else rng.uniform(1.1, 1.3)
         nh, nw = max(8, round(h * scale)), max(8, round(w * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        out = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        out = np.clip(np.round(resize(rgb, nh, nw, "area" if scale < 1 else "linear")), 0, 255).astype(np.uint8)
         # Masks resampled as 0/1 and cut at half, like the loader's resize, so they stay aligned with the image.
-        outm = [cv2.resize(m.astype(np.float32), (nw, nh), interpolation=cv2.INTER_LINEAR) >= 0.5 for m in masks]
+        outm = [resize(m, nh, nw, "linear") >= 0.5 for m in masks]
         return out, outm, f"scale={scale:.3f};size={nw}x{nh}"
     if kind == "cropped":
         t, b = (int(round(rng.uniform(0.03, 0.08) * h)) for _ in range(2))

@@ -15,6 +15,7 @@ from typing import cast
 import cv2
 import numpy as np
 
+from benchmark.data.synthetic.filters import gaussian_blur
 from benchmark.data.synthetic.tissue import smooth_field, soft_step
 
 
@@ -56,7 +57,7 @@ def _lesion_mask(
     reach = 1.7 * max(rx, ry)
     y0, y1 = max(0, int(cy - reach)), min(h, int(cy + reach) + 1)
     x0, x1 = max(0, int(cx - reach)), min(w, int(cx + reach) + 1)
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     dy, dx = yy - cy, xx - cx
     u = dx * math.cos(tilt) + dy * math.sin(tilt)
     v = -dx * math.sin(tilt) + dy * math.cos(tilt)
@@ -111,15 +112,15 @@ def draw_lesion(
     hetero = rng.uniform(0.05, 0.2) if not malignant else rng.uniform(0.15, 0.45)
     inner = level * np.exp(hetero * smooth_field(rng, (h, w), 10 * px, 10 * px))
     edge_blur = (0.8 if shape in ("oval", "lobulated") else 2.5) * px  # circumscribed vs indistinct margins
-    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(edge_blur, 0.3))
+    soft = gaussian_blur(mask, max(edge_blur, 0.3))
     if malignant and rng.random() < 0.4:  # echogenic halo around an infiltrating margin
-        halo = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 6 * px) - soft
+        halo = gaussian_blur(mask, 6 * px) - soft
         e *= 1 + 0.6 * np.clip(halo, 0, None)
     e[:] = e * (1 - soft) + inner * soft
     if shape == "spiculated":  # dark spicules reaching out of the mass (not part of the mask, as in BUSI)
         ys, xs = np.nonzero(mask)
         my, mx = ys.mean(), xs.mean()
-        spikes = np.zeros((h, w), np.float32)
+        spikes = np.zeros((h, w), np.float64)
         for _ in range(int(rng.integers(6, 14))):
             ang, length = rng.uniform(0, 2 * np.pi), rng.uniform(1.2, 2.0) * max(rx, ry)
             end = (int(mx + length * math.cos(ang)), int(my + length * math.sin(ang)))
@@ -129,9 +130,9 @@ def draw_lesion(
     # Posterior features: a column below the lesion, darker (shadow) or brighter (enhancement), fading with depth.
     if posterior != "none":
         cols = cast(np.ndarray, mask.any(axis=0))  # (axis given: an array)
-        bottom_row = np.where(cols, h - 1 - np.argmax(mask[::-1], axis=0), 0).astype(np.float32)
-        profile = cv2.GaussianBlur(cols.astype(np.float32)[None, :], (0, 0), max(3 * px, 0.5))[0]
-        rows = np.arange(h, dtype=np.float32)[:, None]
+        bottom_row = np.where(cols, h - 1 - np.argmax(mask[::-1], axis=0), 0).astype(np.float64)
+        profile = gaussian_blur(cols[None, :], 1.0, max(3 * px, 0.5))[0]
+        rows = np.arange(h, dtype=np.float64)[:, None]
         below = np.clip(rows - bottom_row[None, :], 0, None)
         reach = h * (0.6 if posterior == "shadow" else 0.25)
         weight = profile[None, :] * soft_step((rows - bottom_row[None, :]) / (2 * px)) * np.exp(-below / reach)
@@ -162,6 +163,6 @@ def draw_fat_lobules(
         rx = rng.uniform(0.04, 0.1) * w
         shape = "oval" if rng.random() < 0.7 else "lobulated"
         lob = _lesion_mask(rng, h, w, shape, (cy, cx), (rx * rng.uniform(0.4, 0.8), rx))
-        soft = cv2.GaussianBlur(lob.astype(np.float32), (0, 0), 2 * px)
+        soft = gaussian_blur(lob, 2 * px)
         e *= 1 - rng.uniform(0.15, 0.45) * soft
 

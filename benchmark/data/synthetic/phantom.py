@@ -11,6 +11,7 @@ import math
 import cv2
 import numpy as np
 
+from benchmark.data.synthetic.filters import resize
 from benchmark.data.synthetic.lesions import Lesion, draw_fat_lobules, draw_lesion
 from benchmark.data.synthetic.tissue import SITES, draw_tissue, smooth_field, to_bmode
 
@@ -40,7 +41,7 @@ def _frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray | None:
         frame[t : h - b, lft : w - rgt] = True
         return frame
     # Sector of a convex probe: apex above the image.
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     apex_y, apex_x = -rng.uniform(0.4, 1.0) * h, w / 2 + rng.uniform(-0.03, 0.03) * w
     ang = np.arctan2(xx - apex_x, yy - apex_y)
     rad = np.hypot(xx - apex_x, yy - apex_y)
@@ -106,7 +107,7 @@ def _colour_overlay(rng: np.random.Generator, rgb: np.ndarray, box: tuple[int, i
 
 def _shrink_mask(mask: np.ndarray, h: int, w: int) -> np.ndarray:
     """Shrink a mask by area averaging and cut at half coverage, keeping at least its best-covered pixel."""
-    cover = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    cover = resize(mask, h, w, "area")
     out = cover >= 0.5
     if not out.any() and mask.any():
         out[np.unravel_index(int(np.argmax(cover)), cover.shape)] = True
@@ -159,7 +160,7 @@ def render_phantom(
             lesions.append(les)
     grey = to_bmode(rng, e, px, SITES[site])
     if zoom > 1:
-        grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+        grey = resize(grey, h, w, "area")
         masks = [_shrink_mask(m, h, w) for m in masks]
     frame = _frame(rng, h, w)
     if frame is not None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
 
-import cv2
 import numpy as np
+
+from benchmark.data.synthetic.filters import gaussian_blur, resize
 
 
 @dataclass(frozen=True)
@@ -60,23 +60,23 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_y: float
         cell_x: Feature size along columns (pixels).
 
     Returns:
-        A ``float32`` array of ``shape``.
+        A ``float64`` array of ``shape``.
     """
     h, w = shape
     gh, gw = max(2, int(h / max(cell_y, 1.0)) + 2), max(2, int(w / max(cell_x, 1.0)) + 2)
-    coarse = rng.standard_normal((gh, gw)).astype(np.float32)
-    f = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    coarse = rng.standard_normal((gh, gw)).astype(np.float64)
+    f = resize(coarse, h, w, "cubic")
     f -= f.mean()
     return f / (f.std() + 1e-6)
 
 
 def _wave(rng: np.random.Generator, w: int, amp: float, cell: float) -> np.ndarray:
     """A wavy 1-D boundary offset (pixels) across ``w`` columns: a sine plus smooth noise."""
-    x = np.arange(w, dtype=np.float32)
+    x = np.arange(w, dtype=np.float64)
     f = rng.uniform(0.5, 2.0) / w
     sine = np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi))
     noise = smooth_field(rng, (1, w), 1.0, cell)[0]
-    return (amp * (0.6 * sine + 0.6 * noise)).astype(np.float32)
+    return (amp * (0.6 * sine + 0.6 * noise)).astype(np.float64)
 
 
 def soft_step(z: np.ndarray) -> np.ndarray:
@@ -94,17 +94,17 @@ def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np
         px: Pixel scale (working pixels per 1/450 of the shorter side), so textures look alike at every size.
 
     Returns:
-        ``(echogenicity, skin, fat_end)``: a ``float32`` ``(h, w)`` map (about 0-1, brighter is more echoic) and
+        ``(echogenicity, skin, fat_end)``: a ``float64`` ``(h, w)`` map (about 0-1, brighter is more echoic) and
         the skin line and the bottom of the fat layer per column (pixels).
     """
-    rows = np.arange(h, dtype=np.float32)[:, None]
+    rows = np.arange(h, dtype=np.float64)[:, None]
     skin = h * rng.uniform(0.03, 0.06) + _wave(rng, w, 2 * px, 120 * px)
     fat_end = skin + h * rng.uniform(0.12, 0.3) + _wave(rng, w, 14 * px, 90 * px)
     gland_end = fat_end + h * rng.uniform(0.2, 0.35) + _wave(rng, w, 18 * px, 80 * px)
     muscle_end = gland_end + h * rng.uniform(0.12, 0.22) + _wave(rng, w, 10 * px, 110 * px)
     soft = 3.0 * px
 
-    near = np.full((h, w), 0.12, np.float32)
+    near = np.full((h, w), 0.12, np.float64)
     # Fat: hypoechoic lobules separated by bright curved septa (Cooper's ligaments = contour lines of a field).
     septa_field = smooth_field(rng, (h, w), 22 * px, 60 * px)
     fat = 0.24 + 0.04 * smooth_field(rng, (h, w), 40 * px, 40 * px) + 0.3 * np.exp(-((septa_field / 0.09) ** 2))
@@ -126,7 +126,7 @@ def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np
     e += 0.5 * np.exp(-(((rows - gland_end) / (2.5 * px)) ** 2))  # fascia over the muscle
     if rng.random() < 0.5:  # pleura / rib surface far down
         e += 0.45 * np.exp(-(((rows - muscle_end - h * 0.06) / (3 * px)) ** 2))
-    return np.clip(e, 0.02, None).astype(np.float32), skin, fat_end
+    return np.clip(e, 0.02, None).astype(np.float64), skin, fat_end
 
 
 
@@ -140,16 +140,15 @@ def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLo
         look: The scanner's rendering (:data:`SITES`).
 
     Returns:
-        Grey levels 0-255 as ``float32`` (rounded later, after any shrinking).
+        Grey levels 0-255 as ``float64`` (rounded later, after any shrinking).
     """
     h, w = e.shape
-    depth = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    depth = np.linspace(0, 1, h, dtype=np.float64)[:, None]
     e = e * np.exp(-rng.uniform(*look.attenuation) * depth)
-    e *= 1 - rng.uniform(0, 0.3) * np.abs(np.linspace(-1, 1, w, dtype=np.float32)[None, :]) ** 4
-    speckle = rng.rayleigh(1.0, (h, w)).astype(np.float32)
+    e *= 1 - rng.uniform(0, 0.3) * np.abs(np.linspace(-1, 1, w, dtype=np.float64)[None, :]) ** 4
+    speckle = rng.rayleigh(1.0, (h, w)).astype(np.float64)
     # Speckle grains are wider than tall (lateral resolution is worse than axial).
-    speckle = cast(np.ndarray, cv2.GaussianBlur(speckle, (0, 0), sigmaX=max(look.lateral_blur * px, 0.4),
-                                                sigmaY=max(look.axial_blur * px, 0.3)))
+    speckle = gaussian_blur(speckle, max(look.axial_blur * px, 0.3), max(look.lateral_blur * px, 0.4))
     speckle /= speckle.mean()
     speckle = speckle ** rng.uniform(*look.speckle_power)  # the blur tames the contrast; restore a speckle spread
     speckle /= speckle.mean()
@@ -157,5 +156,5 @@ def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLo
     dyn = rng.uniform(*look.dynamic_range_db)
     top = 20 * math.log10(rng.uniform(*look.gain))
     grey = 255 * np.clip(1 + (db - top) / dyn, 0, 1)
-    return grey.astype(np.float32)
+    return grey.astype(np.float64)
 
