@@ -195,6 +195,25 @@ def test_generate_refuses_a_used_folder_and_leaves_nothing_half_written(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]
 
 
+def test_concurrent_opens_of_a_new_set_draw_it_once(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path))
+    drawn, opened, real = [], [], synthetic_dataset.generate
+
+    def counting(config, root, **kwargs):
+        drawn.append(root)
+        return real(config, root, **kwargs)
+
+    monkeypatch.setattr(synthetic_dataset, "generate", counting)
+    threads = [threading.Thread(target=lambda: opened.append(open_dataset("synthetic:n=12,seed=2,size=48")))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(drawn) == 1 and len(opened) == 3
+    assert len({d.fingerprint() for d in opened}) == 1
+
+
 def test_default_sizes_vary_like_busi():
     shapes = [render_phantom(label, [9, k], None)[0].shape for k, label in enumerate(["benign", "normal"] * 3)]
     assert all(300 <= h <= 560 and 380 <= w <= 640 and c == 3 for h, w, c in shapes)

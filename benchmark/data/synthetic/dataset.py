@@ -19,7 +19,7 @@ from benchmark.data.synthetic.config import (
 )
 from benchmark.data.synthetic.generation import DUPLICATES_FILE, FACTS_FILE, INFO_FILE, generate
 from benchmark.errors import BusbenchError
-from benchmark.fileio import cache_root
+from benchmark.fileio import cache_root, hold_lock
 
 
 def _is_complete(root: Path, config: SyntheticConfig) -> bool:
@@ -49,14 +49,12 @@ def open_synthetic(config: SyntheticConfig) -> Dataset:
     check_config(config)
     root = cache_root() / "synthetic" / config_digest(config)
     if not _is_complete(root, config):
-        if root.exists():  # incomplete or from elsewhere: never trust it
-            shutil.rmtree(root)
-        try:
-            generate(config, root)
-        except (BusbenchError, OSError):
-            # Another process may have finished the same set first; theirs is as good as ours.
+        # One process draws a new set; others opening it meanwhile wait for it instead of drawing it again.
+        with hold_lock(root.with_name(root.name + ".lock")):
             if not _is_complete(root, config):
-                raise
+                if root.exists():  # incomplete or from elsewhere: never trust it
+                    shutil.rmtree(root)
+                generate(config, root)
     dataset = load_busi(root, name=synthetic_spec(config))
     dataset.kind = "synthetic"
     return dataset
