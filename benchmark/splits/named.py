@@ -6,6 +6,10 @@ every ``metrics.json``). A name belongs to the file's bytes: a split file that d
 single byte is not that benchmark, and a run on it is named by its path and sha256 alone. A new version of a
 benchmark is a new file with a new name here, never an edited file (runs on the old one keep their name).
 
+The two site-b external files were remade in place as v2 when the phantom generator stopped depending on the
+CPU (generator version 2, CHANGELOG 2026-12-07): the v1 test data could no longer be drawn anywhere, and no run on
+v1 was kept.
+
 The leaky ``splits/busi/5fold_naive.json`` has no benchmark name: it exists so that the audit can measure what an
 image-level split adds, and nothing is ranked on it.
 """
@@ -45,11 +49,11 @@ NAMED_SPLITS: dict[str, NamedSplit] = {
     "c94bff83b747eadbab64dd478dc56c4f194cdee67a89e88b5e0267ee8cb71ff7": NamedSplit(
         "busbench-BUSI-BM v1", "splits/busi/5fold_examination_without_normals.json",
         "BUSI without normal images, examination-grouped, 5 folds, benign/malignant"),
-    "a14cc2921b097c5fe17aba92c361ae5e94ceaaac3ecdf50a2fed7b16b4e8cf0d": NamedSplit(
-        "busbench-BUSI-to-synthetic-b v1", "splits/external/busi_examination_to_synthetic_site_b.json",
+    "f2f7f31dd16f26ff4d8e9ba2d025956f70964f8b960ed02185523ad9b7601411": NamedSplit(
+        "busbench-BUSI-to-synthetic-b v2", "splits/external/busi_examination_to_synthetic_site_b.json",
         "trained on BUSI v2's folds, tested on the synthetic second scanner site, normal/benign/malignant"),
-    "40656ffbb131a6aaeffd0a9dd3d95b831e464352e5b35fb02fcc1e59f2c52b85": NamedSplit(
-        "busbench-BUSI-BM-to-synthetic-b v1", "splits/external/busi_without_normals_to_synthetic_site_b.json",
+    "77a43a355fe59ebd2de36866e65308687d79dbdf059454f91a454b74d17836d6": NamedSplit(
+        "busbench-BUSI-BM-to-synthetic-b v2", "splits/external/busi_without_normals_to_synthetic_site_b.json",
         "trained on BUSI-BM v1's folds, tested on the synthetic second scanner site, benign/malignant"),
 }
 
