@@ -64,3 +64,14 @@ def no_network(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)  # a look-up comes first, and may fail before connect
     yield
     assert not attempts, f"network connections attempted: {attempts}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the conformance suites' leakage runs slow: each trains the plugin through a whole ``busbench run``.
+
+    Other heavy tests carry ``@pytest.mark.slow`` themselves; ``pytest -m "not slow"`` leaves them all out.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("check") == "no_test_truth":
+            item.add_marker(pytest.mark.slow)

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmark.plugins import get
+from benchmark.testing import CHECKS
+
 
 def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
     """Write an array as PNG (optionally converting to a PIL mode such as '1', 'L', 'RGB', 'RGBA')."""
@@ -81,3 +84,25 @@ def saved_synthetic_split(folder: Path, spec: str, k: int = 3):
     path = folder / "split.json"
     make_split(dataset, k=k).save(path)
     return dataset, path, load_split(path, dataset)
+
+
+#: Every conformance check but the leakage run (a whole ``busbench run`` on noise images, 10-60 s per big model): for
+#: a model whose data-facing hooks are those of another model that runs it (see :func:`assert_same_data_hooks`).
+WITHOUT_LEAKAGE_RUN = [c for c in CHECKS if c != "no_test_truth"]
+
+
+def assert_same_data_hooks(name: str, stand_in: str) -> None:
+    """Check that ``stand_in``'s leakage run covers ``name``: every method but ``build_model`` is the same function.
+
+    The leakage check runs a plugin's hooks (loss, optimiser, augmentation, prediction, constructor) on noise data;
+    ``build_model`` sees no data. Two models of one family that differ only in the backbone they build therefore
+    leak or not together, and one leakage run per family is enough.
+    """
+    a, b = get(name), get(stand_in)
+    methods = {n for n in dir(a) if callable(getattr(a, n)) and not isinstance(getattr(a, n), type)}
+    methods |= {n for n in dir(b) if callable(getattr(b, n)) and not isinstance(getattr(b, n), type)}
+    methods = {n for n in methods if not n.startswith("__") or n == "__init__"}  # not type's own machinery
+    differing = sorted(n for n in methods - {"build_model"}
+                       if getattr(getattr(a, n, None), "__func__", getattr(a, n, None))
+                       is not getattr(getattr(b, n, None), "__func__", getattr(b, n, None)))
+    assert not differing, f"{name} and {stand_in} differ in {differing}: {name} needs its own leakage run"

@@ -47,6 +47,16 @@ def test_constraints_pin_every_runtime_dependency():
 
 @pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
                     reason="ruff is not installed (pip install -e '.[test]')")
+def test_tests_mirror_the_package_layout():
+    # tests/<folder>/ for each layer of benchmark/ (and the submissions and the leaderboard); only repository-wide
+    # checks sit at the top, beside the shared helpers and fixtures.
+    layers = {p.name for p in (REPO / "benchmark").iterdir() if p.is_dir() and any(p.glob("*.py"))}
+    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders - {"fixture_plugins"} <= layers | {"submissions", "leaderboard"}
+    top = {p.name for p in (REPO / "tests").glob("test_*.py")}
+    assert top == {"test_repo.py", "test_layers.py", "test_run_all.py", "test_fileio.py"}
+
+
 def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     paths = ["benchmark", "tests", "benchmarks", "leaderboard", "submissions"]
@@ -62,6 +72,7 @@ def test_mypy_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_readme_plugin_example_registers_runs_and_conforms(tmp_path):
     text = (REPO / "README.md").read_text()
     section = text.split("## Write a plugin", 1)[1].split("\n## ", 1)[0]

@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     The sub-command modules only parse and delegate: each imports what its commands need (torch, scikit-learn,
     the data readers) inside the function that runs the command, so building the parser, ``--help`` and
-    ``--version`` import none of it (``tests/test_cli_imports.py``).
+    ``--version`` import none of it (``tests/cli/test_cli_imports.py``).
     """
     from benchmark.cli import (
         audit_cmds,

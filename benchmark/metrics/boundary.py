@@ -5,7 +5,7 @@ prediction at its reference's original size, so every distance is in pixels of t
 physical pixel spacing).
 
 Definitions (those of MONAI's ``compute_hausdorff_distance(percentile=95)`` and ``compute_surface_dice`` without
-sub-pixel surfaces, against which ``tests/test_metrics_boundary.py`` checks them):
+sub-pixel surfaces, against which ``tests/metrics/test_metrics_boundary.py`` checks them):
 
 * The surface ``S(M)`` of a mask ``M`` is its inner boundary: the pixels of ``M`` with at least one 4-neighbour
   outside ``M`` (``M XOR erode(M)`` with the 3x3 cross; pixels beyond the image edge count as outside).

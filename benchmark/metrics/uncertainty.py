@@ -237,9 +237,9 @@ def draw_resamples(n_items: int, clusters: Sequence[Any] | np.ndarray | None, n_
     """Draw all cluster bootstrap resamples at once: the very resamples of :func:`resample_indices`.
 
     The ``n_boot`` draws of clusters are one ``(n_boot, n_clusters)`` array from ``numpy.random.default_rng(seed)``,
-    which holds the same numbers as ``n_boot`` successive draws of ``n_clusters`` (``tests/test_fast_bootstrap.py``
-    checks it). The last few draws are kept (:data:`RESAMPLE_CACHE_SIZE`; their arrays are read-only), so the
-    metrics of one scoring share one draw.
+    which holds the same numbers as ``n_boot`` successive draws of ``n_clusters``
+    (``tests/metrics/test_fast_bootstrap.py`` checks it). The last few draws are kept (:data:`RESAMPLE_CACHE_SIZE`;
+    their arrays are read-only), so the metrics of one scoring share one draw.
 
     Args:
         n_items: Number of items, indexed ``0..n_items-1``.

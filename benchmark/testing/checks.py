@@ -276,8 +276,8 @@ def check_augment(cls: type[Submission], options: CheckOptions) -> str:
 def check_deterministic(cls: type[Submission], options: CheckOptions) -> str:
     """Two builds under one torch seed have equal weights, and give equal eval outputs on the same images."""
     submission = instantiate(cls, options)
-    first = seeded_build(submission, options.seed)
-    second = seeded_build(submission, options.seed)
+    first = seeded_build(submission, options.seed, fresh=True)
+    second = seeded_build(submission, options.seed, fresh=True)
     a, b = first.state_dict(), second.state_dict()
     if list(a) != list(b):
         raise ConformanceFailure("two builds have different state_dict keys")

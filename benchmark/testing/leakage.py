@@ -112,7 +112,8 @@ def check_no_test_truth(cls: type[Submission], options: CheckOptions) -> str:
         make_split(open_dataset(root), k=2, seed=options.seed, val_fraction=0.25).save(split)
         request = RunRequest(name, str(root), split, epochs=1, image_size=size, seed=options.seed, device="cpu",
                              precision="fp32", threads=1, out=Path(tmp) / "runs",
-                             hparams={**options.hparams, "batch_size": 4})
+                             hparams={**options.hparams, "batch_size": 4},
+                             jobs=min(2, os.cpu_count() or 1))  # the two folds at once where there are two cores
         try:
             outcome = run_submission(request)
         except BusbenchError as exc:

@@ -163,6 +163,7 @@ def test_augment_overlay_select_selects_on_the_scored_originals(ctx):
 # --- running ----------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_audit_clean_run_on_a_split_file_is_the_engine_run(split_file, tmp_path):
     """An audit run is an engine run that sees different data and nothing else: clean data, same predictions."""
     run = run_submission(RunRequest("small_cnn", TINY, split_file, out=tmp_path / "runs", **FAST))
@@ -178,6 +179,7 @@ def test_the_audit_clean_run_on_a_split_file_is_the_engine_run(split_file, tmp_p
     assert doc["protocol"]["clean_split"]["path"] == str(split_file) and summary["clean_split"] == str(split_file)
 
 
+@pytest.mark.slow
 def test_a_combination_runs_from_the_command_line_and_verifies(split_file, tmp_path, capsys):
     out = tmp_path / "audit"
     code = main(["audit", "protocols", "small_cnn", "--dataset", TINY, "--splits", str(split_file), "--protocols",
@@ -198,6 +200,7 @@ def test_a_combination_runs_from_the_command_line_and_verifies(split_file, tmp_p
         audit_protocols(AuditRequest("small_cnn", TINY, splits=split_file, k=4, out=out, **FAST))
 
 
+@pytest.mark.slow
 def test_the_empty_mask_reading_rescores_the_segmentation_run(split_file, tmp_path):
     summary = audit_protocols(AuditRequest("munukurthi2024_unet", TINY, protocols="naive+empty", splits=split_file,
                                            hparams={"base_width": 8, "batch_size": 8}, out=tmp_path, **FAST))
@@ -218,6 +221,7 @@ def test_the_empty_mask_reading_rescores_the_segmentation_run(split_file, tmp_pa
     assert set(LEAKS) >= set(empty["leaks"]) == {"naive-split", "empty-mask-scored-1"}
 
 
+@pytest.mark.slow
 def test_two_processes_share_an_audit_and_train_each_protocol_once(tmp_path):
     out = tmp_path / "audit"
     command = [sys.executable, "-m", "benchmark", "audit", "protocols", "small_cnn", "--dataset", TINY,

@@ -164,6 +164,7 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, list]:
     return summary, out, calls
 
 
+@pytest.mark.slow
 def test_every_protocol_trains_on_its_own_data_flow(audit, ctx):
     _, out, calls = audit
     by_run = {}

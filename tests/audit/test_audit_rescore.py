@@ -34,6 +34,7 @@ def naive(tmp_path_factory):
     return ds, split, path, leaking
 
 
+@pytest.mark.slow
 def test_rescore_trained_run(naive, tmp_path, capsys):
     _, _, path, leaking = naive
     outcome = run_submission(RunRequest("small_cnn", TINY, path, epochs=1, image_size=32, precision="fp32",

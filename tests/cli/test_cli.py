@@ -14,7 +14,7 @@ import pytest
 from benchmark.cli import main
 from tests.helpers import tiny_busi
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -82,6 +82,7 @@ def test_help_lists_every_command(cmd, capsys):
     assert exc.value.code == 0 and "usage: busbench" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_end_to_end_on_real_busi(busi_dir, capsys):
     code, out, _ = run(capsys, "data", "info", str(busi_dir), "--json")
     info = json.loads(out)

@@ -84,6 +84,7 @@ class Tiny(Submission):
 '''
 
 
+@pytest.mark.slow
 def test_the_catalog_follows_a_plugins_files_and_survives_a_corrupt_cache(tmp_path):
     folder = tmp_path / "subs"
     (folder / "tiny").mkdir(parents=True)

@@ -21,7 +21,7 @@ from benchmark.splits.schema import read_split
 from tests.fixtures_busbra import write_busbra
 from tests.helpers import tiny_busi
 
-sys.path.insert(0, str(Path(__file__).parent / "plugins"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "fixture_plugins"))
 import heads  # noqa: E402,F401  (registers fixed_head and unsized_head)
 
 
@@ -114,6 +114,7 @@ def test_three_class_predictions_on_a_two_class_split_are_refused(busi, two_clas
     assert err.count("\n") == 1 and "probabilities do not sum to 1" in err
 
 
+@pytest.mark.slow
 def test_a_two_class_split_trains_a_two_class_head_with_a_defined_headline(busi, two_class_split, tmp_path):
     runs = tmp_path / "runs"
     assert main(["run", "small_cnn", "--dataset", str(busi), "--splits", str(two_class_split), "--epochs", "2",

@@ -201,6 +201,7 @@ def test_known_busi_duplicates_are_clustered(busi_dir: Path, tmp_path: Path) -> 
     assert report.clusters == [["benign-333", "malignant-77", "malignant-78"], ["benign-433", "malignant-145"]]
 
 
+@pytest.mark.slow
 def test_planted_pairs_of_a_synthetic_set_are_recovered() -> None:
     from benchmark.data.open import open_dataset
     from benchmark.data.synthetic import planted_pairs

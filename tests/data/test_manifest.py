@@ -69,6 +69,7 @@ def test_manifest_written_in_another_folder_still_loads(tmp_path):
     assert load_manifest(out).fingerprint() == busi.fingerprint()
 
 
+@pytest.mark.slow
 def test_real_busi_round_trip(busi, tmp_path):
     # The data folder is read-only, so the manifest goes to tmp and its paths are rewritten relative to it; the
     # at-the-root case (paths relative to the source root, unchanged) is covered on the tiny BUSI set above.

@@ -352,6 +352,7 @@ def _features(dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x), np.asarray(y)
 
 
+@pytest.mark.slow
 def test_small_linear_model_learns_something_but_not_everything(cache_dir: Path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
@@ -446,7 +447,7 @@ def test_phantom_pixels_do_not_depend_on_the_cpu_s_simd_path():
 
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env_off = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(f for f in __cpu_dispatch__ if __cpu_features__[f])}
     drawn = {mode: subprocess.run([sys.executable, "-c", _SIMD_PROBE, mode], capture_output=True, text=True,
                                   check=True, cwd=root, env=env).stdout

@@ -28,6 +28,7 @@ def _cmd(split: Path, out: Path, *extra: str) -> list[str]:
             "--image-size", "32", "--precision", "fp32", "--threads", "1", "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_quickstart_runs_the_whole_loop_on_the_synthetic_default(tmp_path, capsys):
     code = main(["quickstart", "--out", str(tmp_path), "--epochs", "1", "--image-size", "32"])
     out = capsys.readouterr().out
@@ -45,6 +46,7 @@ def test_quickstart_runs_the_whole_loop_on_the_synthetic_default(tmp_path, capsy
     assert "verified existing" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_results(tiny_split, tmp_path):
     straight = subprocess.run(_cmd(tiny_split, tmp_path / "a", "--epochs", "4"), capture_output=True, text=True)
     assert straight.returncode == 0, straight.stderr
@@ -121,6 +123,7 @@ def flaky(tmp_path, monkeypatch):
         unregister("flaky_test_model")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "message"), [("raise", "boom in build_model"),
                                                ("shape", "predictions have shape"),
                                                ("nan", "loss is nan")])
@@ -138,6 +141,7 @@ def test_a_failing_plugin_fails_its_fold_only(tiny_split, tmp_path, flaky, mode,
     assert row["status"] == "failed" and message in row["error"] and row["headline_value"] is None
 
 
+@pytest.mark.slow
 def test_cli_exit_code_is_nonzero_when_a_fold_fails(tiny_split, tmp_path, capsys, flaky):
     flaky("raise")
     code = main(["run", "flaky_test_model", "--dataset", TINY, "--splits", str(tiny_split), "--epochs", "1",
@@ -157,6 +161,7 @@ def test_run_checks_its_inputs(tiny_split, tmp_path):
     assert not list(tmp_path.glob("*/run.json"))
 
 
+@pytest.mark.slow
 def test_segmentation_run_scores_at_original_size(tiny_split, tmp_path):
     outcome = run_submission(RunRequest("unet_resnet18", TINY, tiny_split, epochs=1, image_size=32, folds=(0,),
                                         hparams={"batch_size": 8}, precision="fp32", out=tmp_path))
@@ -198,6 +203,7 @@ class _TwoStage(Submission):
         return torch.softmax(outputs["logits"].float(), dim=1)
 
 
+@pytest.mark.slow
 def test_a_two_stage_submission_is_expressible(tiny_split, tmp_path):
     register(_TwoStage)
     try:
@@ -208,6 +214,7 @@ def test_a_two_stage_submission_is_expressible(tiny_split, tmp_path):
     assert outcome.status == "completed" and outcome.metrics["n_cases"] == 45  # batches carried their masks
 
 
+@pytest.mark.slow
 def test_compare_two_runs_on_one_split(tiny_split, tmp_path, capsys):
     runs = []
     for seed in (0, 1):
@@ -227,6 +234,7 @@ def test_compare_two_runs_on_one_split(tiny_split, tmp_path, capsys):
         compare_runs(runs[0], runs[1], TINY, metric="dice")
 
 
+@pytest.mark.slow
 def test_another_cpu_thread_count_is_another_run(tiny_split, tmp_path):
     # CPU reductions depend on the thread count, so it is part of the run identity: a new folder, never a mix.
     runs = {threads: run_submission(RunRequest("small_cnn", TINY, tiny_split, folds=(0,), epochs=1, image_size=32,
@@ -269,6 +277,7 @@ class _Planted:
         return (Path.write_text, (Path(self.marker), "code ran"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["truncated", "planted"])
 def test_a_damaged_or_planted_checkpoint_restarts_the_fold_and_runs_no_code(tiny_split, tmp_path, capfd, kind):
     options = {"epochs": 2, "image_size": 32, "threads": 1, "precision": "fp32"}
@@ -293,6 +302,7 @@ def test_a_damaged_or_planted_checkpoint_restarts_the_fold_and_runs_no_code(tiny
     assert ours == (clean.run_dir / "fold-0" / "predictions.csv").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shares", [("0,1,2", "0,1,2"), ("0", "1,2")])
 def test_two_commands_on_one_run_folder_train_each_fold_once_and_keep_every_fold(tiny_split, tmp_path, shares):
     out = tmp_path / "runs"

@@ -16,7 +16,7 @@ from tests.helpers import TINY
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install -e '.[distributed]')")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Fails fold 1 only, in whichever process trains it: train_fold seeds torch with derived_seed(seed, fold, -1) just
 # before build_model, so the fold is known without any state shared between processes.
@@ -72,6 +72,7 @@ def _same_files(a: Path, b: Path, names: list[str]) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_a_grid_on_two_dask_workers_writes_the_same_files_as_the_local_executor(tiny_split, tmp_path, capsys):
     assert main(_run(tiny_split, tmp_path / "local", "--seed", "0,1")) == 0
     local_out = capsys.readouterr().out
@@ -95,6 +96,7 @@ def test_a_grid_on_two_dask_workers_writes_the_same_files_as_the_local_executor(
         assert row["status"] == "completed" and row["headline_value"] is not None
 
 
+@pytest.mark.slow
 def test_a_failing_fold_is_reported_as_the_local_executor_reports_it(tiny_split, tmp_path, cluster, capsys):
     assert main(_run(tiny_split, tmp_path / "local", model="fails_fold_one")) == 1
     local_err = capsys.readouterr().err

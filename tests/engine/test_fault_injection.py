@@ -1,8 +1,8 @@
 """Kill ``busbench run`` and ``busbench tune`` at several points; resumed, they give what an uninterrupted run gives.
 
-The plugin ``tests/plugins/faulty`` kills the whole command (its own process and the plugin process, SIGKILL to the
-process group) in the middle of an epoch, half-way through writing an epoch checkpoint, or half-way through writing
-``run.json``. The same command, run again without the fault, must finish with predictions and ``metrics.json``
+The plugin ``tests/fixture_plugins/faulty`` kills the whole command (its own process and the plugin process, SIGKILL
+to the process group) in the middle of an epoch, half-way through writing an epoch checkpoint, or half-way through
+writing ``run.json``. The same command, run again without the fault, must finish with predictions and ``metrics.json``
 byte-identical to a run that was never interrupted, keep what had finished, leave no half-written file behind, and
 verify.
 """
@@ -19,8 +19,8 @@ import pytest
 
 from tests.helpers import TINY
 
-PLUGINS = Path(__file__).parent / "plugins"
-REPO = Path(__file__).resolve().parents[1]
+PLUGINS = Path(__file__).parents[1] / "fixture_plugins"
+REPO = Path(__file__).resolve().parents[2]
 
 # The tiny split's folds train on about 15 cases: 4 batches of 4 an epoch, 3 epochs, 3 checkpoints a fold; run.json
 # is written when the run opens, after each of the 3 folds and when the run ends (5 times).

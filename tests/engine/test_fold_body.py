@@ -50,6 +50,7 @@ def test_a_fold_completed_by_another_process_is_kept(tmp_path: Path, capsys) -> 
     assert engine_fold.record_fold_result(rd, 0, {"fold": 0, "status": "failed", "error": "x"}) == theirs
 
 
+@pytest.mark.slow
 def test_run_and_audit_train_through_the_same_fold_body(tmp_path: Path, monkeypatch) -> None:
     calls: list[tuple[str, int]] = []
     real = engine_fold.run_fold

@@ -61,6 +61,7 @@ def test_a_large_tensor_comes_from_the_heap_not_its_own_mapping():
     assert _python(WHERE_A_LARGE_TENSOR_LIVES, "default").split() == ["False", "False"]
 
 
+@pytest.mark.slow
 @glibc_only
 def test_reusing_memory_leaves_training_numbers_unchanged():
     assert _python(TRAINING_STEPS, "keep") == _python(TRAINING_STEPS, "default")

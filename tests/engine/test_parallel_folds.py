@@ -7,6 +7,8 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from benchmark.cli import main
 from benchmark.engine import fold as fold_module
 from tests.helpers import TINY
@@ -17,6 +19,7 @@ def _run(split: Path, out: Path, *extra: str) -> list[str]:
             "--precision", "fp32", "--threads", "1", "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_two_folds_at_once_write_the_same_files_as_one_at_a_time(tiny_split, tmp_path, monkeypatch):
     at_once: set[int] = set()
     most = [0]

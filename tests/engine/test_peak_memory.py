@@ -44,6 +44,7 @@ def test_the_peak_covers_a_large_tensor_and_a_reset_forgets_it():
     assert peak_after <= rss_after + 16
 
 
+@pytest.mark.slow
 def test_every_completed_fold_records_its_peak_memory(tiny_split, tmp_path):
     outcome = run_submission(RunRequest(submission="small_cnn", dataset=TINY, splits=tiny_split, out=tmp_path,
                                         image_size=32, epochs=1, precision="fp32", threads=1, folds=(0, 1)))

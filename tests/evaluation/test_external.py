@@ -39,6 +39,7 @@ def files(tmp_path_factory) -> tuple[Path, Path]:
     return train, ext
 
 
+@pytest.mark.slow
 def test_an_external_split_records_both_datasets_and_verifies_against_both(files, capsys):
     _, ext = files
     doc = json.loads(ext.read_text())
@@ -59,6 +60,7 @@ def test_an_external_split_records_both_datasets_and_verifies_against_both(files
     assert "is an external split: give its test data too (--test-dataset)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_three_class_head_is_scored_on_benign_vs_malignant_by_renormalising(files, tmp_path):
     train, _ = files
     a, b = open_dataset(SITE_A), open_dataset(SITE_B)
@@ -97,6 +99,7 @@ def test_a_tampered_external_split_is_refused_in_one_line(files, tmp_path, capsy
     assert err.count("\n") == 1 and "is not an external split file" in err
 
 
+@pytest.mark.slow
 def test_external_runs_score_the_ensemble_the_cross_validated_score_and_the_gap(files, tmp_path, capsys):
     # Trained on site a, tested on site b (another scanner look): the gap is measured and it is real.
     _, ext = files
@@ -175,6 +178,7 @@ def test_a_segmentation_model_is_refused_in_one_line(files, tmp_path, capsys):
     assert err.count("\n") == 1 and "external validation scores classification models" in err
 
 
+@pytest.mark.slow
 def test_a_model_tested_on_more_images_of_its_own_site_shows_no_gap(files, tmp_path):
     # The control: the same training, tested on other images of site a; the gap's interval holds zero.
     train, _ = files
@@ -239,6 +243,7 @@ def test_test_images_that_are_also_training_images_are_recorded_and_reported(tmp
     assert err.count("\n") == 1 and "the detector finds 2 (not listed: benign-2;" in err
 
 
+@pytest.mark.slow
 def test_a_three_class_model_is_scored_end_to_end_on_benign_vs_malignant(files, tmp_path):
     # As for BUSI -> BUS-BRA: the three-class head's probabilities renormalised over benign and malignant.
     train, _ = files
@@ -269,7 +274,7 @@ def test_a_three_class_model_is_scored_end_to_end_on_benign_vs_malignant(files, 
 
 def test_readme_external_examples_are_the_committed_runs():
     # README's table of the committed external examples quotes each run's own metrics.json (3 decimals).
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     rows = [line for line in (repo / "README.md").read_text().splitlines()
             if line.startswith("| BUSI") and "-external-" in line]
     assert len(rows) == 2

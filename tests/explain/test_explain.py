@@ -53,6 +53,7 @@ def explain(*args: str) -> int:
     return main(["explain", *args])
 
 
+@pytest.mark.slow
 def test_explain_two_cases_from_different_folds(run, capsys, tmp_path):
     a, b = run.split.folds[2].test[0], run.split.folds[0].test[-1]
     assert explain(str(run.dir), "--cases", f"{a}, {b}") == 0
@@ -114,6 +115,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(run, capsys, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_the_suggested_command_regenerates_the_weights(run, capsys, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(run.dir, copy, ignore=shutil.ignore_patterns("gradcam", "model.pt"))

@@ -26,7 +26,7 @@ from benchmark.results.rundir import file_sha256  # noqa: E402
 from leaderboard import charts, ledger, sources, tables, ui  # noqa: E402
 from tests import fixtures_leaderboard as fx  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "leaderboard" / "app.py"
 PAGES = ("boards", "published", "submission", "compare", "audit")
 
@@ -632,6 +632,7 @@ def test_stopping_busbench_leaderboard_stops_its_server(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_external_runs_have_their_own_board_and_page(tmp_path, monkeypatch):
     # A real external run (busbench external: small CNN, one epoch) trained on one synthetic site, tested on the other.
     from benchmark.cli import main

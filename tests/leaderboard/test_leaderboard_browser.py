@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(not screenshots.CHROMIUM.is_file(),
 TABLE, CHART = '[data-testid="stDataFrame"]', '[data-testid="stVegaLiteChart"]'
 
 
+@pytest.mark.slow
 def test_every_page_renders_in_chromium_with_hostile_metadata_as_text(tmp_path: Path):
     runs = fx.build(tmp_path)
     pages = (
@@ -78,6 +79,7 @@ def _board(page, width: int, height: int, base: str, key: str = "board-classific
     }""", key)
 
 
+@pytest.mark.slow
 def test_board_fits_1400_px_with_its_links_and_boards_and_published_show_scores_at_390_px(tmp_path: Path):
     from playwright.sync_api import sync_playwright
 

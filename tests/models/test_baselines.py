@@ -25,7 +25,7 @@ import timm  # noqa: E402
 import torchvision  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OURS = {"small_cnn": "small_cnn", "resnet18": "timm_baselines", "efficientnet_b0": "timm_baselines",
         "unet_resnet18": "smp_unet"}
 CLASSIFIERS = ["small_cnn", "resnet18", "efficientnet_b0"]

@@ -212,6 +212,7 @@ def test_submissions_train_the_backbone_at_its_own_rate(name: str):
 
 
 # --- a run, as a user starts it --------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["efficientnet_lite0", UNET])
 def test_pretrained_run_on_synthetic_data(name: str, tmp_path: Path):
     data_spec = "synthetic:n=30,seed=7,size=48"

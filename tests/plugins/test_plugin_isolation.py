@@ -1,6 +1,6 @@
 """A plugin's code runs where the test fold's ground truth is not (issue 16, item 1).
 
-Hostile plugins (``tests/plugins/hostile``) look for the test labels on the call stack, through the garbage
+Hostile plugins (``tests/fixture_plugins/hostile``) look for the test labels on the call stack, through the garbage
 collector, in module globals, through the dataset folder named in ``sys.argv`` and through ``$BUSBENCH_BUSI``. In a
 process that holds the dataset each of them finds it and predicts every label right (the control below); through a
 real ``busbench run``, whose plugin code runs in fold processes given training cases and bare test images only, they
@@ -26,11 +26,11 @@ from benchmark.plugins import ModelSpec, Submission
 from benchmark.splits.make import make_split
 from benchmark.testing.leakage import CHANCE_LIMIT, write_noise_dataset
 
-PLUGINS = Path(__file__).parent / "plugins"
+PLUGINS = Path(__file__).parents[1] / "fixture_plugins"
 sys.path.insert(0, str(PLUGINS))
 import hostile  # noqa: E402  (the plugin package, imported here for the in-process control)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,7 @@ def noise(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, split
 
 
+@pytest.mark.slow
 def test_each_hostile_plugin_finds_the_truth_in_a_process_that_holds_it(noise, monkeypatch, tmp_path):
     root, _ = noise
     other = open_dataset(write_noise_dataset(tmp_path / "other", hostile.SIZE, seed=1))  # noqa: F841 (found first)
@@ -58,6 +59,7 @@ def test_each_hostile_plugin_finds_the_truth_in_a_process_that_holds_it(noise, m
         assert probs.argmax(1).tolist() == truth, cls.how
 
 
+@pytest.mark.slow
 def test_hostile_plugins_score_at_chance_through_busbench_run(noise, tmp_path):
     root, split = noise
     names = [cls.spec.name for cls in hostile.HOSTILE]

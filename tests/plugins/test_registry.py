@@ -27,7 +27,7 @@ from benchmark.plugins import (
 )
 from benchmark.plugins.catalog import Catalog
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BUSBENCH = Path(sys.executable).with_name("busbench")
 
 PLUGIN = """
@@ -170,6 +170,7 @@ def test_a_plugin_taking_a_baselines_name_fails_every_use_of_the_registry(tmp_pa
         assert str(info.value) == both
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_a_name_clash_naming_both_sources(tmp_path: Path) -> None:
     write_plugin(tmp_path, "zz_clash_pkg", "small_cnn")
     env = {**os.environ, "BUSBENCH_SUBMISSIONS": os.pathsep.join([str(REPO / "submissions"), str(tmp_path)])}

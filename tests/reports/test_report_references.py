@@ -14,7 +14,7 @@ from benchmark.reports.blocks import markers
 from benchmark.reports.references import references_markdown
 from tests.helpers import write_tiny_split
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPEC = "synthetic:n=30,seed=7,size=48"
 
 
@@ -33,6 +33,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict
     return root / "results", split, runs
 
 
+@pytest.mark.slow
 def test_table_and_pretraining_effect_match_busbench_compare(two_runs):
     results, split, runs = two_runs
     markdown = references_markdown(results, split_file=split)

@@ -17,7 +17,7 @@ from benchmark.reports.blocks import markers
 from benchmark.reports.reproduction import read_audits, reproduction_markdown, reproductions
 from benchmark.splits.make import make_split
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = "synthetic:n=45,size=48"
 
 
@@ -38,6 +38,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_every_reading_is_measured_and_the_gap_splits_exactly(results):
     published = read_published(PUBLISHED)
     audits = read_audits(results)

@@ -18,7 +18,7 @@ from benchmark.reports.seed_papers import PAPERS
 from benchmark.reports.seeds import seeds_markdown
 from benchmark.results.rundir import file_sha256
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHEYI, BANIADAM, DAJAM, LI, MUNU = sorted(PAPERS)
 CHEYI_FLAGS = {"split_protocol": "not stated for classifiers", "pretrained": "pretrained, source not stated"}
 
@@ -152,7 +152,7 @@ def test_committed_ledger_is_a_fresh_build(tmp_path):
 
 
 def test_citations_come_from_the_seed_texts():
-    seeds = default_source().parents[1] / "seeds"
+    seeds = default_source().parents[2] / "seeds"
     if not seeds.is_dir():
         pytest.skip(f"seed papers not found at {seeds}")
     for name, paper in PAPERS.items():

@@ -20,7 +20,7 @@ pytest.importorskip("pandas")
 from benchmark.cli import main  # noqa: E402
 from tests import fixtures_leaderboard as fx  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ def _metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_run_reproduces_its_recorded_scores(run_copy, capsys):
     assert main(["results", "verify", str(run_copy)]) == 0
     out = capsys.readouterr().out

@@ -18,7 +18,7 @@ from benchmark.results.identity import check_run_id, compute_identity, identity_
 from benchmark.results.rundir import git_commit
 from tests.helpers import TINY
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 PLUGIN = '''
 from torch import nn
@@ -126,6 +126,7 @@ def test_committed_runs_check_out_under_their_identity_version():
     assert "is not the hash of the identity" in check_run_id(tampered)
 
 
+@pytest.mark.slow
 def test_verify_fails_on_a_run_id_that_is_not_its_identity(tiny_split, tmp_path, capsys):
     from benchmark.engine.runner import RunRequest, run_submission
 

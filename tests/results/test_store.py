@@ -16,7 +16,7 @@ import pytest
 from benchmark.errors import BusbenchError
 from benchmark.results.store import SCHEMA_VERSION, ResultsStore, default_store_url, headline
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_run(runs: Path, run_id: str, *, status: str = "completed", task: str = "classification",

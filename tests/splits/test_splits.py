@@ -18,7 +18,7 @@ from benchmark.splits.show import summarise
 from benchmark.splits.verify import load_split
 from tests.helpers import tiny_busi, write_png
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
@@ -251,6 +251,7 @@ def test_committed_busi_splits_verify(busi, name):
             assert abs(s.class_counts["test"][label] - n / 5) <= 3, (s.fold, label)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "group"), [("5fold_examination.json", "examination"),
                                              ("5fold_grouped.json", "duplicates"), ("5fold_naive.json", "none")])
 def test_committed_busi_splits_are_reproducible(busi, name, group):

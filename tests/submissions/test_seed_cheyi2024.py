@@ -14,7 +14,7 @@ from benchmark.compat import ensure_torchvision_importable
 from benchmark.errors import BusbenchError
 from benchmark.plugins import TrainBatch, create, get, list_models, load_errors
 from benchmark.testing import CheckOptions, conformance_tests
-from tests.helpers import pretrained_refusal, write_tiny_split
+from tests.helpers import WITHOUT_LEAKAGE_RUN, assert_same_data_hooks, pretrained_refusal, write_tiny_split
 
 ensure_torchvision_importable()
 import huggingface_hub.constants  # noqa: E402
@@ -40,14 +40,17 @@ SMALL = CheckOptions(sizes=(32, 64), batch=2)
 test_conformance_cnn = conformance_tests("cheyi2024_cnn", options=SMALL)
 test_conformance_cnn_text_layout = conformance_tests("cheyi2024_cnn", options=CheckOptions(
     sizes=(32,), batch=2, hparams={"layout": "text"}), checks=("output_shapes", "optimizer_step"))
-test_conformance_vgg16 = conformance_tests("cheyi2024_vgg16", options=SMALL)
-test_conformance_vgg19 = conformance_tests("cheyi2024_vgg19", options=SMALL)
-test_conformance_densenet121 = conformance_tests("cheyi2024_densenet121", options=SMALL)
-test_conformance_efficientnetb0 = conformance_tests("cheyi2024_efficientnetb0", options=SMALL)
+# The transfer models share every hook but build_model: MobileNet's leakage run stands for them all (checked below).
+test_conformance_vgg16 = conformance_tests("cheyi2024_vgg16", options=SMALL, checks=WITHOUT_LEAKAGE_RUN)
+test_conformance_vgg19 = conformance_tests("cheyi2024_vgg19", options=SMALL, checks=WITHOUT_LEAKAGE_RUN)
+test_conformance_densenet121 = conformance_tests("cheyi2024_densenet121", options=SMALL, checks=WITHOUT_LEAKAGE_RUN)
+test_conformance_efficientnetb0 = conformance_tests("cheyi2024_efficientnetb0", options=SMALL,
+                                                    checks=WITHOUT_LEAKAGE_RUN)
 test_conformance_mobilenet = conformance_tests("cheyi2024_mobilenet", options=SMALL)
-test_conformance_inceptionv3 = conformance_tests("cheyi2024_inceptionv3", options=CheckOptions(sizes=(80, 96), batch=2))
-test_conformance_xception = conformance_tests("cheyi2024_xception", options=SMALL)
-test_conformance_resnet50 = conformance_tests("cheyi2024_resnet50", options=SMALL)
+test_conformance_inceptionv3 = conformance_tests("cheyi2024_inceptionv3", options=CheckOptions(sizes=(80, 96), batch=2),
+                                             checks=WITHOUT_LEAKAGE_RUN)
+test_conformance_xception = conformance_tests("cheyi2024_xception", options=SMALL, checks=WITHOUT_LEAKAGE_RUN)
+test_conformance_resnet50 = conformance_tests("cheyi2024_resnet50", options=SMALL, checks=WITHOUT_LEAKAGE_RUN)
 #: Every test here runs with sockets that refuse to connect, and fails if anything tried.
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -205,6 +208,7 @@ def test_local_weights_file_is_loaded_under_the_head(tmp_path: Path, empty_cache
     assert tuple(model(torch.randn(2, 3, 32, 32)).shape) == (2, 3)
 
 
+@pytest.mark.slow
 def test_custom_cnn_runs_one_epoch_through_busbench_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     split = tmp_path / "tiny.json"
     write_tiny_split(split, TINY)
@@ -218,3 +222,8 @@ def test_custom_cnn_runs_one_epoch_through_busbench_run(tmp_path: Path, capsys: 
     assert run["hparams"]["optimizer"] == "adam" and run["hparams"]["layout"] == "count"
     assert run["submission"]["reference"].startswith("Cheyi, J., & Çetin-Kaya, Y. (2024)")
     assert json.loads((run_dir / "fold-0" / "result.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("name", [n for n in TRANSFER if n != "cheyi2024_mobilenet"])
+def test_mobilenet_runs_the_leakage_check_for_every_transfer_model(name):
+    assert_same_data_hooks(name, "cheyi2024_mobilenet")

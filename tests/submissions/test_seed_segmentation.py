@@ -21,7 +21,7 @@ from benchmark.models.unet import UNet
 from benchmark.plugins import create, get, list_models
 from benchmark.plugins.submission import TrainBatch
 from benchmark.testing import CheckOptions, conformance_tests
-from tests.helpers import TINY
+from tests.helpers import TINY, WITHOUT_LEAKAGE_RUN, assert_same_data_hooks
 
 #: Package -> segmentation submission in its segmentation.py (munukurthi2024 also has its two-stage systems).
 SEGMENTATION = {"cheyi2024": "cheyi2024_unet", "baniadam2021": "baniadam2021_unet",
@@ -47,10 +47,18 @@ test_dajam2025_unet_mobilenet = conformance_tests("dajam2025_unet_mobilenet", op
 test_li2025_u2netlite = conformance_tests("li2025_u2netlite", options=CheckOptions(batch=2))
 test_munukurthi2024_unet = conformance_tests("munukurthi2024_unet", options=CheckOptions(batch=2, hparams=SMALL))
 test_munukurthi2024_cnn = conformance_tests("munukurthi2024_cnn", options=CheckOptions(batch=2, hparams=SMALL))
+# The two-stage systems share every hook but build_model: the CNN's leakage run stands for all three (checked below).
 test_munukurthi2024_vgg19 = conformance_tests("munukurthi2024_vgg19",
-                                              options=CheckOptions(sizes=(32,), batch=2, hparams=SMALL))
+                                              options=CheckOptions(sizes=(32,), batch=2, hparams=SMALL),
+                                              checks=WITHOUT_LEAKAGE_RUN)
 test_munukurthi2024_mobilenet = conformance_tests("munukurthi2024_mobilenet",
-                                                  options=CheckOptions(sizes=(32,), batch=2, hparams=SMALL))
+                                                  options=CheckOptions(sizes=(32,), batch=2, hparams=SMALL),
+                                                  checks=WITHOUT_LEAKAGE_RUN)
+
+
+@pytest.mark.parametrize("name", ["munukurthi2024_vgg19", "munukurthi2024_mobilenet"])
+def test_the_cnn_runs_the_leakage_check_for_every_two_stage_system(name):
+    assert_same_data_hooks(name, "munukurthi2024_cnn")
 
 
 def test_specs_cite_the_paper_for_every_stated_fact():
@@ -228,6 +236,7 @@ def test_pretrained_encoders_fail_fast_without_weights_and_load_a_local_file(tmp
 # --- one engine run each: a segmentation and a two-stage submission ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "metric"), [("li2025_u2netlite", "dice"),
                                                ("munukurthi2024_cnn", "balanced_accuracy")])
 def test_engine_runs_one_fold(tiny_split, tmp_path, name, metric):

@@ -42,6 +42,7 @@ def test_all_five_papers_are_covered():
     assert len(SEED_SUBMISSIONS) == 29
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SEED_SUBMISSIONS)
 def test_seed_submission_runs_one_fold(name, tiny_split, tmp_path):
     outcome = run_submission(RunRequest(name, TINY, tiny_split, folds=(0,), epochs=1, image_size=_side(name),

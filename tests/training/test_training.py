@@ -24,7 +24,7 @@ from benchmark.evaluation.training import (
     still_improving,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "leaderboard" / "results"
 BUSI_SUPPORT = {"normal": 133, "benign": 437, "malignant": 210}
 

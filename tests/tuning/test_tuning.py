@@ -120,6 +120,7 @@ def sealed_run(tiny_split, tmp_path_factory):
     return {"out": out, "url": url, "outcome": outcome, "log": data.log, "reads": reads, "split": split}
 
 
+@pytest.mark.slow
 def test_no_outer_test_case_is_read_while_its_study_runs(sealed_run):
     assert sealed_run["log"] == []
     assert sealed_run["outcome"].status == "completed"
@@ -176,6 +177,7 @@ def test_explain_draws_each_case_with_its_folds_own_tuned_model(sealed_run, tmp_
         np.testing.assert_allclose(list(index[case_id]["probabilities"].values()), oof[case_id], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_outer_test_labels_do_not_influence_any_trial(sealed_run, tiny_split, tmp_path):
     # The same fold-0 study with every fold-0 test case relabelled (a consistent split and dataset): the trials and
     # best parameters must not change; only the outer score, which is computed from those labels, may.
@@ -293,6 +295,7 @@ def test_a_study_is_never_continued_with_another_space_or_split(sealed_run, tiny
     assert [len(_trials(sealed_run["url"], f"{study}.fold-{k}")) for k in range(3)] == before
 
 
+@pytest.mark.slow
 def test_pruned_trials_stop_early_and_count(tiny_split, tmp_path, monkeypatch):
     # a pruner that stops every trial after its first epoch: each trial trains one epoch and counts as finished
     monkeypatch.setattr(nested, "make_pruner", lambda name, epochs: optuna.pruners.ThresholdPruner(lower=2.0))
@@ -309,6 +312,7 @@ def test_pruned_trials_stop_early_and_count(tiny_split, tmp_path, monkeypatch):
     assert report["best"] == [] and report["importances"] is None
 
 
+@pytest.mark.slow
 def test_timeout_stops_starting_trials_and_scores_the_best_so_far(tiny_split, tmp_path):
     outcome = tune_submission(TuneRequest("small_cnn", TINY, tiny_split, trials=50, timeout=1.0, folds=(2,),
                                           out=tmp_path, **FAST))
@@ -343,6 +347,7 @@ def _worker(split: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "benchmark", *_cli(split, out, "--folds", "0", "--pruner", "none", *extra)]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_keeps_finished_trials_and_retries_the_killed_one(tiny_split, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.sqlite'}"
     cmd = _worker(tiny_split, tmp_path / "runs", "--trials", "4", "--storage", url, "--study", "k",
@@ -436,6 +441,7 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_workers_on_one_storage_finish_exactly_n_trials_together(backend, tiny_split, tmp_path, request):
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}" if backend == "sqlite" else request.getfixturevalue(

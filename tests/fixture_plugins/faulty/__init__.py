@@ -1,6 +1,6 @@
 """A plugin that kills its whole command (``busbench run`` or ``tune``, and the plugin process) at a chosen point.
 
-Used by ``tests/test_fault_injection.py``. ``$FAULT_AT`` chooses the point, counted over every process of the
+Used by ``tests/engine/test_fault_injection.py``. ``$FAULT_AT`` chooses the point, counted over every process of the
 command in the file ``$FAULT_COUNTS`` (the plugin process inherits the environment, busbench's variables excepted):
 
 * ``loss:N``: in the N-th call of the loss hook (in the middle of an epoch);

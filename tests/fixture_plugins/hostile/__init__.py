@@ -1,7 +1,7 @@
 """Hostile plugins: each looks for the test fold's ground truth in one place a plugin's code can reach.
 
-Used by ``tests/test_plugin_isolation.py``. Every plugin here is a tiny linear classifier whose ``predict`` hook,
-when it finds a dataset object (or the dataset's folder), matches the images it is asked to predict against that
+Used by ``tests/plugins/test_plugin_isolation.py``. Every plugin here is a tiny linear classifier whose ``predict``
+hook, when it finds a dataset object (or the dataset's folder), matches the images it is asked to predict against that
 dataset's images pixel for pixel and returns their true labels as one-hot probabilities. Where it finds nothing it
 returns the model's own probabilities. The places tried:
 
