@@ -450,21 +450,23 @@ def render_host_memory(res: Result) -> str:
 
 
 SYNTHETIC_BEFORE = [["before: process pool (default)", "2 processes", "12.7 / 12.9 / 12.9 s"],
-                    ["before: one process (`--workers 1`)", "1", "23.0 / 23.4 / 23.2 s"]]
+                    ["before: one process (`--workers 1`)", "1", "23.0 / 23.4 / 23.2 s"],
+                    ["generator v1 (float32 OpenCV filters): thread pool", "2 threads", "12.4 / 12.6 / 13.0 s"],
+                    ["generator v1: one thread (`--workers 1`)", "1", "24.1 / 23.1 / 24.6 s"]]
 
 
 def render_synthetic(res: Result) -> str:
     """``bench_synthetic.py`` (default workers, then ``--workers 1``): | generator | workers | time for N images |."""
     cores = res["machine"]["cores"] or 1
     rows = [*SYNTHETIC_BEFORE]
-    for i, (label, workers) in enumerate((("after: thread pool (default)", f"{max(1, min(4, cores))} threads"),
-                                          ("after: one thread (`--workers 1`)", "1"))):
+    for i, (label, workers) in enumerate((("now: thread pool (default)", f"{max(1, min(4, cores))} threads"),
+                                          ("now: one thread (`--workers 1`)", "1"))):
         times = [r["seconds"] for r in raw(res, i)]
         rows.append([label, workers, " / ".join(f"{t:.1f}" for t in times) +
                      f" s (median {statistics.median(times):.1f} s)"])
     return table(["generator", "workers", f"time for {int(inv(res)['n'])} images"], rows) + "\n\n" + measured_line(
-        res, f"{res['invocations'][0]['repeats']} alternating runs of each; the before rows are the replaced "
-             f"generator's (2-core AMD EPYC), not measured again")
+        res, f"{res['invocations'][0]['repeats']} alternating runs of each; the before and v1 rows are older "
+             f"code's (2-core AMD EPYC), not measured again")
 
 
 def render_leaderboard(res: Result) -> str:

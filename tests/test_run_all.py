@@ -260,7 +260,7 @@ def test_every_block_renders_with_the_columns_of_the_committed_tables() -> None:
             assert "\n" not in body and not body.startswith("|"), name
     assert "| **44 / 3** |" in rendered["examinations"]
     assert "| before: process pool (default) | 2 processes |" in rendered["synthetic"]
-    assert "| after: thread pool (default) | 2 threads | 12.4 / 12.6 / 13.0 s (median 12.6 s) |" in \
+    assert "| now: thread pool (default) | 2 threads | 12.4 / 12.6 / 13.0 s (median 12.6 s) |" in \
         rendered["synthetic"]
     assert "benign-433 / malignant-145 (exact), benign-269 / normal-1 |" in rendered["duplicates-busi"]
     assert "exact 11/11, resized 10/10, cropped 10/10, flipped 11/11, brightness 10/10, re-encoded 10/10" in \

@@ -160,7 +160,13 @@ def test_tuned_run_lands_in_the_store_with_space_trials_best_params_and_cost(sea
 
 def test_explain_draws_each_case_with_its_folds_own_tuned_model(sealed_run, tmp_path):
     run_dir, split = sealed_run["outcome"].run_dir, sealed_run["split"]
-    a, b = split.folds[0].test[0], split.folds[2].test[-1]
+    widths = {k: json.loads((run_dir / f"fold-{k}" / "result.json").read_text())["hparams"]["width"]
+              for k in range(split.k)}
+    # two folds whose tuned models have different architectures where the tuning gave any (another fold's parameters
+    # would not even load); the probabilities below tell the folds' models apart either way
+    first, second = next(((i, j) for i in range(split.k) for j in range(i + 1, split.k) if widths[i] != widths[j]),
+                         (0, split.k - 1))
+    a, b = split.folds[first].test[0], split.folds[second].test[-1]
     assert main(["explain", str(run_dir), "--cases", f"{a},{b}", "--out", str(tmp_path / "cam")]) == 0
     index = json.loads((tmp_path / "cam" / "index.json").read_text())["cases"]
     oof = {}
@@ -168,9 +174,7 @@ def test_explain_draws_each_case_with_its_folds_own_tuned_model(sealed_run, tmp_
         with (run_dir / f"fold-{k}" / "predictions.csv").open() as handle:
             oof.update({row["case_id"]: [float(row[f"prob_{c}"]) for c in ("normal", "benign", "malignant")]
                         for row in csv.DictReader(handle)})
-    widths = {k: json.loads((run_dir / f"fold-{k}" / "result.json").read_text())["hparams"]["width"] for k in (0, 2)}
-    assert widths[0] != widths[2]  # the two folds' models have different architectures
-    for case_id, k in ((a, 0), (b, 2)):
+    for case_id, k in ((a, first), (b, second)):
         # the same probabilities as the tuned run's out-of-fold prediction: fold k's model, built with fold k's
         # best parameters (the small CNN's width is tuned, so another fold's parameters would not even load)
         assert index[case_id]["fold"] == k
