@@ -451,8 +451,9 @@ def render_host_memory(res: Result) -> str:
 
 SYNTHETIC_BEFORE = [["before: process pool (default)", "2 processes", "12.7 / 12.9 / 12.9 s"],
                     ["before: one process (`--workers 1`)", "1", "23.0 / 23.4 / 23.2 s"],
-                    ["generator v1 (float32 OpenCV filters): thread pool", "2 threads", "12.4 / 12.6 / 13.0 s"],
-                    ["generator v1: one thread (`--workers 1`)", "1", "24.1 / 23.1 / 24.6 s"]]
+                    ["generator v1 (float32 OpenCV filters, AMD EPYC without AVX-512, 2026-12-07): thread pool",
+                     "2 threads", "28.2 / 25.8 s"],
+                    ["generator v1 (same machine and day): one thread (`--workers 1`)", "1", "47.9 s"]]
 
 
 def render_synthetic(res: Result) -> str:
@@ -465,8 +466,9 @@ def render_synthetic(res: Result) -> str:
         rows.append([label, workers, " / ".join(f"{t:.1f}" for t in times) +
                      f" s (median {statistics.median(times):.1f} s)"])
     return table(["generator", "workers", f"time for {int(inv(res)['n'])} images"], rows) + "\n\n" + measured_line(
-        res, f"{res['invocations'][0]['repeats']} alternating runs of each; the before and v1 rows are older "
-             f"code's (2-core AMD EPYC), not measured again")
+        res, f"{res['invocations'][0]['repeats']} alternating runs of each; the before rows are the process-pool "
+             f"generator's (an earlier 2-core AMD EPYC, with AVX-512), the v1 rows generator version 1 by hand (bench_synthetic.py from a "
+             f"checkout of 0fdac94), neither measured again by this command")
 
 
 def render_leaderboard(res: Result) -> str:
