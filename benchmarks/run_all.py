@@ -467,8 +467,8 @@ def render_synthetic(res: Result) -> str:
                      f" s (median {statistics.median(times):.1f} s)"])
     return table(["generator", "workers", f"time for {int(inv(res)['n'])} images"], rows) + "\n\n" + measured_line(
         res, f"{res['invocations'][0]['repeats']} alternating runs of each; the before rows are the process-pool "
-             f"generator's (an earlier 2-core AMD EPYC, with AVX-512), the v1 rows generator version 1 by hand (bench_synthetic.py from a "
-             f"checkout of 0fdac94), neither measured again by this command")
+             f"generator's (an earlier 2-core AMD EPYC, with AVX-512), the v1 rows generator version 1 by hand "
+             f"(bench_synthetic.py from a checkout of 0fdac94), neither measured again by this command")
 
 
 def render_leaderboard(res: Result) -> str:
