@@ -64,7 +64,7 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_y: float
     """
     h, w = shape
     gh, gw = max(2, int(h / max(cell_y, 1.0)) + 2), max(2, int(w / max(cell_x, 1.0)) + 2)
-    coarse = rng.standard_normal((gh, gw)).astype(np.float64)
+    coarse = rng.standard_normal((gh, gw))
     f = resize(coarse, h, w, "cubic")
     f -= f.mean()
     return f / (f.std() + 1e-6)
@@ -76,7 +76,7 @@ def _wave(rng: np.random.Generator, w: int, amp: float, cell: float) -> np.ndarr
     f = rng.uniform(0.5, 2.0) / w
     sine = np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi))
     noise = smooth_field(rng, (1, w), 1.0, cell)[0]
-    return (amp * (0.6 * sine + 0.6 * noise)).astype(np.float64)
+    return amp * (0.6 * sine + 0.6 * noise)
 
 
 def soft_step(z: np.ndarray) -> np.ndarray:
@@ -126,7 +126,7 @@ def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np
     e += 0.5 * np.exp(-(((rows - gland_end) / (2.5 * px)) ** 2))  # fascia over the muscle
     if rng.random() < 0.5:  # pleura / rib surface far down
         e += 0.45 * np.exp(-(((rows - muscle_end - h * 0.06) / (3 * px)) ** 2))
-    return np.clip(e, 0.02, None).astype(np.float64), skin, fat_end
+    return np.clip(e, 0.02, None), skin, fat_end
 
 
 
@@ -146,7 +146,7 @@ def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLo
     depth = np.linspace(0, 1, h, dtype=np.float64)[:, None]
     e = e * np.exp(-rng.uniform(*look.attenuation) * depth)
     e *= 1 - rng.uniform(0, 0.3) * np.abs(np.linspace(-1, 1, w, dtype=np.float64)[None, :]) ** 4
-    speckle = rng.rayleigh(1.0, (h, w)).astype(np.float64)
+    speckle = rng.rayleigh(1.0, (h, w))
     # Speckle grains are wider than tall (lateral resolution is worse than axial).
     speckle = gaussian_blur(speckle, max(look.axial_blur * px, 0.3), max(look.lateral_blur * px, 0.4))
     speckle /= speckle.mean()
@@ -156,5 +156,5 @@ def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLo
     dyn = rng.uniform(*look.dynamic_range_db)
     top = 20 * math.log10(rng.uniform(*look.gain))
     grey = 255 * np.clip(1 + (db - top) / dyn, 0, 1)
-    return grey.astype(np.float64)
+    return grey
 
