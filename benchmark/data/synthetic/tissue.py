@@ -79,9 +79,35 @@ def _wave(rng: np.random.Generator, w: int, amp: float, cell: float) -> np.ndarr
     return amp * (0.6 * sine + 0.6 * noise)
 
 
-def soft_step(z: np.ndarray) -> np.ndarray:
-    """Soft step 0 -> 1 around ``z = 0`` (logistic), for blending tissue layers."""
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+def soft_step(z: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """Soft step 0 -> 1 around ``z = 0`` (logistic, ``1 / (1 + exp(-clip(z, -30, 30)))``), for blending layers.
+
+    Args:
+        z: Where to evaluate it.
+        overwrite: Compute in ``z``'s own memory (``z`` must be a ``float64`` array the caller no longer needs).
+    """
+    out = z if overwrite else np.array(z, dtype=np.float64)
+    np.clip(out, -30, 30, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    return np.divide(1.0, out, out=out)
+
+
+def _gauss_line(offset: np.ndarray, width: float) -> np.ndarray:
+    """``exp(-(offset / width) ** 2)``, computed in ``offset``'s memory (a fresh array)."""
+    offset /= width
+    np.square(offset, out=offset)
+    np.negative(offset, out=offset)
+    return np.exp(offset, out=offset)
+
+
+def _blend(e: np.ndarray, layer: np.ndarray, z: np.ndarray) -> None:
+    """``e += (layer - e) * soft_step(z)`` in place; ``z`` (a fresh array) is used up."""
+    step = soft_step(z, overwrite=True)
+    diff = np.subtract(layer, e)
+    diff *= step
+    e += diff
 
 
 def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,16 +143,17 @@ def draw_tissue(rng: np.random.Generator, h: int, w: int, px: float) -> tuple[np
     muscle = 0.42 + 0.14 * fibres
     deep = 0.12 + 0.015 * smooth_field(rng, (h, w), 30 * px, 30 * px)
 
+    # Blended in place (the arithmetic of e = e + (layer - e) * soft_step(z), one layer after another).
     e = near
-    e = e + (fat - e) * soft_step((rows - skin) / soft)
-    e = e + (gland - e) * soft_step((rows - fat_end) / soft)
-    e = e + (muscle - e) * soft_step((rows - gland_end) / soft)
-    e = e + (deep - e) * soft_step((rows - muscle_end) / (2 * soft))
-    e += 0.9 * np.exp(-(((rows - skin) / (2.2 * px)) ** 2))  # skin line
-    e += 0.5 * np.exp(-(((rows - gland_end) / (2.5 * px)) ** 2))  # fascia over the muscle
+    _blend(e, fat, (rows - skin) / soft)
+    _blend(e, gland, (rows - fat_end) / soft)
+    _blend(e, muscle, (rows - gland_end) / soft)
+    _blend(e, deep, (rows - muscle_end) / (2 * soft))
+    e += 0.9 * _gauss_line(rows - skin, 2.2 * px)  # skin line
+    e += 0.5 * _gauss_line(rows - gland_end, 2.5 * px)  # fascia over the muscle
     if rng.random() < 0.5:  # pleura / rib surface far down
-        e += 0.45 * np.exp(-(((rows - muscle_end - h * 0.06) / (3 * px)) ** 2))
-    return np.clip(e, 0.02, None), skin, fat_end
+        e += 0.45 * _gauss_line(rows - muscle_end - h * 0.06, 3 * px)
+    return np.clip(e, 0.02, None, out=e), skin, fat_end
 
 
 
@@ -150,11 +177,20 @@ def to_bmode(rng: np.random.Generator, e: np.ndarray, px: float, look: ScannerLo
     # Speckle grains are wider than tall (lateral resolution is worse than axial).
     speckle = gaussian_blur(speckle, max(look.axial_blur * px, 0.3), max(look.lateral_blur * px, 0.4))
     speckle /= speckle.mean()
-    speckle = speckle ** rng.uniform(*look.speckle_power)  # the blur tames the contrast; restore a speckle spread
+    # The blur tames the contrast; restore a speckle spread.
+    np.power(speckle, rng.uniform(*look.speckle_power), out=speckle)
     speckle /= speckle.mean()
-    db = 20 * np.log10(e * speckle + 1e-4)
     dyn = rng.uniform(*look.dynamic_range_db)
     top = 20 * math.log10(rng.uniform(*look.gain))
-    grey = 255 * np.clip(1 + (db - top) / dyn, 0, 1)
+    # grey = 255 * clip(1 + (20 log10(e * speckle + 1e-4) - top) / dyn, 0, 1), in the speckle's memory.
+    grey = np.multiply(e, speckle, out=speckle)
+    grey += 1e-4
+    np.log10(grey, out=grey)
+    grey *= 20
+    grey -= top
+    grey /= dyn
+    grey += 1
+    np.clip(grey, 0, 1, out=grey)
+    grey *= 255
     return grey
 
