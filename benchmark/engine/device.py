@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -102,11 +103,26 @@ def _cpu_supports_bf16() -> bool:
         return False
 
 
+def _deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without loading TorchInductor to do it.
+
+    Since torch 2.x the public function also sets ``torch._inductor.config.deterministic``, and importing that
+    config loads TorchInductor and TorchDynamo: about 1.4 s of CPU in every process that seeds, which is every
+    fold's plugin process (measured on a 2-core AMD EPYC, torch 2.13). busbench compiles nothing; where a plugin has
+    loaded TorchInductor already, the public function runs so that its flag is set as well.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch's global RNG and ask for deterministic kernels (reruns on one machine give the same numbers)."""
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _deterministic_kernels()
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
