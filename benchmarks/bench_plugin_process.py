@@ -3,11 +3,13 @@
 Usage: ``python benchmarks/bench_plugin_process.py [--model small_cnn] [--repeats 5] [--size 32]``
 
 Times, ``--repeats`` times each, with the median: starting a plugin process until it has imported the model's
-module and holds a fold's training cases (the tiny synthetic dataset's fold 0 at ``--size`` px), and a whole fold of
-1 epoch through :func:`benchmark.engine.fold.run_fold` (start, training, prediction, writing the result), beside the
-same training and prediction in this process (the engine's loop called directly, as folds trained before the plugin
-process existed). The first figure is what every fold, and every outer fold's study in ``busbench tune``, pays over
-training in the command's own process. Figures go to BENCHMARKS.md with the machine and its load.
+module and holds a fold's training cases (the tiny synthetic dataset's fold 0 at ``--size`` px), as a command's first
+fold does it (the zygote that forks plugin processes is started too, ``benchmark.engine.zygote``) and as each later
+fold does it (forked from the running zygote); and a whole fold of 1 epoch through
+:func:`benchmark.engine.fold.run_fold` (start, training, prediction, writing the result), beside the same training and
+prediction in this process (the engine's loop called directly, as folds trained before the plugin process existed).
+The start-up figures are what a fold, and every outer fold's study in ``busbench tune``, pays over training in the
+command's own process. Figures go to BENCHMARKS.md with the machine and its load.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main() -> None:
     from benchmark.engine.fold import clean_fold, run_fold
     from benchmark.engine.loop import TrainSettings, predict_probabilities, train_fold
     from benchmark.engine.plugin_process import PluginProcess
+    from benchmark.engine.zygote import stop_shared_zygote
     from benchmark.plugins import registry
     from benchmark.results.identity import source_fingerprint
     from benchmark.results.rundir import RunDir
@@ -46,13 +49,18 @@ def main() -> None:
     code = source_fingerprint(cls)["sha256"]
     compute = resolve_compute("cpu", "fp32", 1)
     fold = clean_fold(dataset, split, 0, args.size)
-    starts, folds, inline = [], [], []
-    for _ in range(args.repeats):
+    def start() -> float:
         t0 = time.perf_counter()
         with PluginProcess(cls, code, compute) as plugin:
             plugin.load(fold.train, fold.select)
             plugin.start()
-            starts.append(time.perf_counter() - t0)
+            return time.perf_counter() - t0
+
+    cold_starts, starts, folds, inline = [], [], [], []
+    for _ in range(args.repeats):
+        stop_shared_zygote()  # a command's first fold: no zygote yet
+        cold_starts.append(start())
+        starts.append(start())
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             run_fold(cls({"epochs": 1}), dataset, 0, lambda: fold, code=code, epochs=1, seed=0, compute=compute,
@@ -66,14 +74,15 @@ def main() -> None:
             inline.append(time.perf_counter() - t0)
     print(f"{args.model}, {args.size} px, fold 0 of the tiny synthetic set ({len(fold.train.case_ids)} training "
           f"cases), 1 thread, {args.repeats} repeats (median [min, max]):", file=sys.stderr)
-    for name, values in (("plugin process start", starts), ("whole fold, 1 epoch", folds),
-                         ("same, in this process", inline)):
+    for name, values in (("first plugin process", cold_starts), ("later plugin process", starts),
+                         ("whole fold, 1 epoch", folds), ("same, in this process", inline)):
         print(f"  {name:<22}{statistics.median(values):7.2f} s  [{min(values):.2f}, {max(values):.2f}]")
     if args.json:
         doc = {"model": args.model, "size": args.size, "repeats": args.repeats,
                "training_cases": len(fold.train.case_ids),
                **{key: {"median": statistics.median(values), "times": values}
-                  for key, values in (("start", starts), ("fold", folds), ("inline", inline))}}
+                  for key, values in (("cold_start", cold_starts), ("start", starts), ("fold", folds),
+                                      ("inline", inline))}}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
 
 

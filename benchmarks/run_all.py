@@ -397,7 +397,9 @@ def render_plugin_process(res: Result) -> str:
         times = doc[key]["times"]
         return f"{doc[key]['median']:.2f} [{min(times):.2f}, {max(times):.2f}]"
 
-    rows = [["start a plugin process (interpreter, torch, the model's module, the fold's cases)", cell("start")],
+    rows = [["a command's first plugin process (starts the zygote: interpreter, torch; then the model's module and "
+             "the fold's cases)", cell("cold_start")],
+            ["each later plugin process (forked from the zygote, the model's module, the fold's cases)", cell("start")],
             ["a whole fold through `run_fold` (start, train, predict, write the result and weights)", cell("fold")],
             ["the same training and prediction in the command's own process (the engine's loop called directly)",
              cell("inline")]]

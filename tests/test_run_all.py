@@ -96,7 +96,8 @@ def fake_docs() -> dict[str, list[list[dict]]]:
         "scoring": [[_scoring(False)], [_scoring(True)]],
         "quickstart": [[{"cold": _timed(98.7), "warm": _timed(47.6, 2)}]],
         "plugin_process": [[{"model": "small_cnn", "size": 32, "repeats": 5, "training_cases": 15,
-                             "start": _timed(1.23, 5), "fold": _timed(2.4, 5), "inline": _timed(0.06, 5)}]],
+                             "cold_start": _timed(2.54, 5), "start": _timed(0.03, 5), "fold": _timed(0.16, 5),
+                             "inline": _timed(0.07, 5)}]],
         "optimizer_step": [[{"threads": 1, "repeats": 3, "parameters": 54.5e6, "rows": [
             {"implementation": label, **_timed(t)} for label, t in (("per-tensor loop", 0.391), ("foreach", 0.295),
                                                                      ("fused", 0.031))]}]],

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from benchmark.data.dataset import Dataset
 from benchmark.engine.device import ComputeSetup, seed_everything
 from benchmark.engine.loop import PluginError, TrainSettings
-from benchmark.engine.plugin_process import PluginProcess
+from benchmark.engine.plugin_process import PluginProcess, warm_up
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
 from benchmark.fileio import remove_partial_writes, try_lock
@@ -251,6 +251,8 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
         PluginError: With ``stop_on_failure``, if the submission's code fails on a fold.
     """
     failed: dict[int, str] = {}
+    if any((r := rd.fold_result(k)) is None or r.get("status") != "completed" for k in folds):
+        warm_up()  # the zygote imports torch while the first fold's data is built; none when all are done
     pending: deque[int] = deque(folds)
     put_back: dict[int, float] = {}  # when a fold held by another process was last looked at
     told: set[int] = set()

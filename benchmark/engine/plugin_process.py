@@ -9,7 +9,9 @@ the selected epoch and the test probabilities; the parent writes the predictions
 plugin can reach (the call stack, the garbage collector, module globals, ``sys.argv``, the environment, the working
 folder) holds a test label, a test mask or the dataset's location:
 
-* the child is a fresh interpreter (not a fork of the parent), started with no arguments but two pipe numbers;
+* the child is a fresh interpreter (not a fork of the parent), started with no arguments but two pipe numbers, or
+  on Linux a fork of a zygote that is such an interpreter and has only imported modules, never held data
+  (:mod:`benchmark.engine.zygote`: it saves each fold the seconds of importing torch);
 * its environment is the parent's without busbench's own variables (``BUSBENCH_BUSI``, ``BUSBENCH_CACHE_DIR``...);
 * it works in an empty scratch folder, deleted when it ends;
 * it imports the submission's own module (not every plugin) and checks that its source files are those the run's
@@ -45,6 +47,7 @@ import torch
 from benchmark.engine.device import ComputeSetup
 from benchmark.engine.loop import PluginError, TrainSettings
 from benchmark.engine.tensors import LabelledImages
+from benchmark.engine.zygote import ForkedChild, ZygoteError, shared_zygote
 from benchmark.errors import BusbenchError
 from benchmark.plugins.submission import Submission
 
@@ -137,6 +140,11 @@ def plugin_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("BUSBENCH_") or k in KEPT_BUSBENCH_VARIABLES}
 
 
+def warm_up() -> None:
+    """Start the zygote that forks plugin processes now, so it imports torch while this process builds fold data."""
+    shared_zygote(plugin_environment())
+
+
 def _importable(cls: type[Submission]) -> dict[str, Any]:
     """Where the plugin process finds ``cls``: its module, qualified name and (folder plugins) package folder.
 
@@ -174,7 +182,7 @@ class PluginProcess:
         self._opening = {"op": "open", **_importable(cls), "name": cls.spec.name, "code": code_sha256,
                          "compute": asdict(compute), "sys_path": [os.path.abspath(p) for p in sys.path]}
         self._data: dict[str, Any] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | ForkedChild | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._to_child: BinaryIO | None = None
         self._from_child = -1
@@ -276,13 +284,8 @@ class PluginProcess:
         parent_read, child_write = os.pipe()
         child_read, parent_write = os.pipe()
         self._scratch = tempfile.TemporaryDirectory(prefix="busbench-plugin-")
-        root = str(Path(__file__).resolve().parents[2])
         try:
-            # stdout goes to stderr: a plugin's prints never mix with a command's output.
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT.format(root=root), str(child_read), str(child_write)],
-                pass_fds=(child_read, child_write), cwd=self._scratch.name, env=plugin_environment(),
-                stdin=subprocess.DEVNULL, stdout=2, close_fds=True)
+            self._proc = self._launch(child_read, child_write, self._scratch.name)
         finally:
             os.close(child_read)
             os.close(child_write)
@@ -290,6 +293,22 @@ class PluginProcess:
         self._from_child = parent_read
         self._request(self._opening, "opened")
         self._request(self._data, "loaded")
+
+    @staticmethod
+    def _launch(read_fd: int, write_fd: int, cwd: str) -> subprocess.Popen[bytes] | ForkedChild:
+        """Start the child on these pipe ends: forked by the zygote where there is one, else a new interpreter."""
+        env = plugin_environment()
+        zygote = shared_zygote(env)
+        if zygote is not None:
+            try:
+                return ForkedChild(zygote, zygote.spawn(read_fd, write_fd, cwd, env))
+            except ZygoteError as exc:
+                print(f"busbench: {exc}; starting the plugin process on its own", file=sys.stderr)
+        root = str(Path(__file__).resolve().parents[2])
+        # stdout goes to stderr: a plugin's prints never mix with a command's output.
+        return subprocess.Popen([sys.executable, "-c", _BOOT.format(root=root), str(read_fd), str(write_fd)],
+                                pass_fds=(read_fd, write_fd), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=2, close_fds=True)
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self._to_child is not None
@@ -445,10 +464,17 @@ def _read_forever(fd: int, inbox: queue.Queue[dict[str, Any]]) -> None:
         inbox.put(message)
 
 
-def child_main() -> None:
-    """The plugin process: answer the parent's requests until it closes the pipe (see :class:`PluginProcess`)."""
-    read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
-    sys.argv = [sys.argv[0]]
+def child_main(read_fd: int | None = None, write_fd: int | None = None) -> None:
+    """The plugin process: answer the parent's requests until it closes the pipe (see :class:`PluginProcess`).
+
+    Args:
+        read_fd: The pipe end the parent's requests arrive on; ``None``: the first argument of the command line
+            (a plugin process started as its own interpreter).
+        write_fd: The pipe end the replies go to; ``None``: the second argument.
+    """
+    if read_fd is None or write_fd is None:
+        read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
+        sys.argv = [sys.argv[0]]
     inbox: queue.Queue[dict[str, Any]] = queue.Queue()
     threading.Thread(target=_read_forever, args=(read_fd, inbox), daemon=True).start()
     outbox = os.fdopen(write_fd, "wb")

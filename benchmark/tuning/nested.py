@@ -39,7 +39,7 @@ from benchmark.engine.options import (
     split_and_folds,
     submission_class,
 )
-from benchmark.engine.plugin_process import PluginProcess
+from benchmark.engine.plugin_process import PluginProcess, warm_up
 from benchmark.engine.runner import RunOutcome, finish_run
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
 from benchmark.errors import BusbenchError
@@ -198,6 +198,7 @@ def _run_plan(plan: _Plan) -> RunOutcome:
           f"{req.trials} trials each over {', '.join(sorted(plan.space))}; studies {plan.study_name}.fold-K in "
           f"{shown_url(plan.url)} -> {rd.path}", file=sys.stderr)
     failed: dict[int, str] = {}
+    warm_up()
     for k in plan.folds:
         previous = rd.fold_result(k)
         if previous is not None and previous.get("status") == "completed":

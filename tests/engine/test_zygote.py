@@ -1,0 +1,73 @@
+"""Plugin processes forked from one warm zygote (``benchmark.engine.zygote``): fresh, reaped, replaced if it dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.engine.device import resolve_compute
+from benchmark.engine.loop import PluginError, TrainSettings
+from benchmark.engine.plugin_process import PluginProcess
+from benchmark.engine.tensors import LabelledImages
+from benchmark.engine.zygote import ForkedChild, shared_zygote
+from benchmark.plugins.registry import get
+from benchmark.results.identity import source_fingerprint
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks on Linux only")
+
+
+def _started() -> PluginProcess:
+    cls = get("small_cnn")
+    images = torch.zeros((6, 1, 32, 32), dtype=torch.uint8)
+    data = LabelledImages(tuple(f"c{i}" for i in range(6)), images, torch.tensor([0, 1, 2] * 2), None,
+                          ("normal", "benign", "malignant"))
+    plugin = PluginProcess(cls, source_fingerprint(cls)["sha256"], resolve_compute("cpu", "fp32", 1))
+    plugin.load(data, data)
+    plugin.start()
+    return plugin
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_plugin_processes_are_forked_by_one_zygote_that_never_trained() -> None:
+    with _started() as first, _started() as second:
+        procs = [first._proc, second._proc]
+        assert all(isinstance(p, ForkedChild) for p in procs)
+        zygote = shared_zygote({})
+        assert zygote is not None and {_parent(p.pid) for p in procs} == {zygote._proc.pid}
+        assert procs[0].pid != procs[1].pid
+        trained = first.train({**get("small_cnn").spec.defaults, "width": 0.5}, TrainSettings(1, 4, 0, 0), None)
+        assert trained.best_epoch == 1
+    # closing the pipes ends the children; the zygote reaps them and reports how they ended
+    assert [p.wait(timeout=30) for p in procs] == [0, 0]
+
+
+def test_a_killed_plugin_process_is_reported_with_its_signal() -> None:
+    with _started() as plugin:
+        proc = plugin._proc
+        assert isinstance(proc, ForkedChild)
+        os.kill(proc.pid, signal.SIGKILL)
+        with pytest.raises(PluginError, match=r"ended unexpectedly \(killed by signal 9"):
+            plugin.train(get("small_cnn").spec.defaults, TrainSettings(1, 4, 0, 0), None)
+
+
+def test_a_dead_zygote_is_replaced_by_a_new_one() -> None:
+    with _started():
+        pass
+    old = shared_zygote({})
+    assert old is not None
+    old._proc.kill()
+    deadline = time.time() + 30
+    while old.usable and time.time() < deadline:
+        time.sleep(0.05)
+    with _started() as plugin:
+        new = shared_zygote({})
+        assert new is not old and isinstance(plugin._proc, ForkedChild) and _parent(plugin._proc.pid) == new._proc.pid
