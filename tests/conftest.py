@@ -16,8 +16,13 @@ BUSI_DIR = Path(os.environ.get("BUSBENCH_BUSI", REPO.parent / "shared" / "data" 
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Tests never touch the user's ~/.cache/busbench; one cache per session keeps BUSI decoded once.
-    os.environ["BUSBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("busbench-cache"))
+    # Tests never touch the user's ~/.cache/busbench; one cache per session keeps BUSI decoded and each phantom set
+    # drawn once. Under pytest-xdist the workers share it (beside their own temporary folders): busbench's caches
+    # are safe for concurrent processes, and a phantom set is drawn by whichever worker needs it first.
+    base = tmp_path_factory.getbasetemp()
+    folder = base.parent / "busbench-cache" if os.environ.get("PYTEST_XDIST_WORKER") else base / "busbench-cache"
+    folder.mkdir(exist_ok=True)
+    os.environ["BUSBENCH_CACHE_DIR"] = str(folder)
 
 
 @pytest.fixture(scope="session")

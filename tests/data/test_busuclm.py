@@ -415,7 +415,8 @@ _BREAKERS = {
 
 
 @pytest.mark.parametrize("breaker", sorted(_BREAKERS))
-def test_load_errors_are_one_line_and_write_nothing(tmp_path, breaker):
+def test_load_errors_are_one_line_and_write_nothing(tmp_path, monkeypatch, breaker):
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "cache"))  # a cache no other test writes to meanwhile
     fx = write_busuclm(tmp_path / "BUS-UCLM")
     _BREAKERS[breaker](fx.root)
     before = _snapshot(tmp_path, cache_root())
@@ -426,7 +427,8 @@ def test_load_errors_are_one_line_and_write_nothing(tmp_path, breaker):
     assert _snapshot(tmp_path, cache_root()) == before
 
 
-def test_decode_errors_write_nothing(tmp_path):
+def test_decode_errors_write_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "cache"))  # a cache no other test writes to meanwhile
     fx = write_busuclm(tmp_path / "BUS-UCLM")
     write_mask(fx.root / "masks" / "ALWI_001.png", fx.shape["ALWI_001.png"], RED)
     ds = load_busuclm(fx.root)
