@@ -107,9 +107,10 @@ def _deterministic_kernels() -> None:
     """``torch.use_deterministic_algorithms(True, warn_only=True)``, without loading TorchInductor to do it.
 
     Since torch 2.x the public function also sets ``torch._inductor.config.deterministic``, and importing that
-    config loads TorchInductor and TorchDynamo: about 1.4 s of CPU in every process that seeds, which is every
-    fold's plugin process (measured on a 2-core AMD EPYC, torch 2.13). busbench compiles nothing; where a plugin has
-    loaded TorchInductor already, the public function runs so that its flag is set as well.
+    config loads TorchInductor and TorchDynamo: about 1.4 s of CPU in a command's own process, which seeds each fold
+    but builds no optimizer (measured on a 2-core AMD EPYC, torch 2.13; plugin processes have TorchDynamo loaded by
+    their zygote, for torch's optimizers). busbench compiles nothing; where a plugin has loaded TorchInductor
+    already, the public function runs so that its flag is set as well.
     """
     setter = getattr(torch._C, "_set_deterministic_algorithms", None)
     if setter is None or "torch._inductor.config" in sys.modules:

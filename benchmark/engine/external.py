@@ -161,7 +161,7 @@ def run_external(req: ExternalRequest) -> ExternalOutcome:
 
 def _finish(rd: RunDir, doc: dict[str, Any], ext: ExternalSplit, train_data: Dataset, test_data: Dataset,
             n_folds: int, failed: dict[int, str]) -> ExternalOutcome:
-    done = [k for k in range(n_folds) if (r := rd.fold_result(k)) is not None and r.get("status") == "completed"]
+    done = [k for k in range(n_folds) if rd.fold_completed(k)]
     errors = {str(k): r["error"] for k in range(n_folds)
               if (r := rd.fold_result(k)) is not None and r.get("status") == "failed"}
     complete = len(done) == n_folds and not failed and not errors

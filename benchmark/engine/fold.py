@@ -251,7 +251,7 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
         PluginError: With ``stop_on_failure``, if the submission's code fails on a fold.
     """
     failed: dict[int, str] = {}
-    if any((r := rd.fold_result(k)) is None or r.get("status") != "completed" for k in folds):
+    if not all(rd.fold_completed(k) for k in folds):
         warm_up()  # the zygote imports torch while the first fold's data is built; none when all are done
     pending: deque[int] = deque(folds)
     put_back: dict[int, float] = {}  # when a fold held by another process was last looked at
@@ -266,8 +266,7 @@ def run_folds(submission: Submission, dataset: Dataset, folds: Sequence[int], bu
                     told.add(k)
                     print(f"fold {k}: another process is training it; waiting", file=sys.stderr)
                 return False
-            previous = rd.fold_result(k)
-            if previous is not None and previous.get("status") == "completed":
+            if rd.fold_completed(k):
                 print(f"fold {k}: complete already, kept", file=sys.stderr)
                 return True
             try:

@@ -173,7 +173,7 @@ def finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Datas
 
 def _finish_run(rd: RunDir, doc: dict[str, Any], split: SplitFile, dataset: Dataset,
                 failed: dict[int, str]) -> RunOutcome:
-    done = [k for k in range(split.k) if (r := rd.fold_result(k)) is not None and r.get("status") == "completed"]
+    done = [k for k in range(split.k) if rd.fold_completed(k)]
     errors = {str(k): r["error"] for k in range(split.k)
               if (r := rd.fold_result(k)) is not None and r.get("status") == "failed"}
     metrics = None

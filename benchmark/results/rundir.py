@@ -150,10 +150,14 @@ class RunDir:
         path = self.fold_dir(fold) / "result.json"
         return read_json(path) if path.exists() else None
 
+    def fold_completed(self, fold: int) -> bool:
+        """Whether the fold has a ``result.json`` whose status is ``completed``."""
+        result = self.fold_result(fold)
+        return result is not None and result.get("status") == "completed"
+
     def write_fold_result(self, fold: int, doc: dict[str, Any]) -> None:
         """Write a fold's result; a completed fold's result is never replaced."""
-        previous = self.fold_result(fold)
-        if previous is not None and previous.get("status") == "completed":
+        if self.fold_completed(fold):
             raise BusbenchError(self.fold_dir(fold), "fold is complete already; its results are never rewritten")
         atomic_write_json(self.fold_dir(fold) / "result.json", doc)
 

@@ -198,10 +198,10 @@ def _run_plan(plan: _Plan) -> RunOutcome:
           f"{req.trials} trials each over {', '.join(sorted(plan.space))}; studies {plan.study_name}.fold-K in "
           f"{shown_url(plan.url)} -> {rd.path}", file=sys.stderr)
     failed: dict[int, str] = {}
-    warm_up()
+    if not all(rd.fold_completed(k) for k in plan.folds):
+        warm_up()  # the zygote imports torch while the first fold's data is built; none when all are done
     for k in plan.folds:
-        previous = rd.fold_result(k)
-        if previous is not None and previous.get("status") == "completed":
+        if rd.fold_completed(k):
             print(f"fold {k}: complete already, kept", file=sys.stderr)
             continue
         fold = plan.split.folds[k]
