@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +32,12 @@ import threading
 import traceback
 from pathlib import Path
 
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from benchmark.engine.zygote import zygote_main; zygote_main()"
+# The zygote makes its own empty working folder before it imports anything, and removes it when it exits: the folder
+# outlives neither the zygote nor a busbench process killed before it could clean up.
+_BOOT = (
+    "import os, sys, tempfile; scratch = tempfile.mkdtemp(prefix='busbench-zygote-'); os.chdir(scratch); "
+    "sys.path.insert(0, {root!r}); from benchmark.engine.zygote import zygote_main; zygote_main(scratch)"
+)
 _MAX_MESSAGE = 1 << 20
 
 
@@ -43,12 +49,11 @@ class Zygote:
     """The parent's handle on a zygote process (see the module docstring); safe to use from several threads."""
 
     def __init__(self, env: dict[str, str]):
-        self._scratch = tempfile.TemporaryDirectory(prefix="busbench-zygote-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = str(Path(__file__).resolve().parents[2])
         try:
             self._proc = subprocess.Popen([sys.executable, "-c", _BOOT.format(root=root), str(theirs.fileno())],
-                                          pass_fds=(theirs.fileno(),), cwd=self._scratch.name, env=env,
+                                          pass_fds=(theirs.fileno(),), cwd=tempfile.gettempdir(), env=env,
                                           stdin=subprocess.DEVNULL, stdout=2, close_fds=True)
         finally:
             theirs.close()
@@ -103,13 +108,17 @@ class Zygote:
 
     def close(self) -> None:
         """End the zygote (its children end with their pipes)."""
+        try:
+            # shutdown, not just close: the listening thread's recv holds the socket open until it returns
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._scratch.cleanup()
 
     def _listen(self) -> None:
         while True:
@@ -210,8 +219,12 @@ def _child(read_fd: int, write_fd: int, output_fd: int, cwd: str, env: dict[str,
         os._exit(code)
 
 
-def zygote_main() -> None:
-    """The zygote: import what every plugin process needs, then fork one per request until the parent closes."""
+def zygote_main(scratch: str) -> None:
+    """The zygote: import what every plugin process needs, then fork one per request until the parent closes.
+
+    Args:
+        scratch: The empty folder it works in; removed when it exits.
+    """
     sock = socket.socket(fileno=int(sys.argv[1]))
     sys.argv = [sys.argv[0]]
     import torch  # noqa: F401  (what every plugin process imports)
@@ -234,8 +247,10 @@ def zygote_main() -> None:
             data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 3)
         except OSError:
             data, fds = b"", []
-        if not data:
-            os._exit(0)  # the busbench process is gone or done
+        if not data:  # the busbench process is gone or done
+            os.chdir("/")
+            shutil.rmtree(scratch, ignore_errors=True)
+            os._exit(0)
         request = json.loads(data)
         pid = os.fork()
         if pid == 0:

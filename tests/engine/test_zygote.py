@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from benchmark.engine.device import resolve_compute
 from benchmark.engine.loop import PluginError, TrainSettings
 from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import LabelledImages
-from benchmark.engine.zygote import ForkedChild, shared_zygote
+from benchmark.engine.zygote import ForkedChild, Zygote, shared_zygote
 from benchmark.plugins.registry import get
 from benchmark.results.identity import source_fingerprint
 
@@ -64,10 +67,28 @@ def test_a_dead_zygote_is_replaced_by_a_new_one() -> None:
         pass
     old = shared_zygote({})
     assert old is not None
-    old._proc.kill()
+    folder = Path(os.readlink(f"/proc/{old._proc.pid}/cwd"))
+    old._proc.kill()  # a zygote killed outright leaves its folder behind (nothing can clean up after SIGKILL)
     deadline = time.time() + 30
     while old.usable and time.time() < deadline:
         time.sleep(0.05)
     with _started() as plugin:
         new = shared_zygote({})
         assert new is not old and isinstance(plugin._proc, ForkedChild) and _parent(plugin._proc.pid) == new._proc.pid
+    if folder.name.startswith("busbench-zygote-"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_zygote_works_in_an_empty_folder_of_its_own_and_removes_it_when_its_parent_is_gone() -> None:
+    zygote = Zygote({})
+    try:
+        deadline = time.monotonic() + 30
+        while (folder := Path(os.readlink(f"/proc/{zygote._proc.pid}/cwd"))) == Path(tempfile.gettempdir()):
+            assert time.monotonic() < deadline, "the zygote never moved into a folder of its own"
+            time.sleep(0.01)
+        assert folder.name.startswith("busbench-zygote-") and list(folder.iterdir()) == []
+    finally:
+        zygote._sock.shutdown(socket.SHUT_RDWR)  # what the kernel does when the busbench process dies, however it dies
+    assert zygote._proc.wait(timeout=30) == 0
+    assert not folder.exists()
+    zygote.close()
