@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from benchmark.data.cache import FingerprintIndex, load_decoded, store_decoded
 from benchmark.data.case import Case
-from benchmark.data.images import decode_image, decode_mask, pixel_digest, resize_pair, to_grey
+from benchmark.data.images import decode_image, decode_mask, image_shape, pixel_digest, resize_pair, to_grey
 from benchmark.data.source import FileSource
 from benchmark.errors import BusbenchError
 
@@ -123,9 +123,23 @@ class Dataset:
             BusbenchError: If a file is corrupt or a mask's size differs from its image's.
         """
         rgb = decode_image(self.source.read(case.image), self.source.display(case.image))
+        return rgb, self._united_mask(case, rgb.shape[:2])
+
+    def decode_mask(self, case: Case) -> np.ndarray | None:
+        """Decode a case's united ``bool`` mask at its image's size (or ``None``), reading only the image's header.
+
+        Raises:
+            BusbenchError: If a file is corrupt or a mask's size differs from its image's.
+        """
         if not case.masks:
-            return rgb, None
-        united: np.ndarray = np.zeros(rgb.shape[:2], dtype=bool)
+            return None
+        return self._united_mask(case, image_shape(self.source.read(case.image), self.source.display(case.image)))
+
+    def _united_mask(self, case: Case, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The union of a case's masks, each checked to have the image's ``shape``; ``None`` without masks."""
+        if not case.masks:
+            return None
+        united: np.ndarray = np.zeros(shape, dtype=bool)
         for rel in case.masks:
             where = self.source.display(rel)
             mask = decode_mask(self.source.read(rel), where)
@@ -136,7 +150,7 @@ class Dataset:
                     f"{united.shape[1]}x{united.shape[0]} px",
                 )
             united |= mask
-        return rgb, united
+        return united
 
     def load(self, case: Case | str, size: int | tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Grey image and mask of a case, resized to ``size``, through the decoded cache.

@@ -38,6 +38,7 @@ from benchmark.fileio import atomic_write_json, cache_root
 #: Bumped whenever the algorithm changes in a way that changes results, so old cached reports are not reused.
 ALGORITHM_VERSION = "busbench-duplicates-v1"
 _FORMAT = "busbench-duplicates-v1"
+_ACROSS_FORMAT = "busbench-cross-duplicates-v1"
 
 
 @dataclass(frozen=True)
@@ -455,6 +456,10 @@ def cross_duplicates(train: Dataset, test: Dataset, params: DetectorParams = Det
     above ``shortlist_threshold``) and each nominated pair is verified by alignment, accepted at
     ``accept_threshold``. A test image matching several training images is paired with the most similar one.
 
+    The pairs depend only on the two datasets' pixels and ``params``, so they are cached as JSON under
+    ``cache_root()/duplicates/across-<train fingerprint>-<test fingerprint>-<params hash>.json``, as
+    :func:`find_duplicates` caches its reports; a damaged cache file is recomputed and replaced.
+
     Args:
         train: The training data.
         test: The data tested on.
@@ -464,6 +469,24 @@ def cross_duplicates(train: Dataset, test: Dataset, params: DetectorParams = Det
     Returns:
         Pairs with ``a`` a case of ``train`` and ``b`` a case of ``test``, one per test case found, sorted by ``b``.
     """
+    key = {"format": _ACROSS_FORMAT, "algorithm": ALGORITHM_VERSION, "train_fingerprint": train.fingerprint(),
+           "test_fingerprint": test.fingerprint(), "params": params.as_dict()}
+    path = cache_root() / "duplicates" / (
+        f"across-{key['train_fingerprint']}-{key['test_fingerprint']}-{params.digest()}.json")
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if {k: cached[k] for k in key} == key:
+            return [DuplicatePair(str(p["a"]), str(p["b"]), str(p["kind"]), bool(p["flipped"]), float(p["score"]),
+                                  float(p["scale"])) for p in cached["pairs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no usable cached result: compute it
+    pairs = _detect_across(train, test, params, progress)
+    atomic_write_json(path, {**key, "pairs": [asdict(p) for p in pairs]})
+    return pairs
+
+
+def _detect_across(train: Dataset, test: Dataset, params: DetectorParams, progress: bool) -> list[DuplicatePair]:
+    """:func:`cross_duplicates` without its cache."""
     facts_a, facts_b = train.facts(progress=progress), test.facts(progress=progress)
     reps_a: dict[str, str] = {}
     for cid in sorted(c.case_id for c in train.cases):

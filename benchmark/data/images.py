@@ -66,6 +66,20 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     return _to_rgb_uint8(_open(data, where))
 
 
+def image_shape(data: bytes, where: str) -> tuple[int, int]:
+    """``(height, width)`` of an image file from its header, without decoding its pixels.
+
+    Raises:
+        BusbenchError: If the header cannot be read.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.height, img.width
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for damaged files
+        reason = str(exc) or type(exc).__name__
+        raise BusbenchError(where, f"cannot decode image: corrupt or truncated file ({reason})") from exc
+
+
 def decode_mask(data: bytes, where: str) -> np.ndarray:
     """Decode mask file bytes to a binary ``bool`` array of shape (H, W).
 

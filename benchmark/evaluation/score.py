@@ -213,7 +213,7 @@ def prepare(task: str, split: SplitFile, dataset: Dataset, predictions: dict[str
             probs = np.stack([np.asarray(predictions[c][1], dtype=float) for c in ids])
             cls_metrics.check_inputs(y, probs)
             return ScoringInputs(task, ids, groups, unit, fold_of, y=y, probs=probs)
-        refs = [dataset.decode(dataset.case(c))[1] for c in ids]
+        refs = [dataset.decode_mask(dataset.case(c)) for c in ids]
         preds = [np.asarray(predictions[c][1], dtype=bool) for c in ids]
         # a None reference (a case without masks) is rejected by mask_pair with a ValueError naming the image
         counts = seg_metrics.mask_counts(refs, preds)  # type: ignore[arg-type]

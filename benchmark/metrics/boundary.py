@@ -93,17 +93,17 @@ def surface(mask: np.ndarray) -> np.ndarray:
     Returns:
         Boolean array of the mask's shape; empty where the mask is empty.
     """
-    from scipy import ndimage  # imported where used: importing the metrics stays cheap
-
-    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+    inside = np.pad(mask.astype(bool, copy=False), 1)  # beyond the edge counts as outside
+    interior = inside[1:-1, 1:-1] & inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]
+    return inside[1:-1, 1:-1] & ~interior
 
 
 def surface_distances(reference: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distances from each boundary pixel of one mask to the other mask's boundary, both directions.
 
-    Both masks must be non-empty. The distance transform runs on the bounding box of both masks (one pixel wider),
-    which holds every boundary pixel, so the distances are exact and the cost follows the lesion's size, not the
-    image's.
+    Both masks must be non-empty. The boundaries are found on the bounding box of both masks (one pixel wider), and
+    each boundary pixel's nearest pixel of the other boundary by a k-d tree; the distances are exact and the cost
+    follows the lesions' size, not the image's.
 
     Args:
         reference: Reference mask ``R``, 2-D boolean, non-empty.
@@ -118,16 +118,19 @@ def surface_distances(reference: np.ndarray, predicted: np.ndarray) -> tuple[np.
     """
     if not reference.any() or not predicted.any():
         raise ValueError("surface distances need two non-empty masks")
-    rows, cols = np.nonzero(reference | predicted)
-    box = (slice(max(rows.min() - 1, 0), rows.max() + 2), slice(max(cols.min() - 1, 0), cols.max() + 2))
+    either = reference | predicted
+    rows, cols = np.flatnonzero(either.any(axis=1)), np.flatnonzero(either.any(axis=0))
+    box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
     # The margin keeps a background ring around both masks (or the image edge, outside either way), so the
     # surfaces found on the crop are those of the full masks.
-    s_ref, s_pred = surface(reference[box]), surface(predicted[box])
-    from scipy import ndimage
+    p_ref, p_pred = np.argwhere(surface(reference[box])), np.argwhere(surface(predicted[box]))
+    from scipy.spatial import cKDTree
 
-    to_ref = ndimage.distance_transform_edt(~s_ref)
-    to_pred = ndimage.distance_transform_edt(~s_pred)
-    return to_ref[s_pred], to_pred[s_ref]
+    # Nearest boundary pixel by k-d tree: the same sqrt(dy^2 + dx^2) of integer offsets a Euclidean distance
+    # transform gives, at a cost that follows the boundaries' length instead of the box's area.
+    to_ref, _ = cKDTree(p_ref).query(p_pred)
+    to_pred, _ = cKDTree(p_pred).query(p_ref)
+    return np.asarray(to_ref, dtype=np.float64), np.asarray(to_pred, dtype=np.float64)
 
 
 def _hd(d_pred: np.ndarray, d_ref: np.ndarray, percentile: float) -> float:

@@ -211,3 +211,16 @@ def test_broken_file_keeps_what_was_decoded(tmp_path):
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(buf, format="PNG")
     path.write_bytes(buf.getvalue())
     assert len(load_busi(root).facts()) == 9
+
+
+def test_decode_mask_gives_the_mask_of_decode_and_checks_sizes_from_the_image_header(tmp_path):
+    # The evaluator reads ground-truth masks with decode_mask (no image pixels decoded): the same masks as decode
+    # gives, and the same one-line refusal when a mask's size is not its image's.
+    root = tiny_busi(tmp_path)
+    ds = load_busi(root)
+    for case in ds.cases:
+        mask = ds.decode_mask(case)
+        assert mask is not None and mask.dtype == bool and np.array_equal(mask, ds.decode(case)[1])
+    write_png(root / "Dataset_BUSI_with_GT" / "benign" / "benign (2)_mask.png", np.zeros((10, 10), np.uint8))
+    with pytest.raises(BusbenchError, match=r"benign \(2\)_mask\.png: mask is 10x10 px but its image"):
+        load_busi(root).decode_mask(load_busi(root).case("benign-2"))

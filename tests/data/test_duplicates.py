@@ -239,3 +239,32 @@ def test_duplicates_across_two_datasets_are_found_and_nothing_else(tmp_path: Pat
     assert [(p.a, p.b, p.kind) for p in pairs] == [("benign-2", "malignant-1", "exact"),
                                                   ("normal-4", "malignant-2", "near")]
     assert pairs[1].flipped and pairs[1].score >= DetectorParams().accept_threshold
+
+
+def test_duplicates_across_two_datasets_are_cached_by_both_fingerprints(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    a = {f"{label} (1)": (label, _procedural(i)) for i, label in enumerate(("normal", "benign", "malignant"))}
+    b = {"benign (1)": ("benign", _procedural(1)[:, ::-1].copy()), "normal (1)": ("normal", _procedural(50)),
+         "malignant (1)": ("malignant", _procedural(51))}
+    train, test = load_busi(_write_busi(tmp_path / "a", a)), load_busi(_write_busi(tmp_path / "b", b))
+    first = dup.cross_duplicates(train, test)
+    assert [(p.a, p.b, p.flipped) for p in first] == [("benign-1", "benign-1", True)]
+    files = list((tmp_path / "cache" / "duplicates").glob("across-*.json"))
+    assert [f.name for f in files] == [
+        f"across-{train.fingerprint()}-{test.fingerprint()}-{DetectorParams().digest()}.json"]
+
+    def fail(*args: object, **kwargs: object) -> list[DuplicatePair]:
+        raise AssertionError("the cached pairs should have been reused")
+
+    monkeypatch.setattr(dup, "_detect_across", fail)
+    assert dup.cross_duplicates(train, test) == first
+    with pytest.raises(AssertionError, match="reused"):  # the other direction, or other parameters: not cached
+        dup.cross_duplicates(test, train)
+    with pytest.raises(AssertionError, match="reused"):
+        dup.cross_duplicates(train, test, DetectorParams(accept_threshold=0.95))
+    monkeypatch.undo()
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    files[0].write_text("{damaged")  # a damaged cache file is recomputed and replaced, not trusted
+    assert dup.cross_duplicates(train, test) == first
+    assert json.loads(files[0].read_text())["pairs"][0]["b"] == "benign-1"
