@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections import deque
 from pathlib import Path
 
 # The zygote makes its own empty working folder before it imports anything, and removes it when it exits: the folder
@@ -61,7 +62,7 @@ class Zygote:
         self._owner = os.getpid()
         self._spawning = threading.Lock()  # one fork request at a time: its answer is the next pid
         self._changed = threading.Condition()
-        self._pids: list[int] = []
+        self._pids: deque[int] = deque()  # forked, not yet handed to spawn's caller
         self._exits: dict[int, int] = {}
         self._alive = True
         threading.Thread(target=self._listen, name="busbench-zygote", daemon=True).start()
@@ -81,27 +82,29 @@ class Zygote:
             ZygoteError: If the zygote is gone.
         """
         request = json.dumps({"cwd": cwd, "env": env}).encode()
-        with self._spawning:
-            with self._changed:
-                seen = len(self._pids)
+        with self._spawning:  # one request at a time, so the next pid the zygote reports is this request's
             try:
                 socket.send_fds(self._sock, [request], [read_fd, write_fd, 2])
             except OSError as exc:
                 self._alive = False
                 raise ZygoteError(f"the plugin-process zygote is gone ({exc})") from None
             with self._changed:
-                while len(self._pids) == seen and self._alive:
+                while not self._pids and self._alive:
                     self._changed.wait()
-                if len(self._pids) == seen:
+                if not self._pids:
                     raise ZygoteError("the plugin-process zygote ended while forking")
-                return self._pids[seen]
+                return self._pids.popleft()
 
     def wait(self, pid: int, timeout: float | None = None) -> int | None:
-        """Child ``pid``'s exit code (``-N`` for signal ``N``), waiting up to ``timeout`` s; ``None``: running."""
+        """Child ``pid``'s exit code (``-N`` for signal ``N``), waiting up to ``timeout`` s; ``None``: running.
+
+        The code is handed out once (the caller keeps it, as :class:`ForkedChild` does), so a long-lived process
+        holds no record of the children it has finished with.
+        """
         with self._changed:
             self._changed.wait_for(lambda: pid in self._exits or not self._alive, timeout)
             if pid in self._exits:
-                return self._exits[pid]
+                return self._exits.pop(pid)
         if not self._alive and not Path(f"/proc/{pid}").exists():
             return -signal.SIGKILL  # the zygote died first and cannot tell; the child is gone
         return None
@@ -161,7 +164,9 @@ class ForkedChild:
 
     def kill(self) -> None:
         """Kill the process (SIGKILL) unless it has ended."""
-        if self.returncode is None and self._zygote.wait(self.pid, 0) is None:
+        if self.returncode is None:
+            self.returncode = self._zygote.wait(self.pid, 0)
+        if self.returncode is None:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -51,6 +51,9 @@ def test_plugin_processes_are_forked_by_one_zygote_that_never_trained() -> None:
         assert trained.best_epoch == 1
     # closing the pipes ends the children; the zygote reaps them and reports how they ended
     assert [p.wait(timeout=30) for p in procs] == [0, 0]
+    assert [p.wait() for p in procs] == [0, 0]  # the code is kept by its process handle, not by the zygote
+    zygote = shared_zygote({})
+    assert zygote is not None and not zygote._pids and not zygote._exits  # nothing piles up per fold
 
 
 def test_a_killed_plugin_process_is_reported_with_its_signal() -> None:
