@@ -1,4 +1,4 @@
-"""Shared test set-up: a private cache folder, the real BUSI data when it is there, a tiny split, no network."""
+"""Shared test set-up: a cache kept between runs, the real BUSI data when it is there, a tiny split, no network."""
 
 from __future__ import annotations
 
@@ -14,14 +14,53 @@ REPO = Path(__file__).resolve().parents[1]
 BUSI_DIR = Path(os.environ.get("BUSBENCH_BUSI", REPO.parent / "shared" / "data" / "BUSI"))
 
 
+#: Where test sessions keep the busbench cache between runs (git ignores it); ``BUSBENCH_TEST_CACHE=fresh`` gives a
+#: session an empty cache of its own instead.
+TEST_CACHE = REPO / ".test-cache"
+
+
+def cache_generation() -> str:
+    """What the cached data depends on: the data layer's source and the libraries that decode and draw pixels.
+
+    Everything busbench caches (decoded images, phantom sets, duplicate and examination reports, the submission
+    catalog) is keyed by the content it was made from, but not by the code that made it unless a version constant
+    was bumped; keying the folder by that code as well means an edit of ``benchmark/data`` never meets a cache
+    its previous version wrote.
+    """
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "benchmark" / "data").rglob("*.py")):
+        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for dist in ("numpy", "scipy", "opencv-python-headless", "pillow"):
+        try:
+            digest.update(f"{dist}={version(dist)}".encode())
+        except Exception:  # noqa: BLE001 (a library that is not installed is part of the key as absent)
+            digest.update(f"{dist}=none".encode())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Tests never touch the user's ~/.cache/busbench; one cache per session keeps BUSI decoded and each phantom set
-    # drawn once. Under pytest-xdist the workers share it (beside their own temporary folders): busbench's caches
-    # are safe for concurrent processes, and a phantom set is drawn by whichever worker needs it first.
-    base = tmp_path_factory.getbasetemp()
-    folder = base.parent / "busbench-cache" if os.environ.get("PYTEST_XDIST_WORKER") else base / "busbench-cache"
-    folder.mkdir(exist_ok=True)
+def _test_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Tests never touch the user's ~/.cache/busbench. They share one cache (.test-cache/<generation>) that outlives
+    # the session, so BUSI is decoded and each phantom set drawn once, not once per run; the pytest-xdist workers
+    # share it too (busbench's caches are safe for concurrent processes, and a phantom set is drawn by whichever
+    # worker needs it first). Tests about the cache itself use a cache folder of their own.
+    if os.environ.get("BUSBENCH_TEST_CACHE") == "fresh":
+        base = tmp_path_factory.getbasetemp()
+        folder = base.parent / "busbench-cache" if os.environ.get("PYTEST_XDIST_WORKER") else base / "busbench-cache"
+    else:
+        folder = TEST_CACHE / cache_generation()
+        folder.mkdir(parents=True, exist_ok=True)
+        os.utime(folder)
+        if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":  # one process prunes: keep the two newest
+            import shutil
+
+            older = sorted((p for p in TEST_CACHE.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)[:-2]
+            for stale in older:
+                shutil.rmtree(stale, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ["BUSBENCH_CACHE_DIR"] = str(folder)
 
 
