@@ -426,6 +426,20 @@ def render_training(res: Result) -> str:
         res, f"{threads} torch threads, median of {res['invocations'][0]['repeats']} runs")
 
 
+def render_epoch(res: Result) -> str:
+    """``bench_epoch.py``: | model | engine epoch | bare work | ratio | target |."""
+    doc = inv(res)
+    rows = []
+    for r in doc["rows"]:
+        engine, bare = statistics.median(r["engine"]), statistics.median(r["bare"])
+        verdict = "met" if r["ratio"] <= 1.10 else f"not met by {r['ratio'] - 1.10:.2f}"
+        rows.append([f"`{r['model']}`", _s(engine), _s(bare), f"{r['ratio']:.3f}", f"1.10: {verdict}"])
+    return table(["model", "engine epoch (median)", "bare steps + validation forwards (median)", "ratio",
+                  "target (issue 19)"], rows) + "\n\n" + measured_line(
+        res, f"{doc['train']} training and {doc['val']} validation images at {doc['size']} px, "
+             f"{doc['precision']}, {doc['threads']} thread, medians of {doc['repeats']} epochs after a warm-up")
+
+
 HOST_MEMORY_NOTES = {"dajam2025_vgg16": "134 M parameters", "baniadam2021_vgg16": "134 M",
                      "li2025_alexnet": "57 M", "dajam2025_cnn": "44.5 M", "cheyi2024_resnet50": "24.1 M, small head",
                      "cheyi2024_unet": "31.0 M, all convolutions"}
@@ -709,6 +723,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
                Invocation(("--size", "224", "--threads", "2", "--models", "resnet18", "efficientnet_b0",
                            "unet_resnet18"))),
               {"training": render_training}),
+    Benchmark("epoch", "bench_epoch.py", (Invocation(("--repeats", "{repeats}"), 5, True),),
+              {"epoch": render_epoch}, env=ONE_THREAD),
     Benchmark("host_memory", "bench_host_memory.py",
               tuple(Invocation(("--size", size, "--threads", "1", "--steps", "8", "--models", *models)) for size, models
                     in (("64", ("dajam2025_vgg16", "baniadam2021_vgg16", "cheyi2024_unet")),

@@ -103,6 +103,9 @@ def fake_docs() -> dict[str, list[list[dict]]]:
                                                                      ("fused", 0.031))]}]],
         "training": [[{"threads": 2, "batch": 16, "steps": 5, "rows": [
             {"model": "small_cnn", "size": size, "fp32": 167.3, "bf16": 297.7}]}] * 3 for size in (128, 224)],
+        "epoch": [[{"size": 128, "train": 256, "val": 64, "repeats": 5, "threads": 1, "precision": "fp32", "rows": [
+            {"model": "small_cnn", "engine": [1.1] * 5, "bare": [1.0] * 5, "ratio": 1.1},
+            {"model": "resnet18", "engine": [2.4] * 5, "bare": [2.0] * 5, "ratio": 1.2}]}]],
         "host_memory": [[{"threads": 1, "steps": 8, "rows": host}]] * 3,
         "synthetic": [[{"n": 780, "size": None, "workers": w, "cpus": 2, "seconds": t, "megabytes": 120.0}
                        for t in (12.4, 12.6, 13.0)] for w in (None, 1)],
@@ -260,6 +263,8 @@ def test_every_block_renders_with_the_columns_of_the_committed_tables() -> None:
         else:  # a span inside a sentence: one line, no table
             assert "\n" not in body and not body.startswith("|"), name
     assert "| **44 / 3** |" in rendered["examinations"]
+    assert "| `small_cnn` | 1.10 s | 1.00 s | 1.100 | 1.10: met |" in rendered["epoch"]
+    assert "| `resnet18` | 2.40 s | 2.00 s | 1.200 | 1.10: not met by 0.10 |" in rendered["epoch"]
     assert "| before: process pool (default) | 2 processes |" in rendered["synthetic"]
     assert "| now: thread pool (default) | 2 threads | 12.4 / 12.6 / 13.0 s (median 12.6 s) |" in \
         rendered["synthetic"]
