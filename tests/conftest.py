@@ -20,19 +20,22 @@ TEST_CACHE = REPO / ".test-cache"
 
 
 def cache_generation() -> str:
-    """What the cached data depends on: the data layer's source and the libraries that decode and draw pixels.
+    """What the cached data depends on: the code that writes busbench's cache and the libraries that decode and draw.
 
-    Everything busbench caches (decoded images, phantom sets, duplicate and examination reports, the submission
-    catalog) is keyed by the content it was made from, but not by the code that made it unless a version constant
-    was bumped; keying the folder by that code as well means an edit of ``benchmark/data`` never meets a cache
-    its previous version wrote.
+    Everything busbench caches (decoded images, phantom sets, duplicate and examination reports, the audit's
+    derived findings, the submission catalog) is keyed by the content it was made from, but not by the code that
+    made it unless a version constant was bumped. Keying the folder by that code as well (``benchmark/data`` and
+    every other module that writes into the cache) means an edited detector never meets a cache its previous
+    version wrote.
     """
     import hashlib
     from importlib.metadata import version
 
     digest = hashlib.sha256()
-    for path in sorted((REPO / "benchmark" / "data").rglob("*.py")):
-        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted((REPO / "benchmark").rglob("*.py")):
+        text = path.read_bytes()
+        if "data" in path.relative_to(REPO).parts[:2] or b"cache_root(" in text or b"DerivedCache(" in text:
+            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + text + b"\0")
     for dist in ("numpy", "scipy", "opencv-python-headless", "pillow"):
         try:
             digest.update(f"{dist}={version(dist)}".encode())
