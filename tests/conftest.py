@@ -53,17 +53,17 @@ def _test_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     if os.environ.get("BUSBENCH_TEST_CACHE") == "fresh":
         base = tmp_path_factory.getbasetemp()
         folder = base.parent / "busbench-cache" if os.environ.get("PYTEST_XDIST_WORKER") else base / "busbench-cache"
+        folder.mkdir(exist_ok=True)
     else:
         folder = TEST_CACHE / cache_generation()
         folder.mkdir(parents=True, exist_ok=True)
-        os.utime(folder)
+        os.utime(folder)  # the one in use is the newest
         if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":  # one process prunes: keep the two newest
             import shutil
 
             older = sorted((p for p in TEST_CACHE.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)[:-2]
             for stale in older:
                 shutil.rmtree(stale, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
     os.environ["BUSBENCH_CACHE_DIR"] = str(folder)
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -142,6 +143,12 @@ class DuplicatePair:
     score: float
     scale: float
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> DuplicatePair:
+        """The pair of a JSON object as ``dataclasses.asdict`` writes it (``KeyError``/``ValueError`` if damaged)."""
+        return cls(str(doc["a"]), str(doc["b"]), str(doc["kind"]), bool(doc["flipped"]), float(doc["score"]),
+                   float(doc["scale"]))
+
 
 @dataclass
 class DuplicateReport:
@@ -209,11 +216,7 @@ class DuplicateReport:
                 raise BusbenchError(where, f"not a busbench duplicate report (format {data.get('format')!r})")
             known = {f.name for f in fields(DetectorParams)}
             params = DetectorParams(**{k: v for k, v in data["params"].items() if k in known})
-            pairs = [
-                DuplicatePair(str(p["a"]), str(p["b"]), str(p["kind"]), bool(p["flipped"]), float(p["score"]),
-                              float(p["scale"]))
-                for p in data["pairs"]
-            ]
+            pairs = [DuplicatePair.from_dict(p) for p in data["pairs"]]
             clusters = [[str(m) for m in c] for c in data["clusters"]]
             return cls(params, pairs, clusters, str(data.get("dataset_fingerprint", "")),
                        int(data.get("shortlisted", 0)))
@@ -476,8 +479,7 @@ def cross_duplicates(train: Dataset, test: Dataset, params: DetectorParams = Det
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
         if {k: cached[k] for k in key} == key:
-            return [DuplicatePair(str(p["a"]), str(p["b"]), str(p["kind"]), bool(p["flipped"]), float(p["score"]),
-                                  float(p["scale"])) for p in cached["pairs"]]
+            return [DuplicatePair.from_dict(p) for p in cached["pairs"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no usable cached result: compute it
     pairs = _detect_across(train, test, params, progress)

@@ -25,12 +25,14 @@ from benchmark.errors import BusbenchError
 _HIGH_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 
-def _open(data: bytes, where: str) -> Image.Image:
+def _open(data: bytes, where: str, *, pixels: bool = True) -> Image.Image:
+    """The image of file bytes, its pixels decoded unless ``pixels`` is false (then only its header is read)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-            img.load()
+            if pixels:
+                img.load()
         return img
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for damaged files
         reason = str(exc) or type(exc).__name__
@@ -72,12 +74,8 @@ def image_shape(data: bytes, where: str) -> tuple[int, int]:
     Raises:
         BusbenchError: If the header cannot be read.
     """
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.height, img.width
-    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for damaged files
-        reason = str(exc) or type(exc).__name__
-        raise BusbenchError(where, f"cannot decode image: corrupt or truncated file ({reason})") from exc
+    img = _open(data, where, pixels=False)
+    return img.height, img.width
 
 
 def decode_mask(data: bytes, where: str) -> np.ndarray:
