@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -143,7 +141,8 @@ def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[
         progress: Show a batch progress bar.
         resumable: Keep the epoch checkpoint in the fold folder, so a killed fold continues where it stopped; the
             caller holds the fold's lock, and files a killed trainer half-wrote there are removed first.
-            ``False`` puts it in a scratch folder (workers sharing a run folder may train the same fold at once).
+            ``False`` keeps none (workers sharing a run folder may train the same fold at once; a killed one
+            trains the fold again from its first epoch).
         extra: More fields for the fold's ``result.json`` (a tuned fold's study), failed or not.
 
     Returns:
@@ -163,10 +162,9 @@ def run_fold(submission: Submission, dataset: Dataset, k: int, build: Callable[[
     settings = TrainSettings(epochs, batch_size, seed, k, progress)
     try:
         data = build()
-        scratch = nullcontext(str(fold_dir)) if resumable else tempfile.TemporaryDirectory(prefix="busbench-fold-")
-        with scratch as where, PluginProcess(type(submission), code, compute) as plugin:
+        with PluginProcess(type(submission), code, compute) as plugin:
             plugin.load(data.train, data.select)
-            trained = plugin.train(submission.hparams, settings, Path(where) / "checkpoint.pt")
+            trained = plugin.train(submission.hparams, settings, fold_dir / "checkpoint.pt" if resumable else None)
             images = data.test_images
             if data.external_images is not None:  # one prediction pass over both, the test cases first
                 images = torch.cat([images, data.external_images])

@@ -1,4 +1,4 @@
-"""One fold's training loop: train on ``train``, select the epoch on ``val``, checkpoint every epoch.
+"""One fold's training loop: train on ``train``, select the epoch on ``val``, checkpoint every epoch but the last.
 
 Reproducibility: each epoch re-seeds torch's global RNG and its own generator from (seed, fold, epoch), so a run
 resumed from a checkpoint follows exactly the path an uninterrupted run would have taken.
@@ -122,7 +122,8 @@ def validation_score(task: str, data: LabelledImages, probs: torch.Tensor) -> fl
         return 0.0
 
 
-#: What every epoch checkpoint holds.
+#: What every epoch checkpoint holds (``best_state`` is ``None`` when the checkpoint's epoch is the best one: the
+#: best weights are then ``model``).
 CHECKPOINT_KEYS = frozenset({"model", "optimiser", "schedule", "epoch", "best_score", "best_epoch", "best_state",
                              "history"})
 
@@ -168,7 +169,7 @@ def train_fold(
     val: LabelledImages,
     settings: TrainSettings,
     compute: ComputeSetup,
-    checkpoint: Path,
+    checkpoint: Path | None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.nn.Module, int, list[dict[str, float]]]:
     """Train one fold, resuming from ``checkpoint`` when it exists; return (best model, best epoch, history).
@@ -179,7 +180,8 @@ def train_fold(
         val: The cases each epoch is scored on (epoch selection).
         settings: Epochs, batch size, seed and fold.
         compute: Device and precision.
-        checkpoint: Where each epoch's state is saved (and resumed from).
+        checkpoint: Where each epoch's state but the last is saved (and resumed from); ``None``: the fold keeps
+            no checkpoint (nothing would resume from one: a tuning trial, a fold trained in a scratch folder).
         on_epoch: Called as ``on_epoch(epoch, val_score)`` (1-based epoch) after each epoch's validation score and
             checkpoint; the tuner reports the score to its trial here and may raise to stop the fold early (an
             exception propagates unchanged). ``None`` (the default) changes nothing.
@@ -207,7 +209,7 @@ def train_fold(
     per_epoch = is_epoch_schedule(schedule)
     scaler = torch.amp.GradScaler("cuda") if compute.precision == "fp16" else None
     start, best_score, best_epoch, best_state, history = 0, -np.inf, -1, None, []
-    state = _read_checkpoint(checkpoint, compute, settings.fold)
+    state = None if checkpoint is None else _read_checkpoint(checkpoint, compute, settings.fold)
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -215,6 +217,8 @@ def train_fold(
             schedule.load_state_dict(state["schedule"])
         start, best_score, best_epoch = state["epoch"] + 1, state["best_score"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]
+        if best_state is None and best_epoch == state["epoch"]:  # saved once, as the model's own weights
+            best_state = {k: v.detach().cpu().clone() for k, v in state["model"].items()}
     for epoch in range(start, settings.epochs):
         t0 = time.perf_counter()
         epoch_seed = derived_seed(settings.seed, settings.fold, epoch)
@@ -262,12 +266,17 @@ def train_fold(
                         "seconds": seconds})
         print(f"fold {settings.fold} epoch {epoch + 1}/{settings.epochs}  loss {np.mean(losses):.4f}  "
               f"val {score:.4f}  best {best_score:.4f} @ {best_epoch + 1}  ({seconds:.1f} s)", file=sys.stderr)
-        _save(checkpoint, {
-            "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-            "schedule": schedule.state_dict() if schedule is not None else None,
-            "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state,
-            "history": history,
-        })
+        if checkpoint is not None and epoch + 1 < settings.epochs:
+            # After the last epoch nothing resumes from a checkpoint: the fold's results come next, and a crash
+            # before they are written retrains that epoch from the one before, to the same weights.
+            _save(checkpoint, {
+                "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict() if schedule is not None else None,
+                "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
+                # the best weights are the model's own when this epoch is the best: stored once, not twice
+                "best_state": None if best_epoch == epoch else best_state,
+                "history": history,
+            })
         if on_epoch is not None:
             on_epoch(epoch + 1, score)
     if best_state is not None:

@@ -206,8 +206,8 @@ class PluginProcess:
         Args:
             hparams: The submission's hyper-parameters.
             settings: Epochs, batch size, seed and fold.
-            checkpoint: Where each epoch's state is kept and resumed from; ``None``: a scratch file that ends with
-                the training (a tuning trial).
+            checkpoint: Where each epoch's state is kept and resumed from; ``None``: no checkpoint (a tuning trial,
+                a fold trained in a scratch folder: nothing resumes them).
             on_epoch: Called in this process as ``on_epoch(epoch, val_score)`` after each epoch; an exception it
                 raises stops the training in the plugin process and propagates from here.
 
@@ -424,11 +424,10 @@ class _Child:
         self.submission = self.cls(message["hparams"], classes=self.train.classes)
         on_epoch = self._report if message["report"] else None
         train, select = self.train.to(self.compute.device), self.select.to(self.compute.device)
+        checkpoint = None if message["checkpoint"] is None else Path(message["checkpoint"])
         try:
-            with tempfile.TemporaryDirectory(prefix="checkpoint-", dir=".") as scratch:
-                checkpoint = Path(message["checkpoint"] or Path(scratch) / "checkpoint.pt")
-                model, best_epoch, history = train_fold(self.submission, train, select, settings, self.compute,
-                                                        checkpoint, on_epoch=on_epoch)
+            model, best_epoch, history = train_fold(self.submission, train, select, settings, self.compute,
+                                                    checkpoint, on_epoch=on_epoch)
         except StopTraining:
             return {"event": "stopped"}
         self.model = model
