@@ -14,7 +14,8 @@ from typing import Any, BinaryIO
 from benchmark.errors import BusbenchError
 
 
-def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *,
+                      durable: bool = True) -> None:
     """Write ``path`` through a temporary file in the same folder, synced to disk, and an atomic rename.
 
     ``write`` streams the content into the open temporary file, so a large file (a checkpoint of a 134 M-parameter
@@ -23,6 +24,10 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], 
     Args:
         path: Destination file; its parent folders are created.
         write: Called once with the binary file handle; writes the complete content.
+        durable: Sync the file to disk before the rename, so that it survives a power cut whole. ``False`` skips
+            the sync (about a millisecond a file, far more on a busy disk) for a cache entry whose readers take
+            an unreadable entry as a miss: while the machine stays up, readers still see the old file or the
+            whole new one.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +38,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], 
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,9 +63,9 @@ def remove_partial_writes(folder: str | os.PathLike[str], name: str = "*") -> li
     return stale
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
-    atomic_write_with(path, lambda handle: handle.write(data))
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`, also for ``durable``)."""
+    atomic_write_with(path, lambda handle: handle.write(data), durable=durable)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +66,20 @@ def load_decoded(fingerprint: str, size: tuple[int, int] | None) -> tuple[np.nda
             image = npz["image"]
             mask = npz["mask"] if "mask" in npz.files else None
         return image, mask
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
 
 
 def store_decoded(fingerprint: str, size: tuple[int, int] | None, image: np.ndarray, mask: np.ndarray | None) -> None:
-    """Cache a decoded (grey image, mask) pair atomically."""
+    """Cache a decoded (grey image, mask) pair atomically.
+
+    Not synced to disk (one file per case: the syncs cost more than the writes): after a power cut an entry may be
+    empty or damaged, and :func:`load_decoded` takes it as a miss (an npz member's CRC is checked on reading).
+    """
     buf = io.BytesIO()
     arrays: dict[str, Any] = {"image": image} if mask is None else {"image": image, "mask": mask}
     np.savez(buf, **arrays)
-    atomic_write_bytes(_decoded_path(fingerprint, size), buf.getvalue())
+    atomic_write_bytes(_decoded_path(fingerprint, size), buf.getvalue(), durable=False)
 
 
 class DerivedCache:

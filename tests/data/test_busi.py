@@ -117,6 +117,23 @@ def test_load_resizes_and_caches(tmp_path):
     assert native.shape == (24, 32) and native_mask.sum() == 8 * 10
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "zeroed"])
+def test_a_damaged_decoded_cache_entry_is_a_miss(tmp_path, damage):
+    # Decoded entries are not synced to disk, so after a power cut one may be empty or hold zeros: never pixels.
+    from benchmark.data.cache import _decoded_path
+
+    root = tiny_busi(tmp_path)
+    ds = load_busi(root)
+    image, mask = ds.load("benign-1", 16)
+    entry = _decoded_path(ds.facts()["benign-1"].fingerprint, (16, 16))
+    whole = entry.read_bytes()
+    entry.write_bytes({"empty": b"", "truncated": whole[: len(whole) // 2],
+                       "zeroed": whole[:64] + bytes(len(whole) - 64)}[damage])
+    again, again_mask = load_busi(root).load("benign-1", 16)
+    assert np.array_equal(again, image) and np.array_equal(again_mask, mask)
+    assert entry.read_bytes() == whole  # decoded again and stored again
+
+
 def test_changed_pixels_change_the_fingerprint_and_invalidate_cache(tmp_path):
     root = tiny_busi(tmp_path)
     before = load_busi(root)
