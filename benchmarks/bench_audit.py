@@ -4,8 +4,8 @@ Usage::
 
     PYTHONPATH=<folder with imagehash> .venv/bin/python benchmarks/bench_audit.py [--busi PATH] [--synthetic SPEC]
 
-* Audit time: ``audit_dataset`` plus the HTML page on BUSI, cold (fresh private cache: every PNG decoded) and warm
-  (decoded images and the duplicate report cached).
+* Audit time: ``audit_with_page`` (the document and the HTML page, as the command makes them) on BUSI, cold (fresh
+  private cache: every PNG decoded) and warm (decoded images and the duplicate report cached).
 * Duplicates on the phantom set, ours against ``imagehash.phash`` (a maintained perceptual-hash library; an optional
   benchmark-time dependency only, never needed by busbench) at several Hamming-distance thresholds: a planted pair is
   recalled when both cases land in one connected component of the detected pairs; a detected pair is correct when
@@ -29,8 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmark.audit.annotations import scan_dataset  # noqa: E402
-from benchmark.audit.html import render_html  # noqa: E402
-from benchmark.audit.report import audit_dataset  # noqa: E402
+from benchmark.audit.report import audit_with_page  # noqa: E402
 from benchmark.data.dataset import Dataset  # noqa: E402
 from benchmark.data.duplicates import find_duplicates  # noqa: E402
 from benchmark.data.open import open_dataset  # noqa: E402
@@ -85,8 +84,7 @@ def time_audit(spec: str) -> dict[str, float]:
         for run in ("cold", "warm"):
             start = time.perf_counter()
             dataset = open_dataset(spec)
-            doc = audit_dataset(dataset)
-            render_html(doc, dataset)
+            doc, _ = audit_with_page(dataset)
             times[run] = time.perf_counter() - start
             times[f"{run} findings"] = doc  # type: ignore[assignment]
     if before is None:

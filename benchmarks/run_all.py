@@ -569,8 +569,8 @@ def render_audit_time(res: Result) -> str | None:
     rows = [["`busbench audit <BUSI>` cold (fresh cache: every PNG decoded, duplicates detected), whole process",
              cell("cli_cold"), "25 s"],
             ["`busbench audit <BUSI>` warm (cache kept), whole process", cell("cli_warm"), "8 s"],
-            ["`audit_dataset` + HTML page in one process, cold", cell("cold"), ""],
-            ["`audit_dataset` + HTML page in one process, warm", cell("warm"), ""]]
+            ["`audit_with_page` (`audit.json` document + HTML page) in one process, cold", cell("cold"), ""],
+            ["`audit_with_page` (`audit.json` document + HTML page) in one process, warm", cell("warm"), ""]]
     return table(["BUSI (780 images), whole audit incl. `audit.json` + `report.html`", "time", "target (issue 19)"],
                  rows) + "\n\n" + measured_line(res)
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from benchmark.audit.glimpses import ALIGN_SIZE, Glimpses, align_view
 from benchmark.data.cache import DerivedCache
 from benchmark.data.dataset import Dataset
 from benchmark.data.duplicates import DuplicatePair, DuplicateReport
 from benchmark.data.images import to_grey
 
 MASK_CONFLICT_DICE = 0.8
-ALIGN_SIZE = 192
 _SCALE_TOLERANCE = 0.02
 
 
@@ -70,8 +70,9 @@ def relation(pair: DuplicatePair, shape_a: tuple[int, int], shape_b: tuple[int, 
     return "near"
 
 
-def _band(grey: np.ndarray) -> np.ndarray:
-    img: np.ndarray = cv2.resize(grey, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
+def _band(square: np.ndarray) -> np.ndarray:
+    """Band-pass of an :func:`~benchmark.audit.glimpses.align_view` square."""
+    img: np.ndarray = square.astype(np.float32)
     img = cv2.GaussianBlur(img, (0, 0), 1.5)
     return img - cv2.GaussianBlur(img, (0, 0), 10.0)
 
@@ -100,8 +101,17 @@ def aligned_dice(grey_a: np.ndarray, mask_a: np.ndarray, grey_b: np.ndarray, mas
     """Dice of two masks of a near-duplicate pair after aligning ``b`` onto ``a`` (see module docstring)."""
     if flipped:
         grey_b, mask_b = grey_b[:, ::-1], mask_b[:, ::-1]
-    a, ma = _band(grey_a), _square_mask(mask_a, ALIGN_SIZE)
-    b_full = _band(grey_b)
+    return _aligned_dice(align_view(grey_a), mask_a, align_view(grey_b), mask_b, scale)
+
+
+def _aligned_dice(square_a: np.ndarray, mask_a: np.ndarray, square_b: np.ndarray, mask_b: np.ndarray,
+                  scale: float) -> float:
+    """:func:`aligned_dice` from the images' align squares, ``b`` (square and mask) mirrored already if flipped.
+
+    The squares are :func:`~benchmark.audit.glimpses.align_view`'s.
+    """
+    a, ma = _band(square_a), _square_mask(mask_a, ALIGN_SIZE)
+    b_full = _band(square_b)
     best = (-2.0, 0, 0, ALIGN_SIZE)
     for s in scale * np.geomspace(0.95, 1.05, 5):
         side = max(16, int(round(ALIGN_SIZE * s)))
@@ -123,12 +133,13 @@ def aligned_dice(grey_a: np.ndarray, mask_a: np.ndarray, grey_b: np.ndarray, mas
 _AGREEMENT_VERSION = 1
 
 
-def pair_evidence(dataset: Dataset, report: DuplicateReport) -> list[PairEvidence]:
+def pair_evidence(dataset: Dataset, report: DuplicateReport, glimpses: Glimpses | None = None) -> list[PairEvidence]:
     """Evidence of every pair of ``report``, with mask agreement when the dataset has masks.
 
     Agreements depend only on the two cases' pixels and masks and the pair's geometry, so they are cached by the
     cases' fingerprints (:class:`benchmark.data.cache.DerivedCache` ``"mask-agreement"``); the rest are computed in
-    a few threads, each case decoded once.
+    a few threads. A case with a glimpse (``glimpses``, kept from the audit's decoding pass) is not decoded again:
+    only its mask is read; any other case is decoded once.
     """
     facts = dataset.facts()
     cache = DerivedCache("mask-agreement", {"version": _AGREEMENT_VERSION, "align_size": ALIGN_SIZE})
@@ -145,23 +156,31 @@ def pair_evidence(dataset: Dataset, report: DuplicateReport) -> list[PairEvidenc
         else:
             agreement[(p.a, p.b)] = hit["dice"]
     if todo:
-        decoded: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        decoded: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         locks = {cid: threading.Lock() for p in todo for cid in (p.a, p.b)}
 
-        def get(cid: str) -> tuple[np.ndarray, np.ndarray | None]:
+        def get(cid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """The case's align square, that of its mirror image, and its mask."""
             with locks[cid]:  # one decode per case, even when two threads want it at once
                 if cid not in decoded:
-                    rgb, mask = dataset.decode(dataset.case(cid))
-                    decoded[cid] = (to_grey(rgb), mask)
+                    seen = glimpses.get(cid) if glimpses is not None else None
+                    if seen is not None:
+                        decoded[cid] = (seen.align, seen.align_mirrored, dataset.decode_mask(dataset.case(cid)))
+                    else:
+                        rgb, mask = dataset.decode(dataset.case(cid))
+                        grey = to_grey(rgb)
+                        decoded[cid] = (align_view(grey), align_view(grey[:, ::-1]), mask)
                 return decoded[cid]
 
         def measure(p: DuplicatePair) -> float | None:
-            (ga, ma), (gb, mb) = get(p.a), get(p.b)
+            (sa, _, ma), (sb, sb_mirrored, mb) = get(p.a), get(p.b)
             if ma is None or mb is None:
                 return None
             if p.kind == "exact" and ma.shape == mb.shape:
                 return dice(ma, mb)
-            return aligned_dice(ga, ma, gb, mb, p.flipped, p.scale)
+            if p.flipped:
+                return _aligned_dice(sa, ma, sb_mirrored, mb[:, ::-1], p.scale)
+            return _aligned_dice(sa, ma, sb, mb, p.scale)
 
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             for p, value in zip(todo, pool.map(measure, todo), strict=True):

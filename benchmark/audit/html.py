@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from benchmark.audit.glimpses import THUMB_HEIGHT, Glimpses, thumb_view
 from benchmark.data.cache import DerivedCache
 from benchmark.data.dataset import Dataset
 
-THUMB_HEIGHT = 110
 MAX_BURNT_IN_THUMBS = 120
 
 _CSS = """
@@ -41,13 +41,14 @@ td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top
 
 def thumbnail(rgb: np.ndarray, mask: np.ndarray | None = None) -> str:
     """A PNG data URI of ``rgb`` scaled to :data:`THUMB_HEIGHT` rows, with the mask outline in green if given."""
-    h, w = rgb.shape[:2]
-    width = max(1, round(w * THUMB_HEIGHT / h))
-    small = cv2.resize(rgb, (width, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
-    if mask is not None:
-        m = cv2.resize(mask.astype(np.uint8), (width, THUMB_HEIGHT), interpolation=cv2.INTER_NEAREST)
+    return _thumbnail_of_view(*thumb_view(rgb, mask))
+
+
+def _thumbnail_of_view(small: np.ndarray, m: np.ndarray | None) -> str:
+    """:func:`thumbnail` from the image and mask that :func:`~benchmark.audit.glimpses.thumb_view` shrank (kept)."""
+    if m is not None:
         contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        small = np.ascontiguousarray(small)
+        small = small.copy()  # the outline is drawn on a copy: a kept view serves the plain thumbnail too
         cv2.drawContours(small, contours, -1, (0, 255, 0), 1)
     buf = io.BytesIO()
     Image.fromarray(small).save(buf, format="PNG", compress_level=1)  # 6x faster than optimize=True, 5% larger
@@ -65,8 +66,9 @@ class _Thumbs:
     :meth:`fill` has made them all at once (so their decoding and PNG encoding run in parallel).
     """
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, glimpses: Glimpses | None):
         self.dataset = dataset
+        self.glimpses = glimpses
         self.uris: dict[tuple[str, bool], str] = {}
         self.wanted: list[tuple[str, bool]] = []
         self.recording = True
@@ -86,6 +88,9 @@ class _Thumbs:
         return f"outline|{facts.fingerprint}" if key[1] else f"plain|{facts.image_fingerprint}"
 
     def _draw(self, key: tuple[str, bool]) -> str:
+        seen = self.glimpses.get(key[0]) if self.glimpses is not None else None
+        if seen is not None:  # kept from the audit's decoding pass: not decoded again
+            return _thumbnail_of_view(seen.thumb, seen.thumb_mask if key[1] else None)
         rgb, mask = self.dataset.decode(self.dataset.case(key[0]))
         return thumbnail(rgb, mask if key[1] else None)
 
@@ -144,9 +149,16 @@ def _leakage(s: dict[str, Any]) -> str:
             f"<th>test case &larr; training-side duplicates</th></tr>{''.join(rows)}</table>")
 
 
-def render_html(doc: dict[str, Any], dataset: Dataset) -> str:
-    """The report page of an ``audit.json`` document (see module docstring)."""
-    thumbs = _Thumbs(dataset)
+def render_html(doc: dict[str, Any], dataset: Dataset, glimpses: Glimpses | None = None) -> str:
+    """The report page of an ``audit.json`` document (see module docstring).
+
+    Args:
+        doc: The document.
+        dataset: The audited dataset (thumbnails are made from its images).
+        glimpses: Views kept from the audit's decoding pass (:func:`benchmark.audit.report.audit_dataset`); the
+            images of cases without one are decoded (their thumbnails are the same either way).
+    """
+    thumbs = _Thumbs(dataset, glimpses)
     _page(doc, dataset, thumbs)  # notes the thumbnails the page shows
     thumbs.fill()
     return _page(doc, dataset, thumbs)

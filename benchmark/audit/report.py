@@ -46,6 +46,8 @@ import numpy as np
 from benchmark.audit.annotations import BurntInScan, detector_thresholds
 from benchmark.audit.clusters import MASK_CONFLICT_DICE, cluster_records, mask_conflicts, pair_evidence
 from benchmark.audit.external_split import read_split_csv
+from benchmark.audit.glimpses import Glimpses
+from benchmark.audit.html import render_html
 from benchmark.audit.leakage import external_leakage, split_leakage
 from benchmark.data.case import Case
 from benchmark.data.dataset import CaseFacts, Dataset
@@ -63,7 +65,7 @@ HTML_NAME = "report.html"
 
 
 def audit_dataset(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: Sequence[Path] = (),
-                  progress: bool = False) -> dict[str, Any]:
+                  progress: bool = False, glimpses: Glimpses | None = None) -> dict[str, Any]:
     """Audit a dataset: duplicate clusters, cross-class clusters, mask conflicts, burnt-in marks, split leakage.
 
     Args:
@@ -71,6 +73,9 @@ def audit_dataset(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: 
         splits: busbench split files to audit (each verified against ``dataset`` first).
         split_csvs: Published splits as CSV (see ``benchmark.audit.external_split``).
         progress: Show progress bars.
+        glimpses: Filled with the small views of every image the decoding pass decodes, used by the mask
+            agreements here and the thumbnails of :func:`benchmark.audit.html.render_html` (see
+            :func:`audit_with_page`); ``None``: a private one (the page then decodes its images).
 
     Returns:
         The ``audit.json`` document (schema in the module docstring).
@@ -87,14 +92,17 @@ def audit_dataset(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: 
     scan, params = BurntInScan(), DetectorParams()
     verify_size = (params.verify_size, params.verify_size)
 
+    seen = Glimpses() if glimpses is None else glimpses
+
     def visit(case: Case, facts: CaseFacts, rgb: np.ndarray, mask: np.ndarray | None) -> None:
         scan.visit(case, facts, rgb, mask)
         dataset.keep_decoded(facts.fingerprint, rgb, mask, verify_size)
+        seen.keep(case.case_id, rgb, mask)
 
     dataset.facts(progress=progress, on_decoded=visit)
     loaded = [(str(p), load_split(p, dataset)) for p in splits]
     report = find_duplicates(dataset, params, progress=progress)
-    evidence = pair_evidence(dataset, report)
+    evidence = pair_evidence(dataset, report, seen)
     clusters = cluster_records(dataset, report, evidence)
     burnt = scan.run(dataset, progress=progress)
     ids = report.cluster_ids([c.case_id for c in dataset.cases])
@@ -125,6 +133,18 @@ def audit_dataset(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: 
         },
         "splits": leakage,
     }
+
+
+def audit_with_page(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: Sequence[Path] = (),
+                    progress: bool = False) -> tuple[dict[str, Any], str]:
+    """:func:`audit_dataset` and its HTML page, with every image decoded at most once for both.
+
+    Returns:
+        ``(audit.json document, report.html text)``.
+    """
+    glimpses = Glimpses()
+    doc = audit_dataset(dataset, splits=splits, split_csvs=split_csvs, progress=progress, glimpses=glimpses)
+    return doc, render_html(doc, dataset, glimpses)
 
 
 def default_out(dataset: Dataset) -> Path:

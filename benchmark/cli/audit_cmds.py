@@ -108,16 +108,15 @@ def run_protocols(argv: list[str]) -> int:
 
 def run_dataset_audit(argv: list[str]) -> int:
     """``busbench audit DATASET ...``."""
-    from benchmark.audit.html import render_html
-    from benchmark.audit.report import audit_dataset, check_writable, default_out, write_audit
+    from benchmark.audit.report import audit_with_page, check_writable, default_out, write_audit
     from benchmark.data.open import open_dataset
 
     args = _dataset_parser().parse_args(argv)
     dataset = open_dataset(args.dataset)
     out = args.out or default_out(dataset)
     check_writable(out)  # fail before minutes of work, not after
-    doc = audit_dataset(dataset, splits=args.splits, split_csvs=args.split_csv, progress=show_progress())
-    json_path, html_path = write_audit(doc, render_html(doc, dataset), out)
+    doc, page = audit_with_page(dataset, splits=args.splits, split_csvs=args.split_csv, progress=show_progress())
+    json_path, html_path = write_audit(doc, page, out)
     dup = doc["duplicates"]
     print(f"{dataset.name}: {dup['n_clusters']} duplicate clusters ({dup['n_cases_in_clusters']} images), "
           f"{len(doc['cross_class'])} cross-class, {len(doc['mask_conflicts']['pairs'])} mask conflicts, "

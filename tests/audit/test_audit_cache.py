@@ -1,5 +1,5 @@
 """The dataset audit reuses what depends only on pixels: a repeated audit decodes nothing, a cold one each image once
-for the whole-dataset scans, and the cached findings are the findings."""
+(the small views later stages need are kept from that pass), and the cached findings are the findings."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from collections import Counter
 import pytest
 
 from benchmark.audit.annotations import BurntInScan, detect_burnt_in
-from benchmark.audit.html import render_html
-from benchmark.audit.report import audit_dataset
+from benchmark.audit.clusters import pair_evidence
+from benchmark.audit.glimpses import Glimpses
+from benchmark.audit.html import _Thumbs, render_html
+from benchmark.audit.report import audit_dataset, audit_with_page
 from benchmark.data.cache import DerivedCache
 from benchmark.data.dataset import Dataset
+from benchmark.data.duplicates import DetectorParams, DuplicatePair, DuplicateReport
 from benchmark.data.open import open_dataset
 
 SPEC = "synthetic:n=40,size=96"
@@ -66,23 +69,44 @@ def test_derived_cache_round_trip_keeps_entries_of_concurrent_writers_and_surviv
     assert DerivedCache("thing", {"v": 1}).get("a") == 3
 
 
-def test_a_repeated_audit_decodes_nothing_and_finds_the_same(fresh_cache, decodes):
+def test_a_cold_audit_decodes_each_image_once_and_a_repeated_one_nothing(fresh_cache, decodes):
     cold_ds = open_dataset(SPEC)
-    cold = audit_dataset(cold_ds)
-    cold_html = render_html(cold, cold_ds)
-    # the whole-dataset scans (fingerprints, burnt-in marks, the duplicate detector's input) share one decode; on a
-    # cold cache, pair evidence decodes clustered cases once more and the page's thumbnails the cases it shows
-    shown = {m["case_id"] for c in cold["duplicates"]["clusters"] for m in c["members"]}
-    shown |= set(cold["burnt_in"]["cases"])
-    once = {c.case_id for c in cold_ds.cases} - shown
-    assert once and {cid: decodes[cid] for cid in once} == dict.fromkeys(once, 1)
-    assert max(decodes.values()) <= 3
+    cold, cold_html = audit_with_page(cold_ds)
+    # one decoding pass serves fingerprints, burnt-in marks, the duplicate detector's input, the mask agreements of
+    # the clustered cases and the page's thumbnails
+    assert cold["duplicates"]["clusters"] and "data:image/png" in cold_html
+    assert decodes == Counter({c.case_id: 1 for c in cold_ds.cases})
     decodes.clear()
     warm_ds = open_dataset(SPEC)
-    warm = audit_dataset(warm_ds)
-    assert render_html(warm, warm_ds) == cold_html.replace(f"{cold['seconds']} s", f"{warm['seconds']} s")
+    warm, warm_html = audit_with_page(warm_ds)
+    assert warm_html == cold_html.replace(f"{cold['seconds']} s", f"{warm['seconds']} s")
     assert not decodes
     assert _stable(warm) == _stable(cold)
+
+
+def test_views_kept_from_the_decoding_pass_give_what_decoding_again_gives(tmp_path, monkeypatch):
+    # Mask agreements and thumbnails made from the glimpses equal those of a stage that decodes the images itself
+    # (given no glimpse), each in a cache of its own so that neither reads the other's values.
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "kept"))
+    ds = open_dataset(SPEC)
+    glimpses = Glimpses()
+    doc = audit_dataset(ds, glimpses=glimpses)
+    assert len(glimpses) == len(ds)
+    ids = sorted(c.case_id for c in ds.cases)
+    # any two cases can be aligned: pairs of every kind, mirrored or not, at several scales
+    pairs = [DuplicatePair(a, b, kind, flipped, 0.9, scale) for (a, b), kind, flipped, scale in zip(
+        zip(ids[0::2], ids[1::2], strict=True), ["near", "exact", "near", "near"] * 5,
+        [False, False, True, True] * 5, [1.0, 1.0, 0.93, 1.07] * 5, strict=True)]
+    report = DuplicateReport(DetectorParams(), pairs, [], ds.fingerprint(), len(pairs))
+    kept = pair_evidence(ds, report, glimpses)
+    outlined = [_Thumbs(ds, glimpses)._draw((cid, True)) for cid in ids[:6]]
+    page = render_html(doc, ds, glimpses)  # after the outlines: drawing them changed no kept view
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "decoded"))
+    again = open_dataset(SPEC)
+    assert pair_evidence(again, report) == kept
+    assert {e.mask_dice for e in kept} - {None, 0.0, 1.0}  # real alignments, not only the trivial cases
+    assert render_html(doc, again) == page
+    assert [_Thumbs(again, None)._draw((cid, True)) for cid in ids[:6]] == outlined
 
 
 def test_cached_burnt_in_findings_equal_the_detector_and_changed_pixels_miss(fresh_cache, decodes):
