@@ -152,7 +152,7 @@ def test_committed_ledger_is_a_fresh_build(tmp_path):
 
 
 def test_citations_come_from_the_seed_texts():
-    seeds = default_source().parents[2] / "seeds"
+    seeds = default_source().parents[1] / "seeds"
     if not seeds.is_dir():
         pytest.skip(f"seed papers not found at {seeds}")
     for name, paper in PAPERS.items():
