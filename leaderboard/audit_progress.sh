@@ -6,9 +6,9 @@
 #   leaderboard/audit_progress.sh restore   # leaderboard/audit-in-progress/ and the published protocol runs -> $OUT
 #
 # save keeps, of every protocol run under $OUT/protocol-audit-*/ that is not complete, its run.json, split.json and
-# each finished fold's result.json and predictions.csv (never weights or checkpoints: an unfinished fold starts again
-# from its first epoch). Complete protocol runs are published into leaderboard/results with `busbench results
-# publish` instead. restore copies both back under $OUT, where the audit finds finished folds and complete
+# each finished fold's result.json and predictions.csv or masks.npz (never weights or checkpoints: an unfinished fold
+# starts again from its first epoch). Complete protocol runs are published into leaderboard/results with `busbench
+# results publish` instead. restore copies both back under $OUT, where the audit finds finished folds and complete
 # protocols and reuses them (their run ids are unchanged as long as the submission's code and the audit's settings
 # are). OUT comes from the environment (leaderboard/plan_lib.sh).
 set -euo pipefail
@@ -35,7 +35,10 @@ save() {
             if .venv/bin/python -c "import json, sys; sys.exit(json.load(open(sys.argv[1])).get('status') != 'completed')" \
                 "$fold/result.json" 2>/dev/null; then
                 mkdir -p "$KEEP.new/$audit/$name/$(basename "$fold")"
-                cp "$fold/result.json" "$fold/predictions.csv" "$KEEP.new/$audit/$name/$(basename "$fold")/"
+                # the fold's predictions: class probabilities (classification) or masks (segmentation)
+                for kept in result.json predictions.csv masks.npz; do
+                    [[ -f "$fold/$kept" ]] && cp "$fold/$kept" "$KEEP.new/$audit/$name/$(basename "$fold")/"
+                done
             fi
         done
     done
@@ -43,10 +46,11 @@ save() {
 # An unfinished protocol audit, carried between machines
 
 The finished folds of the protocol runs that `leaderboard/run_protocol_audit.sh` has not completed yet: each run's
-`run.json` (status `running`), `split.json` and the `result.json` and `predictions.csv` of each finished fold. They
-are no results: nothing here is scored or shown. `leaderboard/audit_progress.sh restore` puts them back under the
-audit's `--out`, where the audit keeps the finished folds and trains the rest; the folder is removed when the audit
-completes and its runs are published into `leaderboard/results`.
+`run.json` (status `running`), `split.json` and the `result.json` and `predictions.csv` (classification) or
+`masks.npz` (segmentation) of each finished fold. They are no results: nothing here is scored or shown.
+`leaderboard/audit_progress.sh restore` puts them back under the audit's `--out`, where the audit keeps the
+finished folds and trains the rest; the folder is removed when the audit completes and its runs are published into
+`leaderboard/results`.
 MD
     rm -rf "$KEEP" && mv "$KEEP.new" "$KEEP"
     echo "saved into $KEEP: $(find "$KEEP" -name result.json | wc -l) finished fold(s) of unfinished protocols"
