@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from benchmark.audit.glimpses import ALIGN_SIZE, Glimpses, align_view
+from benchmark.audit.glimpses import ALIGN_SIZE, Glimpses, align_view, align_views
 from benchmark.data.cache import DerivedCache
 from benchmark.data.dataset import Dataset
 from benchmark.data.duplicates import DuplicatePair, DuplicateReport
@@ -168,8 +168,7 @@ def pair_evidence(dataset: Dataset, report: DuplicateReport, glimpses: Glimpses 
                         decoded[cid] = (seen.align, seen.align_mirrored, dataset.decode_mask(dataset.case(cid)))
                     else:
                         rgb, mask = dataset.decode(dataset.case(cid))
-                        grey = to_grey(rgb)
-                        decoded[cid] = (align_view(grey), align_view(grey[:, ::-1]), mask)
+                        decoded[cid] = (*align_views(to_grey(rgb)), mask)
                 return decoded[cid]
 
         def measure(p: DuplicatePair) -> float | None:

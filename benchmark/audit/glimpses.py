@@ -28,6 +28,11 @@ def align_view(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (ALIGN_SIZE, ALIGN_SIZE), interpolation=cv2.INTER_AREA)
 
 
+def align_views(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`align_view` of ``grey`` and of its mirror image (made from the mirror image, not by mirroring)."""
+    return align_view(grey), align_view(grey[:, ::-1])
+
+
 def thumb_view(rgb: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """``rgb`` shrunk to ``THUMB_HEIGHT`` rows by area averaging, and ``mask`` to the same size (nearest, 0/1)."""
     h, w = rgb.shape[:2]
@@ -66,7 +71,7 @@ class Glimpses:
         """Keep the views of a decoded case (its canonical RGB ``uint8`` image and mask)."""
         grey = to_grey(rgb)
         thumb, thumb_mask = thumb_view(rgb, mask)
-        self._by_case[case_id] = Glimpse(align_view(grey), align_view(grey[:, ::-1]), thumb, thumb_mask)
+        self._by_case[case_id] = Glimpse(*align_views(grey), thumb, thumb_mask)
 
     def get(self, case_id: str) -> Glimpse | None:
         """The glimpse of a case, or ``None`` when the pass did not decode it (its facts were cached)."""

@@ -181,7 +181,7 @@ def train_fold(
         settings: Epochs, batch size, seed and fold.
         compute: Device and precision.
         checkpoint: Where each epoch's state but the last is saved (and resumed from); ``None``: the fold keeps
-            no checkpoint (nothing would resume from one: a tuning trial, a fold trained in a scratch folder).
+            no checkpoint (nothing would resume from one: a tuning trial, a fold that is not resumable).
         on_epoch: Called as ``on_epoch(epoch, val_score)`` (1-based epoch) after each epoch's validation score and
             checkpoint; the tuner reports the score to its trial here and may raise to stop the fold early (an
             exception propagates unchanged). ``None`` (the default) changes nothing.

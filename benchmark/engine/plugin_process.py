@@ -206,8 +206,8 @@ class PluginProcess:
         Args:
             hparams: The submission's hyper-parameters.
             settings: Epochs, batch size, seed and fold.
-            checkpoint: Where each epoch's state is kept and resumed from; ``None``: no checkpoint (a tuning trial,
-                a fold trained in a scratch folder: nothing resumes them).
+            checkpoint: Where each epoch's state is kept and resumed from; ``None``: no checkpoint (a tuning trial or
+                another fold that is not resumable: nothing resumes them).
             on_epoch: Called in this process as ``on_epoch(epoch, val_score)`` after each epoch; an exception it
                 raises stops the training in the plugin process and propagates from here.
 
