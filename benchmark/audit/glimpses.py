@@ -67,9 +67,12 @@ class Glimpses:
     def __init__(self) -> None:
         self._by_case: dict[str, Glimpse] = {}
 
-    def keep(self, case_id: str, rgb: np.ndarray, mask: np.ndarray | None) -> None:
-        """Keep the views of a decoded case (its canonical RGB ``uint8`` image and mask)."""
-        grey = to_grey(rgb)
+    def keep(self, case_id: str, rgb: np.ndarray, mask: np.ndarray | None, grey: np.ndarray | None = None) -> None:
+        """Keep the views of a decoded case: its canonical RGB ``uint8`` image and mask.
+
+        ``grey`` is ``to_grey(rgb)`` when the caller has it already (it is computed otherwise).
+        """
+        grey = to_grey(rgb) if grey is None else grey
         thumb, thumb_mask = thumb_view(rgb, mask)
         self._by_case[case_id] = Glimpse(*align_views(grey), thumb, thumb_mask)
 

@@ -52,6 +52,7 @@ from benchmark.audit.leakage import external_leakage, split_leakage
 from benchmark.data.case import Case
 from benchmark.data.dataset import CaseFacts, Dataset
 from benchmark.data.duplicates import DetectorParams, find_duplicates
+from benchmark.data.images import to_grey
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json, atomic_write_text
 from benchmark.splits.make import library_versions
@@ -95,9 +96,10 @@ def audit_dataset(dataset: Dataset, *, splits: Sequence[Path] = (), split_csvs: 
     seen = Glimpses() if glimpses is None else glimpses
 
     def visit(case: Case, facts: CaseFacts, rgb: np.ndarray, mask: np.ndarray | None) -> None:
-        scan.visit(case, facts, rgb, mask)
-        dataset.keep_decoded(facts.fingerprint, rgb, mask, verify_size)
-        seen.keep(case.case_id, rgb, mask)
+        grey = to_grey(rgb)  # once for the three
+        scan.visit(case, facts, rgb, mask, grey)
+        dataset.keep_decoded(facts.fingerprint, rgb, mask, verify_size, grey)
+        seen.keep(case.case_id, rgb, mask, grey)
 
     dataset.facts(progress=progress, on_decoded=visit)
     loaded = [(str(p), load_split(p, dataset)) for p in splits]

@@ -179,8 +179,8 @@ class Dataset:
         return image, mask
 
     @staticmethod
-    def keep_decoded(fingerprint: str, rgb: np.ndarray, mask: np.ndarray | None,
-                     size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def keep_decoded(fingerprint: str, rgb: np.ndarray, mask: np.ndarray | None, size: tuple[int, int] | None,
+                     grey: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Put what :meth:`load` returns for ``size`` into the decoded cache, from pixels decoded elsewhere.
 
         A caller that decoded a case anyway (for example in :meth:`facts`'s ``on_decoded``) saves :meth:`load` a
@@ -191,11 +191,12 @@ class Dataset:
             rgb: Its decoded RGB image (:meth:`decode`).
             mask: Its decoded mask, or ``None``.
             size: ``(height, width)``, or ``None`` for the original size.
+            grey: ``to_grey(rgb)`` when the caller has it already (it is computed otherwise).
 
         Returns:
             ``(image, mask)`` as :meth:`load` gives them.
         """
-        grey = to_grey(rgb)
+        grey = to_grey(rgb) if grey is None else grey
         image, small = (grey, mask) if size is None else resize_pair(grey, mask, size)
         store_decoded(fingerprint, size, image, small)
         return image, small

@@ -18,6 +18,7 @@ of all accepted pairs, so a cluster can join images that are near duplicates onl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -117,9 +118,23 @@ class DetectorParams:
 
     def scales(self) -> np.ndarray:
         """Return the coarse-search scales: log-spaced from ``1 / max_scale`` to ``max_scale``, including 1.0."""
-        if self.scale_steps == 1:
-            return np.array([1.0])
-        return np.geomspace(1.0 / self.max_scale, self.max_scale, self.scale_steps)
+        return _log_spaced(self.max_scale, self.scale_steps)
+
+    def refine_factors(self) -> np.ndarray:
+        """Return the full-size search's factors per axis: log-spaced from ``1 / refine_range`` to ``refine_range``."""
+        return _log_spaced(self.refine_range, self.refine_steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _log_spaced(limit: float, steps: int) -> np.ndarray:
+    """``steps`` values log-spaced from ``1 / limit`` to ``limit`` (``[1.0]`` for one step).
+
+    Computed once per pair of arguments (verification asks for them once per image pair) and read-only, since the
+    array is shared.
+    """
+    values = np.array([1.0]) if steps == 1 else np.geomspace(1.0 / limit, limit, steps)
+    values.flags.writeable = False
+    return values
 
 
 @dataclass(frozen=True)
@@ -235,6 +250,9 @@ class _Prepared:
         coarse: The same at the coarse size.
         scaled: ``coarse`` resized to every coarse-search scale, computed once rather than once per pair.
         thumb: Unit-length z-normalised thumbnail vectors, shape (2, thumb_size**2): whole image, central part.
+        full_template: The central part of ``full`` searched for inside other images (:func:`_template`), or
+            ``None`` when it is flat (a flat template matches anything; it never makes a duplicate).
+        coarse_template: The same of ``coarse``.
 
     """
 
@@ -242,13 +260,20 @@ class _Prepared:
     coarse: np.ndarray
     scaled: tuple[np.ndarray, ...]
     thumb: np.ndarray
+    full_template: np.ndarray | None
+    coarse_template: np.ndarray | None
 
-    def mirrored(self) -> _Prepared:
-        """Return the image mirrored left-right (resizing commutes with mirroring, so the scaled copies flip too)."""
+    def mirrored(self, params: DetectorParams) -> _Prepared:
+        """Return the image mirrored left-right (resizing commutes with mirroring, so the scaled copies flip too).
+
+        The templates are cut from the mirrored images again: the central part is not always centred to the pixel.
+        """
         flip = lambda x: np.ascontiguousarray(x[:, ::-1])  # noqa: E731
         side = int(round(np.sqrt(self.thumb.shape[1])))
-        return _Prepared(flip(self.full), flip(self.coarse), tuple(flip(x) for x in self.scaled),
-                         self.thumb.reshape(-1, side, side)[:, :, ::-1].reshape(self.thumb.shape))
+        full, coarse = flip(self.full), flip(self.coarse)
+        return _Prepared(full, coarse, tuple(flip(x) for x in self.scaled),
+                         self.thumb.reshape(-1, side, side)[:, :, ::-1].reshape(self.thumb.shape),
+                         _template(full, params), _template(coarse, params))
 
 
 # --- stage 1: thumbnails and shortlist -------------------------------------------------------------------------------
@@ -269,7 +294,8 @@ def _prepare(image: np.ndarray, params: DetectorParams) -> _Prepared:
     small = params.verify_size // params.coarse_factor
     coarse = cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA)
     scaled = tuple(_resize(coarse, s, s) for s in params.scales())
-    return _Prepared(img, coarse, scaled, np.stack([_unit(whole.ravel()), _unit(centre.ravel())]))
+    return _Prepared(img, coarse, scaled, np.stack([_unit(whole.ravel()), _unit(centre.ravel())]),
+                     _template(img, params), _template(coarse, params))
 
 
 def _resize(image: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -321,12 +347,13 @@ def _shortlist(thumbs: np.ndarray, mirrored: np.ndarray, params: DetectorParams)
 
 
 # --- stage 2: verification by alignment ------------------------------------------------------------------------------
-def _template(image: np.ndarray, params: DetectorParams) -> np.ndarray:
-    """Cut the central part of a square image, the part searched for inside the other image."""
+def _template(image: np.ndarray, params: DetectorParams) -> np.ndarray | None:
+    """Cut the central part of a square image, the part searched for inside the other image (``None`` if flat)."""
     size = image.shape[0]
     side = max(8, int(round(size * params.verify_center)))
     start = (size - side) // 2
-    return image[start:start + side, start:start + side]
+    template = image[start:start + side, start:start + side]
+    return None if float(template.std()) < 1e-3 else template
 
 
 def _match(search: np.ndarray, template: np.ndarray) -> float:
@@ -338,8 +365,8 @@ def _match(search: np.ndarray, template: np.ndarray) -> float:
 
 def _coarse(template_src: _Prepared, search_src: _Prepared, params: DetectorParams) -> tuple[float, float]:
     """Best NCC of the centre of ``template_src`` inside ``search_src`` over the coarse scales: ``(score, scale)``."""
-    template = _template(template_src.coarse, params)
-    if float(template.std()) < 1e-3:
+    template = template_src.coarse_template
+    if template is None:
         return -1.0, 1.0  # a flat template matches anything; never call that a duplicate
     best = (-1.0, 1.0)
     for s, search in zip(params.scales(), search_src.scaled, strict=True):
@@ -350,14 +377,17 @@ def _coarse(template_src: _Prepared, search_src: _Prepared, params: DetectorPara
 
 
 def _refine(
-    template_src: np.ndarray, search_src: np.ndarray, scale: float, params: DetectorParams
+    template_src: _Prepared, search_src: np.ndarray, scale: float, params: DetectorParams
 ) -> tuple[float, float, float]:
-    """Best NCC at full size over horizontal and vertical scales around ``scale``: ``(score, sx, sy)``."""
-    template = _template(template_src, params)
-    if float(template.std()) < 1e-3:
+    """Best NCC of the centre of ``template_src`` inside full-size ``search_src``: ``(score, sx, sy)``.
+
+    Horizontal and vertical scales are searched separately around ``scale``.
+    """
+    template = template_src.full_template
+    if template is None:
         return -1.0, 1.0, 1.0
     best = (-1.0, scale, scale)
-    factors = np.geomspace(1.0 / params.refine_range, params.refine_range, params.refine_steps)
+    factors = params.refine_factors()
     for fx in factors:
         for fy in factors:
             score = _match(_resize(search_src, scale * fx, scale * fy), template)
@@ -366,23 +396,33 @@ def _refine(
     return best
 
 
-def _verify(a: _Prepared, b: _Prepared, flipped: bool, params: DetectorParams) -> tuple[float, float]:
+def _verify(a: _Prepared, b: _Prepared, params: DetectorParams) -> tuple[float, float]:
     """Verification score of a pair and the scale of ``b`` relative to ``a`` (geometric mean of both axes).
 
-    Both directions are tried (a inside b and b inside a) because the image with the smaller field of view is the
-    one that fits inside the other. A pair whose coarse score stays below ``coarse_floor`` is rejected with it.
+    ``b`` comes in the orientation to compare (mirrored already for a mirrored pair, see :func:`_oriented`). Both
+    directions are tried (a inside b and b inside a) because the image with the smaller field of view is the one
+    that fits inside the other. A pair whose coarse score stays below ``coarse_floor`` is rejected with it.
     """
-    if flipped:
-        b = b.mirrored()
     ab = _coarse(a, b, params)
     ba = _coarse(b, a, params)
     if max(ab[0], ba[0]) < params.coarse_floor:
         return (ab[0], ab[1]) if ab[0] >= ba[0] else (ba[0], 1.0 / ba[1])
-    fab = _refine(a.full, b.full, ab[1], params)
-    fba = _refine(b.full, a.full, ba[1], params)
+    fab = _refine(a, b.full, ab[1], params)
+    fba = _refine(b, a.full, ba[1], params)
     if fab[0] >= fba[0]:
         return fab[0], float(np.sqrt(fab[1] * fab[2]))
     return fba[0], float(1.0 / np.sqrt(fba[1] * fba[2]))
+
+
+def _oriented(
+    images: Sequence[_Prepared], mirror: Iterable[int], pool: ThreadPoolExecutor, params: DetectorParams
+) -> dict[int, _Prepared]:
+    """The mirror images of ``images[j]`` for every ``j`` in ``mirror``.
+
+    Each is made once: an image is usually the mirrored side of several shortlisted pairs.
+    """
+    wanted = sorted(set(mirror))
+    return dict(zip(wanted, pool.map(lambda j: images[j].mirrored(params), wanted), strict=True))
 
 
 # --- clustering ----------------------------------------------------------------------------------------------------
@@ -441,7 +481,10 @@ def detect(
         side = params.thumb_size
         mirrored = np.ascontiguousarray(thumbs.reshape(-1, 2, side, side)[..., ::-1].reshape(thumbs.shape))
         candidates = sorted(_shortlist(thumbs, mirrored, params).items())
-        results = pool.map(lambda item: _verify(images[item[0][0]], images[item[0][1]], item[1], params), candidates)
+        mirrors = _oriented(images, (j for (_, j), flip in candidates if flip), pool, params)
+        results = pool.map(
+            lambda item: _verify(images[item[0][0]], mirrors[item[0][1]] if item[1] else images[item[0][1]], params),
+            candidates)
         bar = tqdm(results, total=len(candidates), desc="duplicates: verifying", unit="pair", disable=not progress)
         for ((i, j), flip), (score, scale) in zip(candidates, bar, strict=True):
             if score >= params.accept_threshold:
@@ -525,16 +568,17 @@ def _detect_across(train: Dataset, test: Dataset, params: DetectorParams, progre
             for j, col in enumerate(np.argpartition(-best, k_col - 1, axis=0)[:k_col].T):
                 nominated.update((int(i), j) for i in col)
             candidates = sorted(ij for ij in nominated if best[ij] >= params.shortlist_threshold)
-            results = pool.map(lambda ij: _verify(images_a[ij[0]], images_b[ij[1]],
-                                                  bool(flipped[ij] > direct[ij]), params), candidates)
+            flips = {ij: bool(flipped[ij] > direct[ij]) for ij in candidates}
+            mirrors = _oriented(images_b, (j for (_, j), flip in flips.items() if flip), pool, params)
+            results = pool.map(lambda ij: _verify(images_a[ij[0]], mirrors[ij[1]] if flips[ij] else images_b[ij[1]],
+                                                  params), candidates)
             bar = tqdm(results, total=len(candidates), desc="duplicates across: verifying", unit="pair",
                        disable=not progress)
             for (i, j), (score, scale) in zip(candidates, bar, strict=True):
                 if score < params.accept_threshold:
                     continue
                 for b in members_b[fps_b[j]]:
-                    pair = DuplicatePair(ids_a[i], b, "near", bool(flipped[i, j] > direct[i, j]), round(score, 4),
-                                         round(scale, 4))
+                    pair = DuplicatePair(ids_a[i], b, "near", flips[i, j], round(score, 4), round(scale, 4))
                     if b not in found or found[b].score < pair.score:
                         found[b] = pair
     return [found[b] for b in sorted(found)]

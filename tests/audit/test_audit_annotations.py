@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmark.audit.annotations import detect_burnt_in, scan_dataset
+from benchmark.audit.annotations import _component_stats, detect_burnt_in, scan_dataset
+from benchmark.data.images import to_grey
 from benchmark.data.open import open_dataset
 from benchmark.data.synthetic import phantom_facts
 
@@ -17,6 +18,23 @@ def _tissue(seed: int = 0, shape: tuple[int, int] = (400, 500)) -> np.ndarray:
     img = 110 + 40 * cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 3) * 3
     grey = np.clip(img, 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.002, 0.05, 0.4, 1.0])
+def test_component_statistics_are_opencvs(density):
+    # The reference is OpenCV's own statistics pass, on sparse to full images with components at every border.
+    rng = np.random.default_rng(int(density * 1000))
+    for shape in [(1, 1), (7, 3), (97, 131), (240, 321)]:
+        binary = (rng.random(shape) < density).astype(np.uint8)
+        _, _, expected, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        got = _component_stats(binary)
+        assert got.shape == expected.shape and np.array_equal(got[1:], expected[1:])
+
+
+def test_a_given_grey_image_gives_the_findings_of_the_computed_one():
+    img = _tissue(3)
+    cv2.putText(img, "L 2.1cm", (60, 80), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 1)
+    assert detect_burnt_in(img, to_grey(img)) == detect_burnt_in(img)
 
 
 def test_plain_texture_has_neither():
