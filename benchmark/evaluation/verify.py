@@ -146,14 +146,14 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     protocol = doc.get("protocol") or {}
     if doc.get("kind") == "external":
         ext, train_data, test_data = external_run_data(run_dir, doc, dataset_spec)
-        metrics = score_external(RunDir(run_dir), ext, train_data, test_data, doc["external"]["train"],
-                                 int(doc["external"]["n_folds"]))
+        metrics = in_recorded_order(recorded, score_external(RunDir(run_dir), ext, train_data, test_data,
+                                                             doc["external"]["train"], int(doc["external"]["n_folds"])))
         return Verification(run_dir, {RunDir(run_dir).metrics_json: metrics}, metric_differences(recorded, metrics),
                             **identity)
     if not protocol.get("draws"):
         dataset, split = run_data(run_dir, doc, dataset_spec)
         folds = expected_folds(doc, split)
-        metrics = _score(run_dir, doc["task"], split, dataset, folds)
+        metrics = in_recorded_order(recorded, _score(run_dir, doc["task"], split, dataset, folds))
         differences = metric_differences(recorded, metrics)
         if sorted(int(k) for k in recorded.get("folds") or []) != folds:
             differences.changed.insert(0, ("folds", recorded.get("folds"), folds))
@@ -163,13 +163,39 @@ def verify_run(run_dir: Path, dataset_spec: str | None = None) -> Verification:
     for draw in protocol["draws"]:
         draw_dir = run_dir / f"draw-{draw['draw']}"
         draw_recorded = read_json(RunDir(draw_dir).metrics_json)
-        metrics = _score(draw_dir, doc["task"], load_split(draw_dir / "split.json", dataset), dataset, [0])
+        metrics = in_recorded_order(draw_recorded, _score(draw_dir, doc["task"], load_split(draw_dir / "split.json",
+                                                                                            dataset), dataset, [0]))
         documents[RunDir(draw_dir).metrics_json] = metrics
         _merge(differences, metric_differences(draw_recorded, metrics), f"{draw_dir.name}/")
         if draw["draw"] == protocol.get("reported_draw"):
             documents[RunDir(run_dir).metrics_json] = metrics
             _merge(differences, metric_differences(recorded, metrics), "")
     return Verification(run_dir, documents, differences, **identity)
+
+
+def in_recorded_order(recorded: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with its per-case table (``"cases"``) in the row order of the recorded one.
+
+    The table is one row per case; its order is the order the scoring split listed the cases in, which is the
+    dataset's order for a split made in memory (a protocol audit's) and case-id order for one read from a file, so
+    a run scored from the first and verified from the second lists the same rows in another order. Rows are matched
+    by case id, so every recorded row is compared with the recomputed row of its own case. When the two tables do
+    not hold the same cases exactly once each, ``metrics`` is returned unchanged and the comparison reports it.
+    """
+    old = recorded.get("cases") if isinstance(recorded, dict) else None
+    new = metrics.get("cases")
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return metrics
+    old_ids, new_ids = old.get("case_id"), new.get("case_id")
+    if not isinstance(old_ids, list) or not isinstance(new_ids, list) or old_ids == new_ids:
+        return metrics
+    row = {cid: i for i, cid in enumerate(new_ids)}
+    if len(row) != len(new_ids) or len(set(old_ids)) != len(old_ids) or set(old_ids) != set(row):
+        return metrics
+    order = [row[cid] for cid in old_ids]
+    table = {col: [values[i] for i in order] if isinstance(values, list) and len(values) == len(order) else values
+             for col, values in new.items()}
+    return {**metrics, "cases": table}
 
 
 def expected_folds(doc: dict[str, Any], split: SplitFile) -> list[int]:

@@ -164,6 +164,30 @@ def test_verify_recomputes_the_case_table_and_update_writes_it(two_runs, tmp_pat
     assert metrics_of(run) == fresh
 
 
+def test_verify_matches_the_case_tables_rows_by_case_id(two_runs, tmp_path, capsys):
+    # A protocol audit scores a split made in memory (cases in the dataset's order) and saves it sorted by case id,
+    # so its verification reads the same rows in another order: each row is compared with its own case's.
+    run = Path(shutil.copytree(two_runs[0], tmp_path / "run"))
+    fresh = metrics_of(run)
+    n = len(fresh["cases"]["case_id"])
+    order = list(range(n))[::-1]
+    shuffled = json.loads(json.dumps(fresh))
+    shuffled["cases"] = {col: [values[i] for i in order] for col, values in fresh["cases"].items()}
+    (run / "metrics.json").write_text(json.dumps(shuffled))
+    assert main(["results", "verify", str(run)]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    i = next(j for j, d in enumerate(shuffled["cases"]["dice"]) if d is not None and j != n - 1 - j)
+    shuffled["cases"]["dice"][i] = shuffled["cases"]["dice"][i] / 2 + 0.01
+    (run / "metrics.json").write_text(json.dumps(shuffled))
+    assert main(["results", "verify", str(run)]) == 1
+    assert f"cases.dice[{i}]" in capsys.readouterr().out  # reported at the row the file holds it in
+    dropped = json.loads(json.dumps(fresh))
+    dropped["cases"] = {col: values[1:][::-1] for col, values in fresh["cases"].items()}  # a case missing
+    (run / "metrics.json").write_text(json.dumps(dropped))
+    assert main(["results", "verify", str(run)]) == 1
+    assert "cases.case_id" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("metric", ["dice", "empty_reference_false_positive_rate", "hd95", "nsd"])
 def test_paired_comparison_from_stored_cases_equals_the_masks(two_runs, tmp_path, monkeypatch, metric):
     a, b = two_runs
