@@ -4,6 +4,7 @@ Layout under :func:`benchmark.fileio.cache_root` (``$BUSBENCH_CACHE_DIR``, defau
 
     index/<source-hash>.json          case_id -> {key, fp, image_fp, shape}   (key = files' size+mtime or CRC)
     decoded/<fp[:2]>/<fp>-<H>x<W>.npz  grey image uint8 (+ mask bool) of one case at one size ("native" = original)
+    decoded/<fp[:2]>/<fp>-mask.npz     the case's united mask at its original size, as packed bits (scoring's reference)
     derived/<name>-<recipe-hash>.json  pixel fingerprint(s) -> a value computed from those pixels only
 
 A case is re-decoded only when one of its files' key changes; decoded arrays are keyed by the case fingerprint, so
@@ -68,6 +69,32 @@ def load_decoded(fingerprint: str, size: tuple[int, int] | None) -> tuple[np.nda
         return image, mask
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
+
+
+def _mask_path(fingerprint: str) -> Path:
+    return cache_root() / "decoded" / fingerprint[:2] / f"{fingerprint}-mask.npz"
+
+
+def load_mask(fingerprint: str) -> np.ndarray | None:
+    """A case's cached united ``bool`` mask at its original size, or ``None`` (not cached, or unreadable)."""
+    try:
+        with np.load(_mask_path(fingerprint)) as npz:
+            bits, shape = npz["bits"], tuple(int(n) for n in npz["shape"])
+        if len(shape) != 2 or bits.size * 8 < shape[0] * shape[1]:
+            return None
+        return np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def store_mask(fingerprint: str, mask: np.ndarray) -> None:
+    """Cache a case's united mask at its original size, as packed bits (about 37 KB for a BUSI image).
+
+    Not synced to disk (see :func:`store_decoded`): :func:`load_mask` takes a damaged entry as a miss.
+    """
+    buf = io.BytesIO()
+    np.savez(buf, bits=np.packbits(mask.astype(bool), axis=None), shape=np.asarray(mask.shape, dtype=np.int64))
+    atomic_write_bytes(_mask_path(fingerprint), buf.getvalue(), durable=False)
 
 
 def store_decoded(fingerprint: str, size: tuple[int, int] | None, image: np.ndarray, mask: np.ndarray | None) -> None:

@@ -241,3 +241,36 @@ def test_decode_mask_gives_the_mask_of_decode_and_checks_sizes_from_the_image_he
     write_png(root / "Dataset_BUSI_with_GT" / "benign" / "benign (2)_mask.png", np.zeros((10, 10), np.uint8))
     with pytest.raises(BusbenchError, match=r"benign \(2\)_mask\.png: mask is 10x10 px but its image"):
         load_busi(root).decode_mask(load_busi(root).case("benign-2"))
+
+
+@pytest.mark.parametrize("damage", [None, "empty", "truncated", "zeroed"])
+def test_reference_masks_go_through_the_decoded_cache_once_fingerprints_are_known(tmp_path, monkeypatch, damage):
+    # Scoring reads every reference mask again: once facts() has run, decode_mask is served from the cache by the
+    # case fingerprint (which covers the mask's pixels), and a damaged entry is a miss that is decoded again.
+    import benchmark.data.dataset as dataset_module
+    from benchmark.data.cache import _mask_path
+
+    monkeypatch.setenv("BUSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    root = tiny_busi(tmp_path)
+    ds = load_busi(root)
+    case = ds.case("benign-1")
+    before_facts = ds.decode_mask(case)
+    fp = ds.facts()["benign-1"].fingerprint
+    assert not _mask_path(fp).exists()  # no fingerprint pass just for a mask
+    first = ds.decode_mask(case)
+    assert np.array_equal(first, before_facts) and first.dtype == bool and first.sum() == 8 * 10
+    assert not ds.decode_mask(ds.case("normal-1")).any()  # an empty mask file: an empty mask
+    entry = _mask_path(fp)
+    whole = entry.read_bytes()
+    if damage is None:
+        def refuse(*args, **kwargs):
+            raise AssertionError("a cached mask was decoded again")
+
+        monkeypatch.setattr(dataset_module, "decode_mask", refuse)
+    else:
+        entry.write_bytes({"empty": b"", "truncated": whole[: len(whole) // 2],
+                           "zeroed": whole[:64] + bytes(len(whole) - 64)}[damage])
+    again = load_busi(root)
+    again.facts()
+    assert np.array_equal(again.decode_mask(again.case("benign-1")), first)
+    assert entry.read_bytes() == whole
