@@ -70,6 +70,10 @@ def run_run(args: argparse.Namespace) -> int:
     for name in names:  # an unknown name fails now, before the engine (torch) is imported
         registry.get(name)
     hparams = {name: training_hparams(name, args.set, args.pretrained) for name in names}
+    if args.executor == "local":
+        from benchmark.engine.zygote import warm_up
+
+        warm_up()  # the plugin processes' zygote imports torch while this process imports it and opens the run
     from benchmark.engine.executors import ExecutorOptions, run_grid  # torch is imported only for commands that train
     from benchmark.engine.runner import RunRequest
     from benchmark.evaluation.evaluate import headline_text

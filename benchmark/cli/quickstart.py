@@ -33,10 +33,12 @@ def run_quickstart(args: argparse.Namespace) -> int:
     from benchmark.data.duplicates import find_duplicates
     from benchmark.data.open import open_dataset
     from benchmark.data.synthetic import planted_pairs
+    from benchmark.engine.zygote import warm_up
     from benchmark.splits.make import make_split
     from benchmark.splits.show import render_summary, summarise
     from benchmark.splits.verify import load_split
 
+    warm_up()  # the plugin processes' zygote imports torch while the data, duplicates and splits are prepared
     progress = show_progress()
     print(f"[1/5] dataset {args.dataset}")
     dataset = open_dataset(args.dataset)

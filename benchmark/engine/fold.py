@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from benchmark.data.dataset import Dataset
 from benchmark.engine.device import ComputeSetup, seed_everything
 from benchmark.engine.loop import PluginError, TrainSettings
-from benchmark.engine.plugin_process import PluginProcess, warm_up
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
+from benchmark.engine.zygote import warm_up
 from benchmark.errors import BusbenchError
 from benchmark.fileio import remove_partial_writes, try_lock
 from benchmark.plugins.submission import Submission

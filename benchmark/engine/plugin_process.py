@@ -47,12 +47,9 @@ import torch
 from benchmark.engine.device import ComputeSetup
 from benchmark.engine.loop import PluginError, TrainSettings
 from benchmark.engine.tensors import LabelledImages
-from benchmark.engine.zygote import ForkedChild, ZygoteError, shared_zygote
+from benchmark.engine.zygote import ForkedChild, ZygoteError, plugin_environment, shared_zygote
 from benchmark.errors import BusbenchError
 from benchmark.plugins.submission import Submission
-
-#: Environment variables of busbench that the plugin process does not inherit (dataset and cache locations...).
-KEPT_BUSBENCH_VARIABLES = frozenset({"BUSBENCH_KEEP_FREED_MEMORY"})
 
 _HEADER = struct.Struct("<Q")
 _BOOT = ("import sys; sys.path.insert(0, {root!r}); "
@@ -133,16 +130,6 @@ def _labelled(part: dict[str, Any]) -> LabelledImages:
 
 
 # --- the parent's side -------------------------------------------------------------------------------------------
-
-
-def plugin_environment() -> dict[str, str]:
-    """The plugin process's environment: this one without busbench's variables (see :data:`KEPT_BUSBENCH_VARIABLES`)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("BUSBENCH_") or k in KEPT_BUSBENCH_VARIABLES}
-
-
-def warm_up() -> None:
-    """Start the zygote that forks plugin processes now, so it imports torch while this process builds fold data."""
-    shared_zygote(plugin_environment())
 
 
 def _importable(cls: type[Submission]) -> dict[str, Any]:

@@ -188,6 +188,24 @@ def shared_zygote(env: dict[str, str]) -> Zygote | None:
         return _shared
 
 
+#: The only busbench variables a plugin process inherits (dataset and cache locations and the like are left out).
+KEPT_BUSBENCH_VARIABLES = frozenset({"BUSBENCH_KEEP_FREED_MEMORY"})
+
+
+def plugin_environment() -> dict[str, str]:
+    """The plugin process's environment: this one without busbench's variables (see :data:`KEPT_BUSBENCH_VARIABLES`)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("BUSBENCH_") or k in KEPT_BUSBENCH_VARIABLES}
+
+
+def warm_up() -> None:
+    """Start the zygote that forks plugin processes now, so that it imports torch while this process works on.
+
+    This module imports no torch, so a command can call it first thing, before its own heavy imports and its data
+    preparation; a later call (each training starts with one) finds the zygote already running.
+    """
+    shared_zygote(plugin_environment())
+
+
 def stop_shared_zygote() -> None:
     """End this process's zygote, if it has one; the next plugin process starts a new one (a benchmark's cold start)."""
     global _shared

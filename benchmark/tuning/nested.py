@@ -39,9 +39,10 @@ from benchmark.engine.options import (
     split_and_folds,
     submission_class,
 )
-from benchmark.engine.plugin_process import PluginProcess, warm_up
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.runner import RunOutcome, finish_run
 from benchmark.engine.tensors import LabelledImages, images_only, labelled
+from benchmark.engine.zygote import warm_up
 from benchmark.errors import BusbenchError
 from benchmark.fileio import atomic_write_json
 from benchmark.plugins.spec import SearchParam

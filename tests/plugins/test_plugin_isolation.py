@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from benchmark.data.open import open_dataset
-from benchmark.engine.plugin_process import PluginProcess, plugin_environment
+from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import images_only, to_model_input
+from benchmark.engine.zygote import plugin_environment
 from benchmark.errors import BusbenchError
 from benchmark.metrics.classification import CLASSES
 from benchmark.plugins import ModelSpec, Submission
