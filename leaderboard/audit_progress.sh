@@ -6,7 +6,8 @@
 #   leaderboard/audit_progress.sh restore   # leaderboard/audit-in-progress/ and the published protocol runs -> $OUT
 #
 # save keeps, of every protocol run under $OUT/protocol-audit-*/ that is not complete, its run.json, split.json and
-# each finished fold's result.json and predictions.csv or masks.npz (never weights or checkpoints: an unfinished fold
+# each finished fold's result.json and predictions.csv or masks.npz (for a lucky-split run, the same of each draw,
+# with the draw's metrics.json) (never weights or checkpoints: an unfinished fold
 # starts again from its first epoch). Complete protocol runs are published into leaderboard/results with `busbench
 # results publish` instead. restore copies both back under $OUT, where the audit finds finished folds and complete
 # protocols and reuses them (their run ids are unchanged as long as the submission's code and the audit's settings
@@ -17,8 +18,25 @@ cd "$(dirname "$0")/.."
 source leaderboard/plan_lib.sh
 KEEP=leaderboard/audit-in-progress
 
+keep_folds() {  # keep_folds SRC DST: SRC's split.json and the result and predictions of each finished fold
+    local src=$1 dst=$2 fold
+    [[ -f "$src/split.json" ]] && cp "$src/split.json" "$dst/"
+    for fold in "$src"/fold-*/; do
+        [[ -d "$fold" ]] || continue
+        if .venv/bin/python -c "import json, sys; sys.exit(json.load(open(sys.argv[1])).get('status') != 'completed')" \
+            "$fold/result.json" 2>/dev/null; then
+            mkdir -p "$dst/$(basename "$fold")"
+            # the fold's predictions: class probabilities (classification) or masks (segmentation)
+            for kept in result.json predictions.csv masks.npz; do
+                [[ -f "$fold/$kept" ]] && cp "$fold/$kept" "$dst/$(basename "$fold")/"
+            done
+        fi
+    done
+    return 0
+}
+
 save() {
-    local run audit name
+    local run audit name draw
     rm -rf "$KEEP.new" && mkdir -p "$KEEP.new"
     for run in "$OUT"/protocol-audit-*/*/; do
         [[ -f "$run/run.json" ]] || continue
@@ -30,16 +48,12 @@ save() {
         fi
         mkdir -p "$KEEP.new/$audit/$name"
         cp "$run/run.json" "$KEEP.new/$audit/$name/"
-        [[ -f "$run/split.json" ]] && cp "$run/split.json" "$KEEP.new/$audit/$name/"
-        for fold in "$run"/fold-*/; do
-            if .venv/bin/python -c "import json, sys; sys.exit(json.load(open(sys.argv[1])).get('status') != 'completed')" \
-                "$fold/result.json" 2>/dev/null; then
-                mkdir -p "$KEEP.new/$audit/$name/$(basename "$fold")"
-                # the fold's predictions: class probabilities (classification) or masks (segmentation)
-                for kept in result.json predictions.csv masks.npz; do
-                    [[ -f "$fold/$kept" ]] && cp "$fold/$kept" "$KEEP.new/$audit/$name/$(basename "$fold")/"
-                done
-            fi
+        keep_folds "$run" "$KEEP.new/$audit/$name"
+        for draw in "$run"/draw-*/; do  # a lucky-split audit: one split and one trained fold per draw
+            [[ -d "$draw" ]] || continue
+            mkdir -p "$KEEP.new/$audit/$name/$(basename "$draw")"
+            [[ -f "$draw/metrics.json" ]] && cp "$draw/metrics.json" "$KEEP.new/$audit/$name/$(basename "$draw")/"
+            keep_folds "$draw" "$KEEP.new/$audit/$name/$(basename "$draw")"
         done
     done
     cat > "$KEEP.new/README.md" <<'MD'
