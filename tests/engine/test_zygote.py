@@ -14,19 +14,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmark.engine import zygote as zygote_module
 from benchmark.engine.device import resolve_compute
 from benchmark.engine.loop import PluginError, TrainSettings
 from benchmark.engine.plugin_process import PluginProcess
 from benchmark.engine.tensors import LabelledImages
-from benchmark.engine.zygote import ForkedChild, Zygote, shared_zygote
+from benchmark.engine.zygote import PRELOADABLE, ForkedChild, Zygote, shared_zygote, stop_shared_zygote
+from benchmark.plugins import registry
 from benchmark.plugins.registry import get
 from benchmark.results.identity import source_fingerprint
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks on Linux only")
 
 
-def _started() -> PluginProcess:
-    cls = get("small_cnn")
+def _started(name: str = "small_cnn") -> PluginProcess:
+    cls = get(name)
     images = torch.zeros((6, 1, 32, 32), dtype=torch.uint8)
     data = LabelledImages(tuple(f"c{i}" for i in range(6)), images, torch.tensor([0, 1, 2] * 2), None,
                           ("normal", "benign", "malignant"))
@@ -95,3 +97,43 @@ def test_the_zygote_works_in_an_empty_folder_of_its_own_and_removes_it_when_its_
     assert zygote._proc.wait(timeout=30) == 0
     assert not folder.exists()
     zygote.close()
+
+
+# A plugin that records, before it imports anything of its own, which model libraries its process already has.
+_PROBE = """
+import os, sys
+from pathlib import Path
+Path(os.environ["PRELOAD_PROBE"], str(os.getpid())).write_text(
+    ",".join(m for m in ("timm", "torchvision") if m in sys.modules))
+from torch import nn
+from benchmark.plugins import ModelSpec, Submission, register
+
+@register
+class PreloadProbe(Submission):
+    spec = ModelSpec(name="preload_probe", task="classification", authors=("busbench tests",), input_size=32,
+                     description="records the libraries imported before it")
+
+    def build_model(self):
+        return nn.Sequential(nn.Flatten(), nn.LazyLinear(3))
+"""
+
+
+def test_the_zygote_imports_the_model_libraries_its_parent_has_imported(tmp_path, monkeypatch) -> None:
+    import benchmark.models.backbones  # noqa: F401  (timm and torchvision, as a run of a timm model has them)
+
+    (tmp_path / "preload_probe.py").write_text(_PROBE)
+    monkeypatch.setenv("PRELOAD_PROBE", str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("preload_probe")
+    try:
+        seen = {}
+        for asked in ((), PRELOADABLE):
+            monkeypatch.setattr(zygote_module, "PRELOADABLE", asked)
+            stop_shared_zygote()  # a new zygote: it has imported torch and nothing else
+            with _started("preload_probe") as plugin:
+                seen[asked] = (tmp_path / str(plugin._proc.pid)).read_text()
+    finally:
+        registry.unregister("preload_probe")
+        sys.modules.pop("preload_probe", None)
+        stop_shared_zygote()
+    assert seen == {(): "", PRELOADABLE: "timm,torchvision"}
