@@ -16,6 +16,7 @@ from benchmark.data.duplicates import DetectorParams, DuplicateReport, find_dupl
 from benchmark.data.examinations import ExaminationParams, examination_groups
 from benchmark.errors import BusbenchError
 from benchmark.splits.schema import GROUPINGS, CaseRecord, Fold, SplitFile
+from benchmark.splits.stratified import stratified_group_folds
 
 
 def resolve_grouping(dataset: Dataset, group: str) -> str:
@@ -138,10 +139,7 @@ def _stratified_grouped(ids: Sequence[str], labels: Sequence[str], groups: Seque
     largest = max(Counter(labels).values())
     if largest < k:
         raise BusbenchError(what, f"cannot make {k} stratified folds: the largest class has only {largest} case(s)")
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [test for _, test in splitter.split(np.zeros(len(ids)), labels, groups)]
+    return stratified_group_folds(labels, groups, k, seed)
 
 
 def _deal(ids: Sequence[str], labels: Sequence[str], groups: Sequence[str], k: int, seed: int, val_fraction: float,
