@@ -46,7 +46,7 @@ def test_all_five_papers_are_covered():
 @pytest.mark.parametrize("name", SEED_SUBMISSIONS)
 def test_seed_submission_runs_one_fold(name, tiny_split, tmp_path):
     outcome = run_submission(RunRequest(name, TINY, tiny_split, folds=(0,), epochs=1, image_size=_side(name),
-                                        hparams={"batch_size": 4}, precision="fp32", threads=1, out=tmp_path))
+                                        hparams={"batch_size": 16}, precision="fp32", threads=1, out=tmp_path))
     assert outcome.status == "partial" and not outcome.failed, outcome.failed
     fold = json.loads((outcome.run_dir / "fold-0" / "result.json").read_text())
     assert fold["status"] == "completed" and len(fold["history"]) == 1
