@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import durations
 from tests.helpers import write_tiny_split
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,3 +123,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("check") == "no_test_truth":
             item.add_marker(pytest.mark.slow)
+    # The longest test files first (tests/durations.py): pytest-xdist hands files out in this order, so the workers
+    # finish together. The sort is stable: within a file, and among files without a figure, the order is pytest's.
+    seconds = durations.load()
+    items.sort(key=lambda item: -seconds.get(item.path.relative_to(REPO).as_posix(), 0.0))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import durations
+
 REPO = Path(__file__).resolve().parents[1]
 SETUP = (
     'python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e ".[test]" && .venv/bin/busbench quickstart'
@@ -96,3 +98,35 @@ def test_readme_plugin_example_registers_runs_and_conforms(tmp_path):
     check = subprocess.run([sys.executable, "-c", "from benchmark.testing import check_submission; "
                             "check_submission('my_cnn')"], capture_output=True, text=True, env=env)
     assert check.returncode == 0, check.stderr
+
+
+# --- the test files' stored durations (tests/durations.py) and the longest-first order they give the suite ---
+REPORT = """\
+============================= slowest durations ==============================
+12.50s call     tests/engine/test_fault_injection.py::test_a_killed_run[loss:17]
+2.00s setup    tests/engine/test_fault_injection.py::test_a_killed_run[loss:17]
+0.30s call     tests/metrics/test_metrics_classification.py::test_auc[case 1]
+0.01s teardown tests/metrics/test_metrics_classification.py::test_auc[case 1]
+(2866 durations < 0.005s hidden.  Use -vv to show these durations.)
+1576 passed in 636.57s (0:10:36)
+"""
+
+
+def test_a_durations_report_gives_the_seconds_of_each_file():
+    assert durations.file_seconds(REPORT) == {"tests/engine/test_fault_injection.py": 14.5,
+                                              "tests/metrics/test_metrics_classification.py": 0.3}
+
+
+def test_the_stored_figures_name_test_files_that_exist():
+    stored = durations.load()
+    assert stored, "tests/durations.json is missing or unreadable"
+    root = durations.FILE.parents[1]
+    assert all((root / name).is_file() for name in stored), [n for n in stored if not (root / n).is_file()]
+
+
+def test_the_longest_files_are_collected_first(request):
+    stored = durations.load()
+    order = list(dict.fromkeys(item.path.relative_to(durations.FILE.parents[1]).as_posix()
+                               for item in request.session.items))
+    weights = [stored.get(name, 0.0) for name in order]
+    assert weights == sorted(weights, reverse=True)
