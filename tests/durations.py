@@ -15,6 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from benchmark.fileio import atomic_write_json
+
 FILE = Path(__file__).with_name("durations.json")
 _LINE = re.compile(r"^\s*([\d.]+)s (?:call|setup|teardown)\s+(tests/\S+?\.py)::")
 
@@ -41,11 +43,15 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tests.durations REPORT (pytest --durations=0 output)", file=sys.stderr)
         return 2
-    seconds = file_seconds(Path(argv[0]).read_text())
+    try:
+        seconds = file_seconds(Path(argv[0]).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{argv[0]}: cannot read the report ({exc})", file=sys.stderr)
+        return 1
     if not seconds:
         print(f"{argv[0]}: no durations found (run pytest with --durations=0)", file=sys.stderr)
         return 1
-    FILE.write_text(json.dumps(seconds, indent=1) + "\n")
+    atomic_write_json(FILE, seconds)  # the old figures stay whole until the new ones are
     print(f"{FILE}: {len(seconds)} files, {sum(seconds.values()):.0f} s")
     return 0
 

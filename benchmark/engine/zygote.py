@@ -305,12 +305,12 @@ def _preload(names: list[str]) -> None:
     A library that fails to import is left out: the plugin process imports it again and reports the error as a
     plugin process started on its own would.
     """
+    from benchmark.compat import ensure_torchvision_importable
+
     for name in names:
         if name not in PRELOADABLE or name in sys.modules:
             continue
         try:
-            from benchmark.compat import ensure_torchvision_importable
-
             ensure_torchvision_importable()  # torchvision (and with it timm and smp) next to a CPU torch
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the child meets the same error and reports it
