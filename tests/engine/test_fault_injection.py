@@ -5,6 +5,10 @@ to the process group) in the middle of an epoch, half-way through writing an epo
 writing ``run.json``. The same command, run again without the fault, must finish with predictions and ``metrics.json``
 byte-identical to a run that was never interrupted, keep what had finished, leave no half-written file behind, and
 verify.
+
+Only the killed commands get interpreters of their own (the fault kills its process group). The uninterrupted and the
+resumed commands run in the test's own process, through the same ``main`` a shell's ``busbench`` calls, which saves
+an interpreter's start-up (torch imported twice, about 5 s of CPU) per command.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
+from benchmark.plugins import registry
 from tests.helpers import TINY
 
 PLUGINS = Path(__file__).parents[1] / "fixture_plugins"
@@ -28,14 +33,34 @@ REPO = Path(__file__).resolve().parents[2]
 RUN_FAULTS = ["loss:17", "checkpoint:5", "run.json:1", "run.json:3", "run.json:5"]
 
 
-def _busbench(args: list[str], tmp: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BUSBENCH_SUBMISSIONS": str(PLUGINS), "FAULT_COUNTS": str(tmp / "fault-counts.json")}
-    env.pop("FAULT_AT", None)
-    if fault is not None:
-        env["FAULT_AT"] = fault
+def _killed(args: list[str], tmp: Path, fault: str) -> subprocess.CompletedProcess[str]:
+    """``busbench ARGS`` in an interpreter of its own, with ``$FAULT_AT`` set to ``fault``."""
+    env = {**os.environ, "BUSBENCH_SUBMISSIONS": str(PLUGINS), "FAULT_COUNTS": str(tmp / "fault-counts.json"),
+           "FAULT_AT": fault}
     # A session of its own: the fault kills the command's process group, not pytest.
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=900, start_new_session=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def faulty_plugin():
+    """The fixture plugins found by this process's registry (``faulty`` imported here without a fault: harmless)."""
+    assert "FAULT_AT" not in os.environ
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BUSBENCH_SUBMISSIONS", str(PLUGINS))
+        registry.rediscover()
+        yield
+        names = list(registry.specs())
+    for name in names:
+        registry.unregister(name)
+    registry.rediscover()
+
+
+def _straight(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``busbench ARGS`` without a fault, in this process; it must exit 0."""
+    capsys.readouterr()
+    code = main(args)
+    assert code == 0, capsys.readouterr().err[-3000:]
 
 
 def _run_args(split: Path, out: Path) -> list[str]:
@@ -50,32 +75,27 @@ def _outputs(run: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_run(tiny_split, tmp_path_factory) -> Path:
+def uninterrupted_run(faulty_plugin, tiny_split, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("straight")
-    done = _busbench(_run_args(tiny_split, tmp / "runs"), tmp)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(_run_args(tiny_split, tmp / "runs")) == 0
     (run,) = (tmp / "runs").glob("faulty-*")
     return run
 
 
 @pytest.mark.parametrize("fault", RUN_FAULTS)
 def test_a_killed_run_resumes_to_the_uninterrupted_results(fault, uninterrupted_run, tiny_split, tmp_path, capsys):
-    killed = _busbench(_run_args(tiny_split, tmp_path / "runs"), tmp_path, fault)
+    killed = _killed(_run_args(tiny_split, tmp_path / "runs"), tmp_path, fault)
     assert killed.returncode == -9, (fault, killed.returncode, killed.stderr[-2000:])
     (run,) = (tmp_path / "runs").glob("faulty-*")
     assert run.name == uninterrupted_run.name  # without the fault, the plugin's identity is the same
     kept = {p: p.stat().st_mtime_ns for p in run.glob("fold-*/result.json")}
-    resumed = _busbench(_run_args(tiny_split, tmp_path / "runs"), tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _straight(_run_args(tiny_split, tmp_path / "runs"), capsys)
     assert _outputs(run) == _outputs(uninterrupted_run)
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # finished folds were kept, not redone
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
     assert not [p.name for p in run.rglob("*.tmp")]  # no half-written file left behind
     assert not list(run.glob("fold-*/checkpoint.pt"))
-    # verified in this process (it starts no plugin process and has no fault to survive: a command of its own
-    # would only add an interpreter's start-up)
-    capsys.readouterr()
-    assert main(["results", "verify", str(run), "--dataset", TINY]) == 0, capsys.readouterr().err
+    _straight(["results", "verify", str(run), "--dataset", TINY], capsys)
 
 
 def _tune_args(split: Path, out: Path) -> list[str]:
@@ -98,10 +118,9 @@ def _trial_params(storage: Path) -> dict[str, list[dict[str, float]]]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_tune(tiny_split, tmp_path_factory) -> tuple[Path, dict[str, list[dict[str, float]]]]:
+def uninterrupted_tune(faulty_plugin, tiny_split, tmp_path_factory) -> tuple[Path, dict[str, list[dict[str, float]]]]:
     tmp = tmp_path_factory.mktemp("tune-straight")
-    done = _busbench(_tune_args(tiny_split, tmp / "runs"), tmp)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(_tune_args(tiny_split, tmp / "runs")) == 0
     (run,) = (tmp / "runs").glob("faulty-tuned-*")
     return run, _trial_params(tmp / "study.sqlite")
 
@@ -112,12 +131,12 @@ TUNE_FAULTS = ["loss:13", "run.json:2"]
 
 
 @pytest.mark.parametrize("fault", TUNE_FAULTS)
-def test_a_killed_tuning_resumes_to_the_uninterrupted_results(fault, uninterrupted_tune, tiny_split, tmp_path):
+def test_a_killed_tuning_resumes_to_the_uninterrupted_results(fault, uninterrupted_tune, tiny_split, tmp_path,
+                                                              capsys):
     straight_run, straight_trials = uninterrupted_tune
-    killed = _busbench(_tune_args(tiny_split, tmp_path / "runs"), tmp_path, fault)
+    killed = _killed(_tune_args(tiny_split, tmp_path / "runs"), tmp_path, fault)
     assert killed.returncode == -9, (fault, killed.returncode, killed.stderr[-2000:])
-    resumed = _busbench(_tune_args(tiny_split, tmp_path / "runs"), tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _straight(_tune_args(tiny_split, tmp_path / "runs"), capsys)
     (run,) = (tmp_path / "runs").glob("faulty-tuned-*")
     assert run.name == straight_run.name
     # the same parameters were proposed, in the same order, and the same model predicted the same test cases
