@@ -25,8 +25,12 @@ SITE_A = "synthetic:n=150,seed=4,size=64"
 SITE_B = "synthetic:n=90,seed=5,size=64,site=b"
 #: More images of site a (other seed): the control, where no gap is expected.
 SAME_SITE = "synthetic:n=90,seed=5,size=64"
-#: Enough training for the small CNN to learn site a well above chance (0.64 balanced accuracy on its own folds).
-TRAINING = ["--epochs", "15", "--image-size", "64", "--threads", "1"]
+#: Enough training for the small CNN to learn site a well (0.84 balanced accuracy on its own folds; site b's gap
+#: +0.34 [+0.23, +0.44], the control's -0.02 [-0.12, +0.09], on the 2-core AMD EPYC). With 15 epochs the fold models
+#: were still learning (0.61 on their folds); the external prediction, the mean of the three, beat each of them by
+#: enough that the control's gap interval missed zero (-0.14 [-0.27, -0.005]) on one machine and held it on another.
+EPOCHS = 35
+TRAINING = ["--epochs", str(EPOCHS), "--image-size", "64", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +158,8 @@ def test_external_runs_score_the_ensemble_the_cross_validated_score_and_the_gap(
     assert main(["results", "list", "--runs", str(runs), "--format", "json"]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["kind"] == "external" and record["dataset"] == SITE_A and record["test_dataset"] == SITE_B
-    assert record["headline_value"] == pytest.approx(headline["value"]) and record["budget"].startswith("64 px, 15 ep")
+    assert record["headline_value"] == pytest.approx(headline["value"])
+    assert record["budget"].startswith(f"64 px, {EPOCHS} ep")
     assert main(["results", "list", "--runs", str(runs), "--format", "csv"]) == 0
     (row_csv,) = csv.DictReader(capsys.readouterr().out.splitlines())
     assert float(row_csv["headline_ci_low"]) == pytest.approx(headline["ci_low"])
