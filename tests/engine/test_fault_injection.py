@@ -50,7 +50,7 @@ def faulty_plugin():
         patch.setenv("BUSBENCH_SUBMISSIONS", str(PLUGINS))
         registry.rediscover()
         yield
-        names = list(registry.specs())
+        names = list(registry.catalog().models)  # the fixture plugins' models only
     for name in names:
         registry.unregister(name)
     registry.rediscover()
