@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.audit.leaks import LEAKS
 from benchmark.audit.paper_protocols import PUBLISHED, read_published
 from benchmark.audit.protocols import AuditRequest, audit_protocols
 from benchmark.cli import main
@@ -65,6 +66,32 @@ def test_every_reading_is_measured_and_the_gap_splits_exactly(results):
     assert all(item.flags[0].startswith(STILL_IMPROVING) and item.flags[1].startswith(STILL_IMPROVING)
                for item in items)
     assert f"reproduced: {STILL_IMPROVING}" in markdown
+
+
+@pytest.mark.slow
+def test_every_protocol_of_the_audit_is_listed_with_its_paired_difference(results):
+    # Each row of the summary, as the summary holds it: the score and interval, the inflation, the paired
+    # difference (or why there is none), the run's convergence flags.
+    summary = read_audits(results)["classification"]
+    markdown = reproduction_markdown(read_published(PUBLISHED), results)
+    table = markdown.split("Every protocol of that audit on balanced accuracy", 1)[1]
+    lines = {line.split(" | ")[0].strip("| `"): line for line in table.splitlines() if line.startswith("| `")}
+    assert set(lines) == {row["protocol"] for row in summary["rows"]} and len(lines) > 5
+    for row in summary["rows"]:
+        cells = [c.strip() for c in lines[row["protocol"]].strip("|").split("|")]
+        assert cells[2] == f"{row['value']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        pair = row["paired"] or {}
+        if row["protocol"] == "clean":
+            assert cells[1] == "the clean protocol" and cells[3] == cells[4] == "-"
+            continue
+        assert cells[3] == f"{100 * (row['value'] - summary['rows'][0]['value']):+.1f} pp"
+        if pair.get("difference") is None:
+            assert cells[4] == pair["reason"]
+        else:
+            assert cells[4] == f"{pair['difference']:+.3f} [{pair['low']:+.3f}, {pair['high']:+.3f}]"
+        assert cells[5] == row["_flags"] and cells[5].startswith(STILL_IMPROVING)  # one epoch: still improving
+        assert cells[1] == LEAKS.get(row["protocol"], "the leaks named, combined in one run")
+    assert "| `naive-split+select-on-test` | the leaks named, combined in one run |" in table
 
 
 def test_an_audit_without_a_committed_split_is_not_a_reference(tmp_path):
