@@ -167,11 +167,12 @@ def _run_text(argv: list[str]) -> str:
 
 def machine() -> dict[str, Any]:
     """The machine the benchmarks run on: CPU model, cores, memory, GPUs, Python, the code's commit."""
-    cpu = ""
+    cpu, flags = "", set()
     for line in _run_text(["lscpu"]).splitlines():
         if line.startswith("Model name:"):
             cpu = line.split(":", 1)[1].strip()
-            break
+        elif line.startswith("Flags:"):
+            flags = set(line.split(":", 1)[1].split())
     if not cpu and Path("/proc/cpuinfo").exists():
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), "")
@@ -183,7 +184,10 @@ def machine() -> dict[str, Any]:
             if g.strip()] if shutil.which("nvidia-smi") else []
     commit = _run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).strip()
     dirty = bool(_run_text(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]).strip())
-    return {"cpu": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(), "memory_gib": memory,
+    # Two machines that lscpu names alike ("AMD EPYC") can differ twofold in speed; the vector units tell them apart.
+    simd = ("avx512f available" if "avx512f" in flags else "avx512f not available") if flags else ""
+    return {"cpu": cpu or platform.processor() or platform.machine(), "simd": simd, "cores": os.cpu_count(),
+            "memory_gib": memory,
             "gpus": gpus, "python": _run_text([python(), "-c", "import platform; print(platform.python_version())"])
             .strip() or platform.python_version(), "platform": platform.platform(),
             "commit": commit + ("+changes" if dirty and commit else "")}
@@ -286,7 +290,8 @@ def machine_phrase(res: Result) -> str:
     """CPU model, cores, GPU or none, Python."""
     m = res["machine"]
     gpu = ", ".join(m["gpus"]) if m.get("gpus") else "no GPU"
-    return f"{m['cpu']} ({m['cores']} cores, {gpu}), Python {m['python']}"
+    simd = {"avx512f available": ", with AVX-512", "avx512f not available": ", without AVX-512"}.get(m.get("simd", ""), "")
+    return f"{m['cpu']} ({m['cores']} cores{simd}, {gpu}), Python {m['python']}"
 
 
 def repeats_phrase(res: Result) -> str:

@@ -324,3 +324,16 @@ def test_committed_blocks_match_the_committed_results(capsys) -> None:
     # once benchmarks/results/*.json are committed with the regenerated Markdown, they cannot drift apart
     assert run_all.check(list(run_all.BENCHMARKS), list(run_all.MARKDOWN), run_all.RESULTS) == 0, \
         capsys.readouterr().out
+
+
+def test_the_machine_line_says_whether_the_cpu_has_avx512(monkeypatch):
+    # Two "AMD EPYC" machines of this project ran the same code twofold apart; the flags from lscpu tell them apart.
+    for flags, phrase in (("fpu sse2 avx2 avx512f avx512dq", "AMD EPYC (2 cores, with AVX-512, no GPU)"),
+                          ("fpu sse2 avx2", "AMD EPYC (2 cores, without AVX-512, no GPU)")):
+        lscpu = f"Architecture: x86_64\nModel name:  AMD EPYC\nFlags:  {flags}\n"
+        monkeypatch.setattr(run_all, "_run_text", lambda cmd, out=lscpu: out if cmd == ["lscpu"] else "")
+        monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
+        m = run_all.machine()
+        assert m["cpu"] == "AMD EPYC" and run_all.machine_phrase({"machine": m}).startswith(phrase)
+    older = {"cpu": "AMD EPYC", "cores": 2, "gpus": [], "python": "3.11.7"}  # stored before the flags were kept
+    assert run_all.machine_phrase({"machine": older}) == "AMD EPYC (2 cores, no GPU), Python 3.11.7"
