@@ -290,7 +290,8 @@ def machine_phrase(res: Result) -> str:
     """CPU model, cores, GPU or none, Python."""
     m = res["machine"]
     gpu = ", ".join(m["gpus"]) if m.get("gpus") else "no GPU"
-    simd = {"avx512f available": ", with AVX-512", "avx512f not available": ", without AVX-512"}.get(m.get("simd", ""), "")
+    simd = {"avx512f available": ", with AVX-512", "avx512f not available": ", without AVX-512"}.get(
+        m.get("simd", ""), "")
     return f"{m['cpu']} ({m['cores']} cores{simd}, {gpu}), Python {m['python']}"
 
 
