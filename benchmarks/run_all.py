@@ -290,9 +290,13 @@ def machine_phrase(res: Result) -> str:
     """CPU model, cores, GPU or none, Python."""
     m = res["machine"]
     gpu = ", ".join(m["gpus"]) if m.get("gpus") else "no GPU"
-    simd = {"avx512f available": ", with AVX-512", "avx512f not available": ", without AVX-512"}.get(
+    return f"{m['cpu']} ({m['cores']} cores{_simd(m)}, {gpu}), Python {m['python']}"
+
+
+def _simd(m: dict[str, Any]) -> str:
+    """``", with AVX-512"`` or ``", without AVX-512"``; empty for results stored before the flag was kept."""
+    return {"avx512f available": ", with AVX-512", "avx512f not available": ", without AVX-512"}.get(
         m.get("simd", ""), "")
-    return f"{m['cpu']} ({m['cores']} cores{simd}, {gpu}), Python {m['python']}"
 
 
 def repeats_phrase(res: Result) -> str:
@@ -373,7 +377,9 @@ def render_quickstart_readme(res: Result) -> str | None:
     if not (doc["cold"]["times"] and doc["warm"]["times"]):
         return None
     load = "nothing else running" if not res["load"]["busy"] else load_phrase(res)
-    return (f"{doc['cold']['median']:.0f} s on {res['machine']['cores']} CPU cores after the install with an empty "
+    m = res["machine"]
+    cpu = f" ({m['cpu']}{_simd(m)})" if _simd(m) else ""
+    return (f"{doc['cold']['median']:.0f} s on {m['cores']} CPU cores{cpu} after the install with an empty "
             f"cache, {doc['warm']['median']:.0f} s when run again, {load}, medians measured on {res['date'][:10]}")
 
 
