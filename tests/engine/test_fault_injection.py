@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,24 +36,29 @@ RUN_FAULTS = ["loss:17", "checkpoint:5", "run.json:1", "run.json:3", "run.json:5
 
 def _killed(args: list[str], tmp: Path, fault: str) -> subprocess.CompletedProcess[str]:
     """``busbench ARGS`` in an interpreter of its own, with ``$FAULT_AT`` set to ``fault``."""
-    env = {**os.environ, "BUSBENCH_SUBMISSIONS": str(PLUGINS), "FAULT_COUNTS": str(tmp / "fault-counts.json"),
-           "FAULT_AT": fault}
+    # (``$BUSBENCH_SUBMISSIONS`` is the folder of ``faulty`` alone, set by the ``faulty_plugin`` fixture)
+    env = {**os.environ, "FAULT_COUNTS": str(tmp / "fault-counts.json"), "FAULT_AT": fault}
     # A session of its own: the fault kills the command's process group, not pytest.
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=900, start_new_session=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def faulty_plugin():
-    """The fixture plugins found by this process's registry (``faulty`` imported here without a fault: harmless)."""
+def faulty_plugin(tmp_path_factory: pytest.TempPathFactory):
+    """A submissions folder holding a copy of ``faulty`` alone, found by every command of this module.
+
+    In this process too (``faulty`` imported here without a fault is harmless). Not the whole fixture folder: other
+    tests import its ``heads`` and ``hostile`` packages as top-level modules, and discovering them again under
+    busbench's package name would be a name clash, which the stored catalog of that folder would then keep.
+    """
     assert "FAULT_AT" not in os.environ
+    folder = tmp_path_factory.mktemp("submissions")
+    shutil.copytree(PLUGINS / "faulty", folder / "faulty", ignore=shutil.ignore_patterns("__pycache__"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BUSBENCH_SUBMISSIONS", str(PLUGINS))
+        patch.setenv("BUSBENCH_SUBMISSIONS", str(folder))
         registry.rediscover()
         yield
-        names = list(registry.catalog().models)  # the fixture plugins' models only
-    for name in names:
-        registry.unregister(name)
+    registry.unregister("faulty")
     registry.rediscover()
 
 
