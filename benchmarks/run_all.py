@@ -185,11 +185,10 @@ def machine() -> dict[str, Any]:
     commit = _run_text(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).strip()
     dirty = bool(_run_text(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]).strip())
     # Two machines that lscpu names alike ("AMD EPYC") can differ twofold in speed; the vector units tell them apart.
-    simd = ("avx512f available" if "avx512f" in flags else "avx512f not available") if flags else ""
-    return {"cpu": cpu or platform.processor() or platform.machine(), "simd": simd, "cores": os.cpu_count(),
-            "memory_gib": memory,
-            "gpus": gpus, "python": _run_text([python(), "-c", "import platform; print(platform.python_version())"])
-            .strip() or platform.python_version(), "platform": platform.platform(),
+    return {"cpu": cpu or platform.processor() or platform.machine(), "avx512": "avx512f" in flags if flags else None,
+            "cores": os.cpu_count(), "memory_gib": memory, "gpus": gpus,
+            "python": _run_text([python(), "-c", "import platform; print(platform.python_version())"]).strip()
+            or platform.python_version(), "platform": platform.platform(),
             "commit": commit + ("+changes" if dirty and commit else "")}
 
 
@@ -294,9 +293,9 @@ def machine_phrase(res: Result) -> str:
 
 
 def _simd(m: dict[str, Any]) -> str:
-    """``", with AVX-512"`` or ``", without AVX-512"``; empty for results stored before the flag was kept."""
-    return {"avx512f available": ", with AVX-512", "avx512f not available": ", without AVX-512"}.get(
-        m.get("simd", ""), "")
+    """``", with AVX-512"`` or ``", without AVX-512"``; empty where unknown (results stored before it was kept)."""
+    avx512 = m.get("avx512")
+    return "" if avx512 is None else ", with AVX-512" if avx512 else ", without AVX-512"
 
 
 def repeats_phrase(res: Result) -> str:

@@ -214,14 +214,14 @@ def protocol_table(summary: dict[str, Any]) -> list[str]:
     differ (the lucky split scores its best draw's test part only); the reason is given instead.
     """
     metric = str(summary.get("metric", ""))
-    lines = [f"Every protocol of that audit on {metric.replace('_', ' ')} (95% CI; the paired difference is over "
-             "the same cases, leaky minus clean):", "",
-             f"| protocol | what leaks | {metric.replace('_', ' ')} [95% CI] | inflation over clean | paired "
-             "difference [95% CI] | convergence |", "|---|---|---|---|---|---|"]
+    label = metric.replace("_", " ")
+    lines = [f"Every protocol of that audit on {label} (95% CI; the paired difference is over the same cases, leaky "
+             "minus clean):", "",
+             f"| protocol | what leaks | {label} [95% CI] | inflation over clean | paired difference [95% CI] | "
+             "convergence |", "|---|---|---|---|---|---|"]
     for row in summary.get("rows", []):
         name = str(row.get("protocol"))
-        figure = None if row.get("status") != "completed" or row.get("value") is None else Figure(
-            row["value"], row.get("ci_low"), row.get("ci_high"))
+        figure = _figure(row, metric)
         pair = row.get("paired") if isinstance(row.get("paired"), dict) else {}
         if name == "clean":
             paired = "-"

@@ -23,9 +23,14 @@ from benchmark.results.store import ResultsStore, default_store_url
 from tests.helpers import TINY
 
 
+def _run_args(split: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "small_cnn", "--dataset", TINY, "--splits", str(split), "--image-size", "32", "--precision", "fp32",
+            "--threads", "1", "--out", str(out), *extra]
+
+
 def _cmd(split: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "benchmark", "run", "small_cnn", "--dataset", TINY, "--splits", str(split),
-            "--image-size", "32", "--precision", "fp32", "--threads", "1", "--out", str(out), *extra]
+    """``busbench run`` as a shell starts it: an interpreter of its own."""
+    return [sys.executable, "-m", "benchmark", *_run_args(split, out, *extra)]
 
 
 @pytest.mark.slow
@@ -49,7 +54,7 @@ def test_quickstart_runs_the_whole_loop_on_the_synthetic_default(tmp_path, capsy
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_results(tiny_split, tmp_path, capsys):
     # Only the killed command has an interpreter of its own; the straight and the resumed ones run through main here.
-    assert main(_cmd(tiny_split, tmp_path / "a", "--epochs", "4")[3:]) == 0
+    assert main(_run_args(tiny_split, tmp_path / "a", "--epochs", "4")) == 0
     proc = subprocess.Popen(_cmd(tiny_split, tmp_path / "b", "--epochs", "4"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     # kill it hard in the middle of fold 1 (after fold 0 finished and fold 1 checkpointed an epoch)
@@ -62,7 +67,7 @@ def test_resume_after_sigkill_gives_the_same_results(tiny_split, tmp_path, capsy
     assert (run_dir / "fold-0" / "result.json").exists() and not (run_dir / "metrics.json").exists()
     fold0 = (run_dir / "fold-0" / "result.json").stat().st_mtime_ns
     capsys.readouterr()
-    assert main(_cmd(tiny_split, tmp_path / "b", "--epochs", "4")[3:]) == 0
+    assert main(_run_args(tiny_split, tmp_path / "b", "--epochs", "4")) == 0
     assert "fold 0: complete already, kept" in capsys.readouterr().err
     assert (run_dir / "fold-0" / "result.json").stat().st_mtime_ns == fold0  # finished results never rewritten
     a_dir = next((tmp_path / "a").glob("small_cnn-*"))

@@ -26,9 +26,10 @@ SITE_B = "synthetic:n=90,seed=5,size=64,site=b"
 #: More images of site a (other seed): the control, where no gap is expected.
 SAME_SITE = "synthetic:n=90,seed=5,size=64"
 #: Enough training for the small CNN to learn site a well (0.84 balanced accuracy on its own folds; site b's gap
-#: +0.34 [+0.23, +0.44], the control's -0.02 [-0.12, +0.09], on the 2-core AMD EPYC). With 15 epochs the fold models
-#: were still learning (0.61 on their folds); the external prediction, the mean of the three, beat each of them by
-#: enough that the control's gap interval missed zero (-0.14 [-0.27, -0.005]) on one machine and held it on another.
+#: +0.34 [+0.23, +0.44], the control's -0.02 [-0.12, +0.09], on a 2-core AMD EPYC with AVX-512). With 15 epochs the
+#: fold models were still learning (0.61 on their folds); the external prediction, the mean of the three, beat each
+#: of them by enough that the control's gap interval missed zero (-0.14 [-0.27, -0.005]) on that machine, though it
+#: held zero on the one CI ran on before.
 EPOCHS = 35
 TRAINING = ["--epochs", str(EPOCHS), "--image-size", "64", "--threads", "1"]
 

@@ -347,16 +347,22 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retr
     close_storage(storage)
 
 
+def _worker_args(split: Path, out: Path, *extra: str) -> list[str]:
+    return _cli(split, out, "--folds", "0", "--pruner", "none", *extra)
+
+
 def _worker(split: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "benchmark", *_cli(split, out, "--folds", "0", "--pruner", "none", *extra)]
+    """A tuning worker as a shell starts it: an interpreter of its own."""
+    return [sys.executable, "-m", "benchmark", *_worker_args(split, out, *extra)]
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_keeps_finished_trials_and_retries_the_killed_one(tiny_split, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.sqlite'}"
-    cmd = _worker(tiny_split, tmp_path / "runs", "--trials", "4", "--storage", url, "--study", "k",
-                  "--heartbeat", "1", "--epochs", "8")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = _worker_args(tiny_split, tmp_path / "runs", "--trials", "4", "--storage", url, "--study", "k",
+                        "--heartbeat", "1", "--epochs", "8")
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     deadline, trials = time.time() + 120, []
     while time.time() < deadline and proc.poll() is None:
         try:
@@ -376,7 +382,7 @@ def test_resume_after_sigkill_keeps_finished_trials_and_retries_the_killed_one(t
     assert 1 <= len(done_before) < 4 and len(killed) == 1, proc.stderr.read()
     # resumed and run straight in this process, through the command's own entry point (only the killed worker
     # needs an interpreter of its own)
-    assert main(cmd[3:]) == 0
+    assert main(args) == 0
     after = _trials(url, "k.fold-0")
     done = _finished(after)
     assert len(done) == 4  # exactly the requested number, nothing lost or repeated
@@ -390,9 +396,8 @@ def test_resume_after_sigkill_keeps_finished_trials_and_retries_the_killed_one(t
     assert len({json.dumps(t.params, sort_keys=True) for t in done}) == 4
     # the resumed study proposed the same parameters, in the same order, as an uninterrupted one
     straight_url = f"sqlite:///{tmp_path / 'straight.sqlite'}"
-    straight = _worker(tiny_split, tmp_path / "straight", "--trials", "4", "--storage", straight_url, "--study", "k",
-                       "--heartbeat", "1", "--epochs", "8")
-    assert main(straight[3:]) == 0
+    assert main(_worker_args(tiny_split, tmp_path / "straight", "--trials", "4", "--storage", straight_url, "--study",
+                             "k", "--heartbeat", "1", "--epochs", "8")) == 0
     uninterrupted = [t.params for t in _finished(_trials(straight_url, "k.fold-0"))]
     # (by place: the resumed worker may start the next trial before the dead one's heartbeat goes stale, so the
     # retry can get a higher trial number than the trial after it)
